@@ -1,0 +1,41 @@
+"""The org context: `X-Org-Id` resolved once per request into the caller's Membership."""
+
+from __future__ import annotations
+
+from rest_framework.exceptions import PermissionDenied
+
+from crm.api.exceptions import MalformedRequest
+from orgs.models import Membership
+
+ORG_HEADER = "X-Org-Id"
+_META_KEY = "HTTP_X_ORG_ID"
+_NOT_A_MEMBER = "You are not a member of this organization, or it does not exist."
+
+
+def parse_org_id(raw: str | None) -> int:
+    if raw is None or not raw.strip():
+        raise MalformedRequest(f"The {ORG_HEADER} header is required.", attr=ORG_HEADER, code="missing_org_header")
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise MalformedRequest(f"{ORG_HEADER} must be a positive integer org id.", attr=ORG_HEADER,
+                               code="malformed_org_header")
+    return int(raw)
+
+
+def resolve_membership(request) -> Membership:
+    """The caller's membership in the org named by the header (cached on the request).
+
+    An unknown org and an org the caller does not belong to get the same 403,
+    so org ids cannot be probed.
+    """
+    cached = getattr(request, "_membership", None)
+    if cached is not None:
+        return cached
+    org_id = parse_org_id(request.META.get(_META_KEY))
+    membership = (
+        Membership.objects.select_related("org", "user").filter(org_id=org_id, user_id=request.user.pk).first()
+    )
+    if membership is None:
+        raise PermissionDenied(_NOT_A_MEMBER, code="not_a_member")
+    request._membership = membership
+    return membership

@@ -1,0 +1,159 @@
+"""One error body everywhere: RFC 9457 problem details.
+
+`{"type", "title", "status", "detail", "errors": [{"code", "detail", "attr"}]}` with
+`Content-Type: application/problem+json`. `attr` is the dotted path of the offending
+input (`query.groups.0.conditions.1.op`), or null when the error is about the whole body.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:problem-type:crm:"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    attr: str | None
+    code: str
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "detail": self.detail, "attr": self.attr}
+
+
+class InvalidInput(exceptions.APIException):
+    """422: the request parsed but its content is invalid. Carries flat, path-addressed errors."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "invalid_input"
+    default_detail = "The request contains invalid values."
+
+    def __init__(self, errors: list[FieldError], detail: str | None = None):
+        self.field_errors = errors
+        super().__init__(detail or (errors[0].detail if len(errors) == 1 else self.default_detail))
+
+
+class MalformedRequest(exceptions.APIException):
+    """400: the request itself is malformed (a bad header, unparsable body)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "malformed_request"
+    default_detail = "Malformed request."
+
+    def __init__(self, detail: str, attr: str | None = None, code: str | None = None):
+        super().__init__(detail, code)
+        self.attr = attr
+
+
+class Conflict(exceptions.APIException):
+    """409: a uniqueness conflict. `extra` (e.g. `existing_id`) is merged into the body."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "A conflicting record exists."
+
+    def __init__(self, detail: str, attr: str | None = None, code: str = "conflict", **extra):
+        super().__init__(detail, code)
+        self.attr = attr
+        self.extra = extra
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_code = "precondition_failed"
+    default_detail = "If-Match does not match the current version; reload and retry."
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "The request is too large."
+
+
+def flatten_errors(detail, prefix: str | None = None) -> list[FieldError]:
+    """DRF's nested error structure → flat `FieldError`s with dotted attribute paths."""
+    if isinstance(detail, dict):
+        out: list[FieldError] = []
+        for key, value in detail.items():
+            key = str(key)
+            if key in ("non_field_errors", "__all__"):
+                out += flatten_errors(value, prefix)
+            else:
+                out += flatten_errors(value, f"{prefix}.{key}" if prefix else key)
+        return out
+    if isinstance(detail, list):
+        out = []
+        for index, item in enumerate(detail):
+            if isinstance(item, (dict, list)) and item:
+                out += flatten_errors(item, f"{prefix}.{index}" if prefix else str(index))
+            elif isinstance(item, (dict, list)):
+                continue  # an empty dict/list: that list item had no error
+            else:
+                out += flatten_errors(item, prefix)
+        return out
+    code = getattr(detail, "code", None) or "invalid"
+    return [FieldError(prefix, str(code), str(detail))]
+
+
+def problem_response(status_code: int, code: str, detail: str, errors: list[FieldError] | None = None,
+                     headers: dict | None = None, **extra) -> Response:
+    body = {
+        "type": PROBLEM_TYPE_PREFIX + code.replace("_", "-"),
+        "title": _title(status_code),
+        "status": status_code,
+        "detail": detail,
+        "errors": [e.as_dict() for e in (errors or [])],
+        **extra,
+    }
+    response = Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+    return response
+
+
+def _title(status_code: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:  # pragma: no cover - only standard codes are used
+        return "Error"
+
+
+def problem_exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: every error (ours, DRF's, Django's) as a problem document."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, InvalidInput):
+        return problem_response(exc.status_code, exc.default_code, str(exc.detail), exc.field_errors)
+    if isinstance(exc, exceptions.ValidationError):
+        errors = flatten_errors(exc.detail)
+        detail = errors[0].detail if len(errors) == 1 else InvalidInput.default_detail
+        return problem_response(422, "invalid_input", detail, errors)
+    if isinstance(exc, exceptions.APIException):
+        headers = {}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        if isinstance(exc, exceptions.ParseError):
+            code = "malformed_request"
+        detail = str(exc.detail)
+        attr = getattr(exc, "attr", None)
+        errors = [FieldError(attr, code, detail)]
+        return problem_response(exc.status_code, code, detail, errors, headers=headers,
+                                **getattr(exc, "extra", {}))
+    logger.exception("Unhandled error", exc_info=exc)
+    return problem_response(500, "server_error", "An unexpected error occurred; it has been logged.")

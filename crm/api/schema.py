@@ -1,0 +1,122 @@
+"""OpenAPI generation: the org header and every error response, added once for all operations."""
+
+from __future__ import annotations
+
+from drf_spectacular import openapi
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+from crm.api.context import ORG_HEADER
+from crm.api.exceptions import PROBLEM_CONTENT_TYPE
+from crm.api.permissions import IsOrgMember
+
+
+class ProblemErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable error code, e.g. `invalid_operator`.")
+    detail = serializers.CharField(help_text="Human-readable explanation.")
+    attr = serializers.CharField(
+        allow_null=True, help_text="Dotted path of the offending input, e.g. `query.groups.0.conditions.1.op`."
+    )
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details, the body of every error response."""
+
+    type = serializers.CharField(help_text="URN naming the problem type, e.g. `urn:problem-type:crm:invalid-input`.")
+    title = serializers.CharField(help_text="The HTTP status phrase.")
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    errors = ProblemErrorSerializer(many=True)
+    existing_id = serializers.IntegerField(
+        required=False, help_text="On a 409 for a duplicate contact: the id of the existing one, when visible."
+    )
+
+
+ERROR_DESCRIPTIONS = {
+    "400": "Malformed request: unparsable JSON or a missing/malformed header.",
+    "401": "No token, or the token is invalid or revoked.",
+    "403": "Not a member of the organization (or it does not exist), or the role does not allow this.",
+    "404": "Not found, or not visible to the caller.",
+    "409": "Conflicts with an existing record.",
+    "412": "`If-Match` does not match the current version.",
+    "413": "The request body exceeds the endpoint's cap.",
+    "422": "Semantically invalid input; `errors[].attr` points at each culprit.",
+    "429": "Rate limited; retry after `Retry-After` seconds.",
+}
+
+_EXAMPLE = {
+    "type": "urn:problem-type:crm:invalid-input",
+    "title": "Unprocessable Content",
+    "status": 422,
+    "detail": "Enter a valid email address.",
+    "errors": [{"code": "invalid", "detail": "Enter a valid email address.", "attr": "email"}],
+}
+
+
+class AutoSchema(openapi.AutoSchema):
+    def _is_org_scoped(self) -> bool:
+        return any(
+            isinstance(p, type) and issubclass(p, IsOrgMember)
+            for p in getattr(self.view, "permission_classes", [])
+        )
+
+    def get_override_parameters(self):
+        params = list(super().get_override_parameters())
+        if self._is_org_scoped():
+            params.append(
+                OpenApiParameter(
+                    ORG_HEADER, int, OpenApiParameter.HEADER, required=True,
+                    description="Id of the organization the request acts in.",
+                )
+            )
+        return params
+
+    def error_statuses(self) -> list[str]:
+        statuses = set(getattr(self.view, "error_statuses", ()))
+        needs_auth = bool(self.get_auth())
+        if needs_auth:
+            statuses |= {"401", "429"}
+        if self._is_org_scoped():
+            statuses |= {"400", "403"}
+        if "{" in self.path:
+            statuses.add("404")
+        if self.method in ("POST", "PUT", "PATCH"):
+            statuses |= {"400", "413", "422"}
+        if self.method == "GET" and (self._is_list_view() or getattr(self.view, "filterset_class", None)):
+            statuses.add("422")
+        return sorted(str(s) for s in statuses)
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        problem = self.resolve_serializer(ProblemSerializer, "response").ref
+        for status in self.error_statuses():
+            if status in responses:
+                continue
+            responses[status] = {
+                "description": ERROR_DESCRIPTIONS.get(status, "Error"),
+                "content": {PROBLEM_CONTENT_TYPE: {"schema": problem, "examples": _problem_examples(status)}},
+            }
+        return responses
+
+
+def _problem_examples(status: str) -> dict:
+    if status == "422":
+        return {"invalid_input": {"value": _EXAMPLE}}
+    from http import HTTPStatus
+
+    phrase = HTTPStatus(int(status)).phrase
+    detail = ERROR_DESCRIPTIONS.get(status, phrase)
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    return {
+        code: {
+            "value": {
+                "type": f"urn:problem-type:crm:{code.replace('_', '-')}",
+                "title": phrase,
+                "status": int(status),
+                "detail": detail,
+                "errors": [{"code": code, "detail": detail, "attr": None}],
+            }
+        }
+    }

@@ -1,0 +1,10 @@
+"""Test settings: a throwaway embedded PostgreSQL unless DATABASE_URL points at a server."""
+
+import tempfile
+
+from crm.settings import *  # noqa: F403
+
+EMBEDDED_PGDATA = tempfile.mkdtemp(prefix="crm-test-pg-") + "/data"
+EMBEDDED_PG_THROWAWAY = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CONN_MAX_AGE = 0

@@ -1,0 +1,47 @@
+import json
+
+from django.core.management.base import BaseCommand
+
+from orgs.models import Membership, Organization
+from orgs.services import create_org, issue_token
+
+DEMO_ORG = "Demo"
+DEMO_OWNER = "demo@example.com"
+DEMO_PASSWORD = "demo-password"
+
+
+class Command(BaseCommand):
+    help = "Create the demo org once (idempotent), print a fresh token for its owner and a curl to try."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--contacts", type=int, default=0, help="Seed this many demo contacts (once).")
+
+    def handle(self, *args, **opts):
+        membership = (
+            Membership.objects.select_related("org", "user")
+            .filter(org__name=DEMO_ORG, user__username=DEMO_OWNER, role=Membership.Role.OWNER)
+            .first()
+        )
+        if membership is None:
+            result = create_org(DEMO_ORG, DEMO_OWNER, DEMO_PASSWORD)
+            org = Organization.objects.get(pk=result["org_id"])
+            token = result["token"]
+            user_id = result["user_id"]
+        else:
+            org, token, user_id = membership.org, issue_token(membership.user), membership.user_id
+        if opts["contacts"]:
+            self.seed_contacts(org, opts["contacts"])
+        base = f"http://127.0.0.1:{opts['port']}"
+        self.stdout.write(json.dumps({"org_id": org.id, "user_id": user_id, "token": token}))
+        self.stdout.write(
+            f"\nDemo org #{org.id}; owner {DEMO_OWNER} / {DEMO_PASSWORD} (admin at {base}/admin/ after "
+            f"`python manage.py createsuperuser`).\nTry:\n"
+            f"  curl -H 'Authorization: Bearer {token}' -H 'X-Org-Id: {org.id}' {base}/api/v1/org\n"
+            f"API docs: {base}/api/docs/\n"
+        )
+
+    def seed_contacts(self, org, count):
+        from contacts.demo import seed_demo_contacts
+
+        seed_demo_contacts(org, count, stdout=self.stderr)
