@@ -1,0 +1,70 @@
+"""`GET /contacts` query parameters (django-filter)."""
+
+from __future__ import annotations
+
+import re
+
+import django_filters
+from django.db.models import Q
+
+from contacts.models import Contact
+from crm.api.exceptions import FieldError, InvalidInput
+
+MAX_Q_LENGTH = 200
+ORDERING_FIELDS = ("created_at", "updated_at", "name", "first_name", "last_name", "email", "company")
+
+
+def q_filter(queryset, q: str):
+    """Substring over name, email, company and phone; phones match by digits whatever the formatting.
+
+    `search_text` is stored lowercased, so a plain LIKE on it is case-insensitive and is
+    served by the trigram GIN index (Django's icontains would wrap it in UPPER()).
+    """
+    text = " ".join(q.split()).lower()
+    if not text:
+        return queryset
+    condition = Q(search_text__contains=text)
+    digits = re.sub(r"\D", "", text)
+    if len(digits) >= 3 and re.fullmatch(r"[\d\s()+\-.]+", text):
+        condition |= Q(search_text__contains=digits)
+    return queryset.filter(condition)
+
+
+class ContactFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", max_length=MAX_Q_LENGTH,
+                                  help_text="Substring across name, email, phone (by digits) and company.")
+    tag = django_filters.MultipleChoiceFilter(method="filter_tags",
+                                              help_text="Repeatable; the contact must carry every tag given.")
+    assigned_to = django_filters.NumberFilter(field_name="assigned_to_id", help_text="User id.")
+    dnc = django_filters.BooleanFilter(help_text="true / false.")
+    ordering = django_filters.OrderingFilter(
+        fields=ORDERING_FIELDS, help_text="Sort field, `-` for descending (default `-created_at`)."
+    )
+
+    class Meta:
+        model = Contact
+        fields = ["q", "tag", "assigned_to", "dnc"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Tag names are free-form: accept any value, normalize in filter_tags.
+        self.filters["tag"].field.valid_value = lambda value: isinstance(value, str)
+
+    def filter_q(self, queryset, name, value):
+        return q_filter(queryset, value)
+
+    def filter_tags(self, queryset, name, values):
+        tags = sorted({" ".join(v.split()).lower() for v in values if v.strip()})
+        return queryset.filter(tags__contains=tags) if tags else queryset
+
+    @property
+    def qs(self):
+        if not self.is_valid():
+            errors = [FieldError(attr, str(e.code or "invalid"), str(e.message % (e.params or {})))
+                      for attr, errs in self.errors.as_data().items() for e in errs]
+            raise InvalidInput(errors)
+        queryset = super().qs
+        # A stable order for paging: whatever the sort, ties break on id.
+        ordering = list(queryset.query.order_by) or ["-created_at"]
+        tiebreak = "-id" if ordering[0].startswith("-") else "id"
+        return queryset.order_by(*ordering, tiebreak)

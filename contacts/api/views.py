@@ -1,0 +1,84 @@
+"""Contacts and opportunities endpoints: thin viewsets over the scoped queryset API."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework.decorators import action
+
+from contacts.api.filters import ContactFilterSet
+from contacts.api.serializers import ContactSerializer, OpportunitySerializer
+from contacts.models import Contact, Opportunity
+from contacts.normalize import ContactNormalizer
+from contacts.services import create_contact, update_contact
+from crm.api.viewsets import OrgScopedModelViewSet
+
+CONTACT_EXAMPLE = {
+    "name": "Ada Lovelace",
+    "email": "ada@example.com",
+    "phone": "+44 20 7946 0958",
+    "company": "Analytical Engines Ltd",
+    "source": "webinar",
+    "tags": ["replied-interested", "vip"],
+    "dnc": False,
+    "custom": {},
+}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List contacts", description="Filters combine with AND."),
+    create=extend_schema(summary="Create a contact",
+                         examples=[OpenApiExample("contact", value=CONTACT_EXAMPLE, request_only=True)]),
+    retrieve=extend_schema(summary="Get a contact"),
+    partial_update=extend_schema(summary="Update a contact (only the fields given)"),
+    destroy=extend_schema(summary="Delete a contact and its opportunities"),
+)
+class ContactViewSet(OrgScopedModelViewSet):
+    queryset_model = Contact
+    serializer_class = ContactSerializer
+    filterset_class = ContactFilterSet
+    error_statuses = ("409",)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.request.method not in ("GET", "HEAD", "OPTIONS") and hasattr(self.request, "membership"):
+            context["normalizer"] = ContactNormalizer.for_member(self.request.membership)
+        return context
+
+    def perform_create(self, serializer):
+        serializer.instance = create_contact(self.membership.org_id, serializer.validated_data, self.membership)
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            serializer.instance = update_contact(serializer.instance, serializer.validated_data, self.membership)
+
+    @extend_schema(summary="A contact's opportunities", responses=OpportunitySerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], filterset_class=None, url_path="opportunities")
+    def opportunities(self, request, pk=None):
+        contact = self.get_object()
+        opportunities = Opportunity.objects.for_member(self.membership).filter(contact=contact)
+        page = self.paginate_queryset(opportunities)
+        return self.get_paginated_response(OpportunitySerializer(page, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List opportunities"),
+    create=extend_schema(summary="Create an opportunity", examples=[OpenApiExample(
+        "deal", request_only=True,
+        value={"contact": 1, "name": "Annual plan", "pipeline": "sales", "stage": "proposal", "status": "open",
+               "value": "1500.00", "currency": "USD"})]),
+    retrieve=extend_schema(summary="Get an opportunity"),
+    partial_update=extend_schema(summary="Update an opportunity"),
+    destroy=extend_schema(summary="Delete an opportunity"),
+)
+class OpportunityViewSet(OrgScopedModelViewSet):
+    queryset_model = Opportunity
+    serializer_class = OpportunitySerializer
+    filterset_fields = ["contact", "status", "pipeline", "stage"]
+
+    def refine_queryset(self, qs):
+        return qs.order_by("-created_at", "-id")
+
+    def perform_create(self, serializer):
+        serializer.save(org_id=self.membership.org_id)
+

@@ -1,0 +1,222 @@
+"""Contact normalization: the one place every write path (API create/update, custom-value
+PUT, import, admin) turns client input into stored values.
+
+`ContactNormalizer(org, membership).clean(data, existing)` returns the model values to set
+and the errors found, each with its dotted `attr`. Everything it needs about the org
+(region, time zone, custom-field definitions, member ids) is loaded once per normalizer, so
+importing 100,000 rows costs no per-row queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm.api.exceptions import FieldError
+from customization.catalog import custom_fields_by_key, normalize_tag
+from customization.field_types import BooleanType, FieldValueError, normalize_email, normalize_phone
+from customization.models import CustomField
+from orgs.models import Membership, Organization
+
+TEXT_LIMITS = {"first_name": 100, "last_name": 100, "name": 201, "company": 200, "source": 100, "notes": 10000}
+MAX_TAGS_PER_CONTACT = 100
+WRITABLE_FIELDS = (*TEXT_LIMITS, "email", "phone", "tags", "dnc", "custom", "assigned_to")
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """'Mary Ann Smith' → ('Mary Ann', 'Smith'); a single word is a first name."""
+    parts = name.split()
+    if len(parts) <= 1:
+        return name, ""
+    return " ".join(parts[:-1]), parts[-1]
+
+
+def display_name(first: str, last: str) -> str:
+    return " ".join(part for part in (first, last) if part)
+
+
+def build_search_text(name: str, email: str | None, phone: str | None, company: str) -> str:
+    """What `q` matches: name, email, company, and the phone's digits, lowercased."""
+    digits = (phone or "").lstrip("+")
+    return " ".join(part for part in (name, email or "", company, digits) if part).lower()
+
+
+@dataclass
+class ContactNormalizer:
+    org: Organization
+    membership: Membership | None = None  # None: a staff/system write (admin, management command)
+    custom_fields: dict[str, CustomField] = field(default_factory=dict)
+    member_ids: set[int] = field(default_factory=set)
+
+    @classmethod
+    def for_member(cls, membership: Membership) -> ContactNormalizer:
+        return cls.for_org(membership.org, membership)
+
+    @classmethod
+    def for_org(cls, org: Organization, membership: Membership | None = None) -> ContactNormalizer:
+        member_ids = set(Membership.objects.filter(org_id=org.id).values_list("user_id", flat=True))
+        return cls(org, membership, custom_fields_by_key(org.id), member_ids)
+
+    # --- single values -------------------------------------------------------------
+
+    def clean_custom_value(self, key: str, value: Any) -> Any:
+        """The canonical JSON form of one custom value (None clears). Raises KeyError/FieldValueError."""
+        definition = self.custom_fields[key]
+        if value is None:
+            return None
+        return definition.field_type.canonicalize(
+            value, options=definition.options, region=self.org.default_region, tz=self.org.timezone
+        )
+
+    # --- a whole contact -----------------------------------------------------------
+
+    def clean(self, data: dict, existing=None) -> tuple[dict, list[FieldError]]:
+        """Validate `data` (only the keys given: PATCH semantics) into model values.
+
+        With `existing`, derived values (name, search_text, merged custom) account for it.
+        """
+        values: dict[str, Any] = {}
+        errors: list[FieldError] = []
+
+        def fail(attr: str, exc: Exception, code: str = "invalid") -> None:
+            errors.append(FieldError(attr, getattr(exc, "code", code), str(exc)))
+
+        for key, limit in TEXT_LIMITS.items():
+            if key not in data:
+                continue
+            raw = data[key]
+            if raw is None:
+                raw = ""
+            if not isinstance(raw, str):
+                errors.append(FieldError(key, "wrong_type", "Expected a string."))
+                continue
+            text = raw.strip() if key != "notes" else raw
+            if len(text) > limit:
+                errors.append(FieldError(key, "too_long", f"At most {limit} characters."))
+                continue
+            if "\x00" in text:
+                errors.append(FieldError(key, "invalid", "NUL characters are not allowed."))
+                continue
+            values[key] = text
+
+        for key, normalize in (("email", normalize_email), ("phone", None)):
+            if key not in data:
+                continue
+            raw = data[key]
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                values[key] = None
+            elif not isinstance(raw, str):
+                errors.append(FieldError(key, "wrong_type", "Expected a string."))
+            else:
+                try:
+                    values[key] = (
+                        normalize_email(raw.strip()) if key == "email"
+                        else normalize_phone(raw.strip(), self.org.default_region)
+                    )
+                except FieldValueError as exc:
+                    fail(key, exc)
+
+        if "tags" in data:
+            tags = self._clean_tags(data["tags"], errors)
+            if tags is not None:
+                values["tags"] = tags
+
+        if "dnc" in data:
+            raw = data["dnc"]
+            try:
+                values["dnc"] = False if raw is None else BooleanType().canonicalize(raw)
+            except FieldValueError as exc:
+                fail("dnc", exc)
+            if values.get("dnc", False) is None:
+                values["dnc"] = False
+
+        if "custom" in data:
+            patch = self._clean_custom(data["custom"], errors)
+            if patch is not None:
+                base = dict(existing.custom) if existing is not None else {}
+                base.update(patch)
+                values["custom"] = {k: v for k, v in base.items() if v is not None}
+
+        if "assigned_to" in data:
+            self._clean_assignee(data["assigned_to"], values, errors)
+        elif existing is None and self.membership is not None and self.membership.sees_only_assigned:
+            values["assigned_to_id"] = self.membership.user_id
+
+        if not errors:
+            self._derive(values, data, existing)
+        return values, errors
+
+    def _clean_tags(self, raw, errors) -> list[str] | None:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            errors.append(FieldError("tags", "wrong_type", "Expected a list of tag names."))
+            return None
+        tags: list[str] = []
+        for index, item in enumerate(raw):
+            try:
+                name = normalize_tag(item)
+            except ValueError as exc:
+                errors.append(FieldError(f"tags.{index}", "invalid_tag", str(exc)))
+                continue
+            if name not in tags:
+                tags.append(name)
+        if len(tags) > MAX_TAGS_PER_CONTACT:
+            errors.append(FieldError("tags", "too_many", f"At most {MAX_TAGS_PER_CONTACT} tags per contact."))
+            return None
+        return tags
+
+    def _clean_custom(self, raw, errors) -> dict | None:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            errors.append(FieldError("custom", "wrong_type", "Expected an object of custom field values."))
+            return None
+        patch: dict[str, Any] = {}
+        failed = False
+        for key, value in raw.items():
+            attr = f"custom.{key}"
+            if key not in self.custom_fields:
+                errors.append(FieldError(attr, "unknown_custom_field", f"No custom field with key {key!r}."))
+                failed = True
+                continue
+            try:
+                patch[key] = self.clean_custom_value(key, value)
+            except FieldValueError as exc:
+                errors.append(FieldError(attr, exc.code, str(exc)))
+                failed = True
+        return None if failed else patch
+
+    def _clean_assignee(self, raw, values, errors) -> None:
+        if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int)):
+            if isinstance(raw, str) and raw.strip().isdigit():
+                raw = int(raw.strip())
+            else:
+                errors.append(FieldError("assigned_to", "wrong_type", "Expected a user id or null."))
+                return
+        if raw is not None and raw not in self.member_ids:
+            errors.append(FieldError("assigned_to", "not_a_member", "That user is not a member of this organization."))
+            return
+        if self.membership is not None and self.membership.sees_only_assigned and raw != self.membership.user_id:
+            errors.append(FieldError("assigned_to", "scope_forbidden",
+                                     "Members limited to their assigned contacts can only assign to themselves."))
+            return
+        values["assigned_to_id"] = raw
+
+    def _derive(self, values: dict, data: dict, existing) -> None:
+        """Keep name ⇄ first/last and search_text consistent with what was written."""
+        def current(key, default=""):
+            if key in values:
+                return values[key]
+            return getattr(existing, key, default) if existing is not None else default
+
+        if "name" in values and "first_name" not in data and "last_name" not in data:
+            values["first_name"], values["last_name"] = split_name(values["name"])
+            values["first_name"] = values["first_name"][: TEXT_LIMITS["first_name"]]
+            values["last_name"] = values["last_name"][: TEXT_LIMITS["last_name"]]
+        elif ("first_name" in values or "last_name" in values) and "name" not in values:
+            values["name"] = display_name(current("first_name"), current("last_name"))
+        if existing is None or {"name", "first_name", "last_name", "email", "phone", "company"} & values.keys():
+            values["search_text"] = build_search_text(
+                current("name"), current("email", None), current("phone", None), current("company")
+            )

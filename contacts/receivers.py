@@ -1,0 +1,1 @@
+"""Receivers of customization.signals (tag rename/delete, field delete) that update contacts."""

@@ -1,0 +1,337 @@
+"""The field-type registry: the one place that knows, per custom-field data type, how a value
+is validated and canonicalized into JSONB and which filter kind (hence operators) it has.
+
+Adding a type is one class here plus `register()`. The smart-list compiler, the contact
+serializer, import and `GET /contacts/fields` all read this registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import zoneinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+import phonenumbers
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from email_validator import EmailNotValidError, validate_email
+
+
+class FieldValueError(ValueError):
+    """A value does not fit its type. `code` is the machine-readable reason."""
+
+    def __init__(self, message: str, code: str = "invalid_value"):
+        super().__init__(message)
+        self.code = code
+
+
+# Filter kinds group types that share operators and semantics (DESIGN §4 table).
+class FilterKind:
+    TEXT = "text"
+    TAGS = "tags"
+    BOOLEAN = "boolean"
+    NUMBER = "number"
+    DATE = "date"
+    DATETIME = "datetime"
+    USER = "user"
+
+
+OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
+    FilterKind.TEXT: ("eq", "neq", "contains", "not_contains", "starts_with", "ends_with", "in", "not_in",
+                      "is_empty", "is_not_empty"),
+    FilterKind.TAGS: ("contains", "not_contains", "contains_any", "contains_all", "is_empty", "is_not_empty"),
+    FilterKind.BOOLEAN: ("eq", "is_empty", "is_not_empty"),
+    FilterKind.NUMBER: ("eq", "neq", "gt", "gte", "lt", "lte", "between", "is_empty", "is_not_empty"),
+    FilterKind.DATE: ("eq", "gt", "gte", "lt", "lte", "between", "within_last", "more_than_ago", "is_empty",
+                      "is_not_empty"),
+    FilterKind.DATETIME: ("eq", "gt", "gte", "lt", "lte", "between", "within_last", "more_than_ago",
+                          "is_empty", "is_not_empty"),
+    FilterKind.USER: ("eq", "neq", "in", "not_in", "is_empty", "is_not_empty"),
+}
+
+MAX_TEXT = 1000
+MAX_TEXTAREA = 10000
+
+
+class FieldType:
+    """Base class. `canonicalize(value, options=..., region=..., tz=...)` returns the JSON form
+    stored in `contact.custom[key]`, or None for "clear"; raises FieldValueError."""
+
+    name: ClassVar[str]
+    filter_kind: ClassVar[str]
+    has_options: ClassVar[bool] = False
+    json_schema: ClassVar[dict] = {}
+    example: ClassVar[Any] = None
+
+    def canonicalize(self, value: Any, *, options: list[str] | None = None, region: str = "US",
+                     tz: str = "UTC") -> Any:
+        raise NotImplementedError
+
+    @property
+    def operators(self) -> tuple[str, ...]:
+        return OPERATORS_BY_KIND[self.filter_kind]
+
+
+def _require_str(value: Any, what: str = "a string") -> str:
+    if not isinstance(value, str):
+        raise FieldValueError(f"Expected {what}.", "wrong_type")
+    return value.strip()
+
+
+class TextType(FieldType):
+    name = "text"
+    filter_kind = FilterKind.TEXT
+    max_length = MAX_TEXT
+    json_schema = {"type": "string"}
+    example = "Enterprise"
+
+    def canonicalize(self, value, **ctx):
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            value = str(value)  # a number written into a text field is still text
+        text = _require_str(value)
+        if len(text) > self.max_length:
+            raise FieldValueError(f"At most {self.max_length} characters.", "too_long")
+        return text or None
+
+
+class TextareaType(TextType):
+    name = "textarea"
+    max_length = MAX_TEXTAREA
+    example = "Met at the Berlin fair; wants a demo in Q3."
+
+
+class NumberType(FieldType):
+    name = "number"
+    filter_kind = FilterKind.NUMBER
+    json_schema = {"type": "number"}
+    example = 42.5
+
+    def canonicalize(self, value, **ctx):
+        if isinstance(value, bool):
+            raise FieldValueError("Expected a number.", "wrong_type")
+        if isinstance(value, str):
+            text = value.strip().replace(",", "") if re.fullmatch(r"\s*-?[\d,]+(\.\d+)?\s*", value) else value.strip()
+            if text == "":
+                return None
+            try:
+                number = Decimal(text)
+            except InvalidOperation:
+                raise FieldValueError(f"{value!r} is not a number.", "wrong_type")
+            if not number.is_finite():
+                raise FieldValueError("Numbers must be finite.", "wrong_type")
+            value = int(number) if number == number.to_integral_value() and abs(number) < 2**53 else float(number)
+        if isinstance(value, Decimal):
+            value = float(value)
+        if not isinstance(value, (int, float)):
+            raise FieldValueError("Expected a number.", "wrong_type")
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise FieldValueError("Numbers must be finite.", "wrong_type")
+            if value.is_integer() and abs(value) < 2**53:
+                value = int(value)
+        if abs(value) >= 1e15:
+            raise FieldValueError("Numbers must be smaller than 1e15 in magnitude.", "out_of_range")
+        return value
+
+
+def parse_date(value: Any) -> dt.date:
+    text = _require_str(value, "a date as YYYY-MM-DD")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise FieldValueError(f"{value!r} is not a date in the form YYYY-MM-DD.", "wrong_type")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise FieldValueError(f"{value!r} is not a valid calendar date.", "invalid_date")
+
+
+def parse_datetime(value: Any, tz: str = "UTC") -> dt.datetime:
+    """An ISO 8601 datetime; one without an offset is read in `tz`. Returned in UTC."""
+    text = _require_str(value, "an ISO 8601 datetime")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?", text):
+        raise FieldValueError(f"{value!r} is not an ISO 8601 datetime.", "wrong_type")
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FieldValueError(f"{value!r} is not a valid datetime.", "invalid_datetime")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zoneinfo.ZoneInfo(tz))
+    return parsed.astimezone(dt.UTC)
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """Canonical UTC form, fixed width, so stored values also sort chronologically as text."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class DateType(FieldType):
+    name = "date"
+    filter_kind = FilterKind.DATE
+    json_schema = {"type": "string", "format": "date"}
+    example = "2026-03-15"
+
+    def canonicalize(self, value, **ctx):
+        if value == "":
+            return None
+        return parse_date(value).isoformat()
+
+
+class DatetimeType(FieldType):
+    name = "datetime"
+    filter_kind = FilterKind.DATETIME
+    json_schema = {"type": "string", "format": "date-time"}
+    example = "2026-03-15T09:30:00.000000Z"
+
+    def canonicalize(self, value, *, tz="UTC", **ctx):
+        if value == "":
+            return None
+        return format_datetime(parse_datetime(value, tz))
+
+
+class BooleanType(FieldType):
+    name = "boolean"
+    filter_kind = FilterKind.BOOLEAN
+    json_schema = {"type": "boolean"}
+    example = True
+    TRUE = {"true", "yes", "y", "1", "on"}
+    FALSE = {"false", "no", "n", "0", "off"}
+
+    def canonicalize(self, value, **ctx):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):  # CSV import writes booleans as words
+            word = value.strip().lower()
+            if word == "":
+                return None
+            if word in self.TRUE:
+                return True
+            if word in self.FALSE:
+                return False
+        raise FieldValueError("Expected true or false.", "wrong_type")
+
+
+def _match_option(value: Any, options: list[str]) -> str:
+    text = _require_str(value)
+    for option in options:
+        if option.lower() == text.lower():
+            return option
+    raise FieldValueError(f"{text!r} is not one of the options: {', '.join(options)}.", "invalid_choice")
+
+
+class SingleSelectType(FieldType):
+    name = "single_select"
+    filter_kind = FilterKind.TEXT
+    has_options = True
+    json_schema = {"type": "string"}
+    example = "Gold"
+
+    def canonicalize(self, value, *, options=None, **ctx):
+        if value == "":
+            return None
+        return _match_option(value, options or [])
+
+
+class MultiSelectType(FieldType):
+    name = "multi_select"
+    filter_kind = FilterKind.TAGS
+    has_options = True
+    json_schema = {"type": "array", "items": {"type": "string"}}
+    example = ["Email", "SMS"]
+
+    def canonicalize(self, value, *, options=None, **ctx):
+        if isinstance(value, str):  # CSV: "a;b" or "a,b"
+            value = [part for part in re.split(r"[;,]", value) if part.strip()]
+        if not isinstance(value, list):
+            raise FieldValueError("Expected a list of options.", "wrong_type")
+        chosen: list[str] = []
+        for item in value:
+            option = _match_option(item, options or [])
+            if option not in chosen:
+                chosen.append(option)
+        return chosen or None
+
+
+class EmailType(FieldType):
+    name = "email"
+    filter_kind = FilterKind.TEXT
+    json_schema = {"type": "string", "format": "email"}
+    example = "billing@acme.test"
+
+    def canonicalize(self, value, **ctx):
+        text = _require_str(value)
+        return normalize_email(text) if text else None
+
+
+class PhoneType(FieldType):
+    name = "phone"
+    filter_kind = FilterKind.TEXT
+    json_schema = {"type": "string"}
+    example = "+14155552671"
+
+    def canonicalize(self, value, *, region="US", **ctx):
+        text = _require_str(value)
+        return normalize_phone(text, region) if text else None
+
+
+class UrlType(FieldType):
+    name = "url"
+    filter_kind = FilterKind.TEXT
+    json_schema = {"type": "string", "format": "uri"}
+    example = "https://acme.test/pricing"
+    _validator = URLValidator(schemes=["http", "https"])
+
+    def canonicalize(self, value, **ctx):
+        text = _require_str(value)
+        if not text:
+            return None
+        if len(text) > 2000:
+            raise FieldValueError("URLs are at most 2000 characters.", "too_long")
+        try:
+            self._validator(text)
+        except DjangoValidationError:
+            raise FieldValueError(f"{text!r} is not an http(s) URL.", "invalid_url")
+        return text
+
+
+def normalize_email(text: str) -> str:
+    """Validated, with the domain lowercased (email-validator's normalization); compared lowercased."""
+    if len(text) > 254:
+        raise FieldValueError("Email addresses are at most 254 characters.", "too_long")
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise FieldValueError(f"Enter a valid email address ({exc}).", "invalid_email")
+
+
+def normalize_phone(text: str, region: str = "US") -> str:
+    """E.164, parsed with the org's default region for numbers written without +country."""
+    if len(text) > 40:
+        raise FieldValueError("Phone numbers are at most 40 characters.", "too_long")
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise FieldValueError(f"{text!r} is not a phone number.", "invalid_phone")
+    if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+        raise FieldValueError(f"{text!r} is not a valid phone number for region {region}.", "invalid_phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+FIELD_TYPES: dict[str, FieldType] = {}
+
+
+def register(field_type: type[FieldType]) -> type[FieldType]:
+    FIELD_TYPES[field_type.name] = field_type()
+    return field_type
+
+
+for _type in (TextType, TextareaType, NumberType, DateType, DatetimeType, BooleanType, SingleSelectType,
+              MultiSelectType, EmailType, PhoneType, UrlType):
+    register(_type)
+
+DATA_TYPES: tuple[str, ...] = tuple(FIELD_TYPES)
+
+
+def get_field_type(data_type: str) -> FieldType:
+    return FIELD_TYPES[data_type]
