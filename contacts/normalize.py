@@ -99,7 +99,7 @@ class ContactNormalizer:
                 continue
             values[key] = text
 
-        for key, normalize in (("email", normalize_email), ("phone", None)):
+        for key, _normalize in (("email", normalize_email), ("phone", None)):
             if key not in data:
                 continue
             raw = data[key]
@@ -110,7 +110,8 @@ class ContactNormalizer:
             else:
                 try:
                     values[key] = (
-                        normalize_email(raw.strip()) if key == "email"
+                        normalize_email(raw.strip())
+                        if key == "email"
                         else normalize_phone(raw.strip(), self.org.default_region)
                     )
                 except FieldValueError as exc:
@@ -198,13 +199,19 @@ class ContactNormalizer:
             errors.append(FieldError("assigned_to", "not_a_member", "That user is not a member of this organization."))
             return
         if self.membership is not None and self.membership.sees_only_assigned and raw != self.membership.user_id:
-            errors.append(FieldError("assigned_to", "scope_forbidden",
-                                     "Members limited to their assigned contacts can only assign to themselves."))
+            errors.append(
+                FieldError(
+                    "assigned_to",
+                    "scope_forbidden",
+                    "Members limited to their assigned contacts can only assign to themselves.",
+                )
+            )
             return
         values["assigned_to_id"] = raw
 
     def _derive(self, values: dict, data: dict, existing) -> None:
         """Keep name ⇄ first/last and search_text consistent with what was written."""
+
         def current(key, default=""):
             if key in values:
                 return values[key]

@@ -19,8 +19,9 @@ def duplicate_email_conflict(org_id: int, email: str, membership: Membership | N
         existing = existing.for_member(membership)
     existing_id = existing.values_list("id", flat=True).first()
     extra = {"existing_id": existing_id} if existing_id is not None else {}
-    return Conflict("A contact with this email already exists in this organization.", attr="email",
-                    code="duplicate_email", **extra)
+    return Conflict(
+        "A contact with this email already exists in this organization.", attr="email", code="duplicate_email", **extra
+    )
 
 
 def _save(contact: Contact, membership: Membership | None, **save_kwargs) -> Contact:

@@ -40,15 +40,45 @@ class FilterKind:
 
 
 OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
-    FilterKind.TEXT: ("eq", "neq", "contains", "not_contains", "starts_with", "ends_with", "in", "not_in",
-                      "is_empty", "is_not_empty"),
+    FilterKind.TEXT: (
+        "eq",
+        "neq",
+        "contains",
+        "not_contains",
+        "starts_with",
+        "ends_with",
+        "in",
+        "not_in",
+        "is_empty",
+        "is_not_empty",
+    ),
     FilterKind.TAGS: ("contains", "not_contains", "contains_any", "contains_all", "is_empty", "is_not_empty"),
     FilterKind.BOOLEAN: ("eq", "is_empty", "is_not_empty"),
     FilterKind.NUMBER: ("eq", "neq", "gt", "gte", "lt", "lte", "between", "is_empty", "is_not_empty"),
-    FilterKind.DATE: ("eq", "gt", "gte", "lt", "lte", "between", "within_last", "more_than_ago", "is_empty",
-                      "is_not_empty"),
-    FilterKind.DATETIME: ("eq", "gt", "gte", "lt", "lte", "between", "within_last", "more_than_ago",
-                          "is_empty", "is_not_empty"),
+    FilterKind.DATE: (
+        "eq",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "between",
+        "within_last",
+        "more_than_ago",
+        "is_empty",
+        "is_not_empty",
+    ),
+    FilterKind.DATETIME: (
+        "eq",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "between",
+        "within_last",
+        "more_than_ago",
+        "is_empty",
+        "is_not_empty",
+    ),
     FilterKind.USER: ("eq", "neq", "in", "not_in", "is_empty", "is_not_empty"),
 }
 
@@ -66,8 +96,7 @@ class FieldType:
     json_schema: ClassVar[dict] = {}
     example: ClassVar[Any] = None
 
-    def canonicalize(self, value: Any, *, options: list[str] | None = None, region: str = "US",
-                     tz: str = "UTC") -> Any:
+    def canonicalize(self, value: Any, *, options: list[str] | None = None, region: str = "US", tz: str = "UTC") -> Any:
         raise NotImplementedError
 
     @property
@@ -78,6 +107,8 @@ class FieldType:
 def _require_str(value: Any, what: str = "a string") -> str:
     if not isinstance(value, str):
         raise FieldValueError(f"Expected {what}.", "wrong_type")
+    if "\x00" in value:  # PostgreSQL cannot store NUL in text or jsonb
+        raise FieldValueError("NUL characters are not allowed.", "invalid")
     return value.strip()
 
 
@@ -300,7 +331,8 @@ def normalize_email(text: str) -> str:
     if len(text) > 254:
         raise FieldValueError("Email addresses are at most 254 characters.", "too_long")
     try:
-        return validate_email(text, check_deliverability=False).normalized
+        # test_environment=True admits the reserved `.test` TLD (RFC 2606), used by sandboxes and demos.
+        return validate_email(text, check_deliverability=False, test_environment=True).normalized
     except EmailNotValidError as exc:
         raise FieldValueError(f"Enter a valid email address ({exc}).", "invalid_email")
 
@@ -326,8 +358,19 @@ def register(field_type: type[FieldType]) -> type[FieldType]:
     return field_type
 
 
-for _type in (TextType, TextareaType, NumberType, DateType, DatetimeType, BooleanType, SingleSelectType,
-              MultiSelectType, EmailType, PhoneType, UrlType):
+for _type in (
+    TextType,
+    TextareaType,
+    NumberType,
+    DateType,
+    DatetimeType,
+    BooleanType,
+    SingleSelectType,
+    MultiSelectType,
+    EmailType,
+    PhoneType,
+    UrlType,
+):
     register(_type)
 
 DATA_TYPES: tuple[str, ...] = tuple(FIELD_TYPES)

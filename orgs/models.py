@@ -25,11 +25,15 @@ class Organization(models.Model):
 
     name = models.CharField(max_length=200)
     default_region = models.CharField(
-        max_length=2, default="US", validators=[validate_region],
+        max_length=2,
+        default="US",
+        validators=[validate_region],
         help_text="ISO 3166-1 alpha-2 region used to parse phone numbers written without +country.",
     )
     timezone = models.CharField(
-        max_length=64, default="UTC", validators=[validate_timezone],
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone],
         help_text="IANA time zone for date-only filters and relative dates.",
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -36,7 +36,8 @@ class ContactFilterSet(django_filters.FilterSet):
     tag = django_filters.MultipleChoiceFilter(method="filter_tags",
                                               help_text="Repeatable; the contact must carry every tag given.")
     assigned_to = django_filters.NumberFilter(field_name="assigned_to_id", help_text="User id.")
-    dnc = django_filters.BooleanFilter(help_text="true / false.")
+    dnc = django_filters.TypedChoiceFilter(choices=[("true", "true"), ("false", "false")],
+                                           coerce=lambda value: value == "true", help_text="true / false.")
     ordering = django_filters.OrderingFilter(
         fields=ORDERING_FIELDS, help_text="Sort field, `-` for descending (default `-created_at`)."
     )

@@ -19,24 +19,58 @@ class ContactSerializer(serializers.ModelSerializer):
     """
 
     name = serializers.CharField(
-        required=False, allow_blank=True, max_length=TEXT_LIMITS["name"],
+        required=False,
+        allow_blank=True,
+        max_length=TEXT_LIMITS["name"],
         help_text="Display name. On write, split into first/last name when those are absent.",
     )
-    email = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=254,
-                                  help_text="Validated; unique per org, compared case-insensitively.")
-    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=40,
-                                  help_text="Any format; stored as E.164 using the org's default region.")
-    tags = serializers.ListField(child=serializers.CharField(max_length=64), required=False,
-                                 help_text="Normalized (trimmed, lowercased); unknown names join the tag catalog.")
-    custom = serializers.DictField(required=False, help_text="Values keyed by custom-field key, typed by its "
-                                   "definition (see GET /custom-fields). `null` clears a value.")
-    assigned_to = serializers.IntegerField(required=False, allow_null=True, source="assigned_to_id",
-                                           help_text="User id of a member of the org.")
+    email = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=254,
+        help_text="Validated; unique per org, compared case-insensitively.",
+    )
+    phone = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=40,
+        help_text="Any format; stored as E.164 using the org's default region.",
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        help_text="Normalized (trimmed, lowercased); unknown names join the tag catalog.",
+    )
+    custom = serializers.DictField(
+        required=False,
+        help_text="Values keyed by custom-field key, typed by its "
+        "definition (see GET /custom-fields). `null` clears a value.",
+    )
+    assigned_to = serializers.IntegerField(
+        required=False, allow_null=True, source="assigned_to_id", help_text="User id of a member of the org."
+    )
 
     class Meta:
         model = Contact
-        fields = ["id", "first_name", "last_name", "name", "email", "phone", "company", "source", "notes", "tags",
-                  "dnc", "custom", "assigned_to", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "name",
+            "email",
+            "phone",
+            "company",
+            "source",
+            "notes",
+            "tags",
+            "dnc",
+            "custom",
+            "assigned_to",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"notes": {"max_length": TEXT_LIMITS["notes"]}}
 
@@ -79,35 +113,54 @@ def _non_object_error():
     return FieldError(None, "wrong_type", "Expected a JSON object.")
 
 
-@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^-?\d{0,12}(?:\.\d{0,2})?$",
-                      "example": "1500.00", "nullable": True})
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^-?\d{0,12}(?:\.\d{0,2})?$",
+        "example": "1500.00",
+        "nullable": True,
+    }
+)
 class MoneyField(serializers.DecimalField):
     pass
 
 
 class OpportunitySerializer(serializers.ModelSerializer):
     contact = serializers.IntegerField(source="contact_id", help_text="Id of a contact the caller can see.")
-    value = MoneyField(max_digits=14, decimal_places=2, required=False, allow_null=True,
-                       help_text="Amount as a decimal string.")
-    assigned_to = serializers.IntegerField(required=False, allow_null=True, source="assigned_to_id",
-                                           help_text="User id of a member of the org.")
-    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, max_length=3,
-                                      help_text="ISO 4217 code, e.g. USD.")
+    value = MoneyField(
+        max_digits=14, decimal_places=2, required=False, allow_null=True, help_text="Amount as a decimal string."
+    )
+    assigned_to = serializers.IntegerField(
+        required=False, allow_null=True, source="assigned_to_id", help_text="User id of a member of the org."
+    )
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, max_length=3, help_text="ISO 4217 code, e.g. USD.")
 
     class Meta:
         model = Opportunity
-        fields = ["id", "contact", "name", "pipeline", "stage", "status", "value", "currency", "assigned_to",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "contact",
+            "name",
+            "pipeline",
+            "stage",
+            "status",
+            "value",
+            "currency",
+            "assigned_to",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
-    def validate_contact_id(self, contact_id):
+    def validate_contact(self, contact_id):
         # Resolved only within the caller's scope: another org's or an invisible contact is "not found".
         membership = self.context["membership"]
         if not Contact.objects.for_member(membership).filter(pk=contact_id).exists():
             raise serializers.ValidationError("No such contact.", code="does_not_exist")
         return contact_id
 
-    def validate_assigned_to_id(self, user_id):
+    def validate_assigned_to(self, user_id):
         from orgs.models import Membership
 
         membership = self.context["membership"]

@@ -27,8 +27,9 @@ CONTACT_EXAMPLE = {
 
 @extend_schema_view(
     list=extend_schema(summary="List contacts", description="Filters combine with AND."),
-    create=extend_schema(summary="Create a contact",
-                         examples=[OpenApiExample("contact", value=CONTACT_EXAMPLE, request_only=True)]),
+    create=extend_schema(
+        summary="Create a contact", examples=[OpenApiExample("contact", value=CONTACT_EXAMPLE, request_only=True)]
+    ),
     retrieve=extend_schema(summary="Get a contact"),
     partial_update=extend_schema(summary="Update a contact (only the fields given)"),
     destroy=extend_schema(summary="Delete a contact and its opportunities"),
@@ -63,10 +64,24 @@ class ContactViewSet(OrgScopedModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(summary="List opportunities"),
-    create=extend_schema(summary="Create an opportunity", examples=[OpenApiExample(
-        "deal", request_only=True,
-        value={"contact": 1, "name": "Annual plan", "pipeline": "sales", "stage": "proposal", "status": "open",
-               "value": "1500.00", "currency": "USD"})]),
+    create=extend_schema(
+        summary="Create an opportunity",
+        examples=[
+            OpenApiExample(
+                "deal",
+                request_only=True,
+                value={
+                    "contact": 1,
+                    "name": "Annual plan",
+                    "pipeline": "sales",
+                    "stage": "proposal",
+                    "status": "open",
+                    "value": "1500.00",
+                    "currency": "USD",
+                },
+            )
+        ],
+    ),
     retrieve=extend_schema(summary="Get an opportunity"),
     partial_update=extend_schema(summary="Update an opportunity"),
     destroy=extend_schema(summary="Delete an opportunity"),
@@ -81,4 +96,3 @@ class OpportunityViewSet(OrgScopedModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save(org_id=self.membership.org_id)
-

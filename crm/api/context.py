@@ -17,8 +17,9 @@ def parse_org_id(raw: str | None) -> int:
         raise MalformedRequest(f"The {ORG_HEADER} header is required.", attr=ORG_HEADER, code="missing_org_header")
     raw = raw.strip()
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise MalformedRequest(f"{ORG_HEADER} must be a positive integer org id.", attr=ORG_HEADER,
-                               code="malformed_org_header")
+        raise MalformedRequest(
+            f"{ORG_HEADER} must be a positive integer org id.", attr=ORG_HEADER, code="malformed_org_header"
+        )
     return int(raw)
 
 
@@ -32,9 +33,7 @@ def resolve_membership(request) -> Membership:
     if cached is not None:
         return cached
     org_id = parse_org_id(request.META.get(_META_KEY))
-    membership = (
-        Membership.objects.select_related("org", "user").filter(org_id=org_id, user_id=request.user.pk).first()
-    )
+    membership = Membership.objects.select_related("org", "user").filter(org_id=org_id, user_id=request.user.pk).first()
     if membership is None:
         raise PermissionDenied(_NOT_A_MEMBER, code="not_a_member")
     request._membership = membership

@@ -105,8 +105,14 @@ def flatten_errors(detail, prefix: str | None = None) -> list[FieldError]:
     return [FieldError(prefix, str(code), str(detail))]
 
 
-def problem_response(status_code: int, code: str, detail: str, errors: list[FieldError] | None = None,
-                     headers: dict | None = None, **extra) -> Response:
+def problem_response(
+    status_code: int,
+    code: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict | None = None,
+    **extra,
+) -> Response:
     body = {
         "type": PROBLEM_TYPE_PREFIX + code.replace("_", "-"),
         "title": _title(status_code),
@@ -153,7 +159,6 @@ def problem_exception_handler(exc, context):
         detail = str(exc.detail)
         attr = getattr(exc, "attr", None)
         errors = [FieldError(attr, code, detail)]
-        return problem_response(exc.status_code, code, detail, errors, headers=headers,
-                                **getattr(exc, "extra", {}))
+        return problem_response(exc.status_code, code, detail, errors, headers=headers, **getattr(exc, "extra", {}))
     logger.exception("Unhandled error", exc_info=exc)
     return problem_response(500, "server_error", "An unexpected error occurred; it has been logged.")

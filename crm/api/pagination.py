@@ -30,8 +30,9 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
     max_limit = MAX_LIMIT
 
     def get_limit(self, request):
-        value, errors = parse_bounded_int(request.query_params.get("limit"), "limit", self.default_limit, 1,
-                                          self.max_limit)
+        value, errors = parse_bounded_int(
+            request.query_params.get("limit"), "limit", self.default_limit, 1, self.max_limit
+        )
         if errors:
             raise InvalidInput(errors)
         return value

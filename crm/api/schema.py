@@ -56,8 +56,7 @@ _EXAMPLE = {
 class AutoSchema(openapi.AutoSchema):
     def _is_org_scoped(self) -> bool:
         return any(
-            isinstance(p, type) and issubclass(p, IsOrgMember)
-            for p in getattr(self.view, "permission_classes", [])
+            isinstance(p, type) and issubclass(p, IsOrgMember) for p in getattr(self.view, "permission_classes", [])
         )
 
     def get_override_parameters(self):
@@ -65,7 +64,10 @@ class AutoSchema(openapi.AutoSchema):
         if self._is_org_scoped():
             params.append(
                 OpenApiParameter(
-                    ORG_HEADER, int, OpenApiParameter.HEADER, required=True,
+                    ORG_HEADER,
+                    int,
+                    OpenApiParameter.HEADER,
+                    required=True,
                     description="Id of the organization the request acts in.",
                 )
             )

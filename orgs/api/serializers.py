@@ -9,8 +9,9 @@ class TokenRequestSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=256, trim_whitespace=False, style={"input_type": "password"})
 
     def validate(self, attrs):
-        user = authenticate(self.context["request"], username=attrs["email"].strip().lower(),
-                            password=attrs["password"])
+        user = authenticate(
+            self.context["request"], username=attrs["email"].strip().lower(), password=attrs["password"]
+        )
         if user is None:
             from rest_framework.exceptions import AuthenticationFailed
 

@@ -33,10 +33,16 @@ class TokenView(APIView):
         return [AllowAny()]
 
     @extend_schema(
-        operation_id="auth_token_create", auth=[], request=TokenRequestSerializer,
-        responses={201: TokenResponseSerializer}, tags=["auth"],
-        examples=[OpenApiExample("credentials", value={"email": "owner@acme.test", "password": "s3cret-pass"},
-                                 request_only=True)],
+        operation_id="auth_token_create",
+        auth=[],
+        request=TokenRequestSerializer,
+        responses={201: TokenResponseSerializer},
+        tags=["auth"],
+        examples=[
+            OpenApiExample(
+                "credentials", value={"email": "owner@acme.test", "password": "s3cret-pass"}, request_only=True
+            )
+        ],
     )
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data, context={"request": request})

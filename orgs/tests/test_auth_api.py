@@ -33,8 +33,7 @@ def test_revoking_in_storage_is_401(alice):
 def test_token_endpoint_issues_a_working_token(anon, alice):
     alice.user.set_password("right-password")
     alice.user.save()
-    response = anon.post("/api/v1/auth/token", {"email": "ALICE@a.test", "password": "right-password"},
-                         format="json")
+    response = anon.post("/api/v1/auth/token", {"email": "ALICE@a.test", "password": "right-password"}, format="json")
     assert response.status_code == 201
     token = response.json()["token"]
     assert response.json()["user_id"] == alice.user.id

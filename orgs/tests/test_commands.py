@@ -29,8 +29,9 @@ def test_create_org_prints_json_and_the_token_works():
     assert set(result) == {"org_id", "user_id", "token"}
     body = client_for(result["token"], result["org_id"]).get("/api/v1/org").json()
     assert body["name"] == "Acme" and body["role"] == "owner"
-    login = APIClient().post("/api/v1/auth/token", {"email": "owner@acme.test", "password": "pw-12345678"},
-                             format="json")
+    login = APIClient().post(
+        "/api/v1/auth/token", {"email": "owner@acme.test", "password": "pw-12345678"}, format="json"
+    )
     assert login.status_code == 201
 
 

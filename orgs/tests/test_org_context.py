@@ -17,7 +17,10 @@ def test_missing_org_header_is_400(alice):
     response = alice.client.get("/api/v1/org")
     assert response.status_code == 400
     assert response.json()["errors"][0] == {
-        "code": "missing_org_header", "detail": "The X-Org-Id header is required.", "attr": "X-Org-Id"}
+        "code": "missing_org_header",
+        "detail": "The X-Org-Id header is required.",
+        "attr": "X-Org-Id",
+    }
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "1.5", "١٢", "9" * 40, " "])

@@ -15,7 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--contacts", type=int, default=0, help="Seed this many demo contacts (once).")
+        parser.add_argument(
+            "--contacts",
+            type=int,
+            default=0,
+            help="Make sure the demo org has at least this many contacts (seeds the rest).",
+        )
 
     def handle(self, *args, **opts):
         membership = (
@@ -43,5 +48,8 @@ class Command(BaseCommand):
 
     def seed_contacts(self, org, count):
         from contacts.demo import seed_demo_contacts
+        from contacts.models import Contact
 
-        seed_demo_contacts(org, count, stdout=self.stderr)
+        missing = count - Contact.objects.for_org(org.id).count()
+        if missing > 0:
+            seed_demo_contacts(org, missing, stdout=self.stderr)

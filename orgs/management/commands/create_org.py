@@ -18,8 +18,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         try:
-            result = create_org(opts["name"], opts["owner_email"], opts["password"],
-                                default_region=opts["region"].upper(), timezone=opts["timezone"])
+            result = create_org(
+                opts["name"],
+                opts["owner_email"],
+                opts["password"],
+                default_region=opts["region"].upper(),
+                timezone=opts["timezone"],
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
         self.stdout.write(json.dumps(result))
