@@ -1,0 +1,157 @@
+"""Per-contact tags and custom values: any role, on contacts the caller can see (404 otherwise).
+
+Writes lock the contact row and go through `contacts.services.update_contact`, so the tag
+catalog stays in step and concurrent writes to other keys or tags are not lost.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from contacts.models import Contact
+from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer
+from contacts.services import update_contact
+from crm.api.exceptions import FieldError, InvalidInput
+from crm.api.viewsets import OrgScopedViewMixin
+from customization.api.serializers import TagNameField
+from customization.catalog import normalize_tag
+from customization.field_types import FIELD_TYPES, FieldValueError
+from customization.models import CustomField
+
+# Every canonical JSON form a custom value can take, from the field-type registry.
+_VALUE_SCHEMAS = list({repr(t.json_schema): t.json_schema for t in FIELD_TYPES.values()}.values())
+
+
+@extend_schema_field(
+    {"oneOf": _VALUE_SCHEMAS, "nullable": True, "description": "Typed by the field's data_type; null clears the value."}
+)
+class CustomValueField(serializers.JSONField):
+    pass
+
+
+class ContactCustomValueSerializer(serializers.Serializer):
+    value = CustomValueField(allow_null=True)
+
+
+class ContactCustomValueResponseSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    value = CustomValueField(allow_null=True, help_text="The canonical stored form; null when cleared.")
+
+
+class ContactTagsRequestSerializer(serializers.Serializer):
+    tags = serializers.ListField(
+        child=TagNameField(),
+        max_length=MAX_TAGS_PER_CONTACT,
+        help_text="Names to add; unknown names join the org's tag catalog.",
+    )
+
+
+class ContactTagsResponseSerializer(serializers.Serializer):
+    tags = serializers.ListField(child=serializers.CharField(), help_text="The contact's tags after the change.")
+
+
+class ContactWriteView(OrgScopedViewMixin, GenericAPIView):
+    """A contact found through `Contact.objects.for_member`, locked for the write."""
+
+    queryset_model = Contact
+    lookup_url_kwarg = "pk"
+
+    def refine_queryset(self, qs):
+        return qs.select_for_update(of=("self",))
+
+
+class ContactCustomValueView(ContactWriteView):
+    serializer_class = ContactCustomValueSerializer
+
+    @extend_schema(
+        summary="Set one custom value of a contact",
+        description="Any role. The value is validated by the field's type and stored in canonical JSON form "
+        "(number as number, date `YYYY-MM-DD`, datetime UTC `YYYY-MM-DDTHH:MM:SS.ffffffZ`, options in their "
+        "defined casing); `null` clears it. 404 for an undefined key or a contact the caller cannot see; "
+        "422 (`attr` `value`) when the value does not fit the type.",
+        request=ContactCustomValueSerializer,
+        responses=ContactCustomValueResponseSerializer,
+        examples=[
+            OpenApiExample("date", value={"value": "2026-03-15"}, request_only=True),
+            OpenApiExample("stored", value={"key": "renewal_date", "value": "2026-03-15"}, response_only=True),
+        ],
+    )
+    def put(self, request, pk, key):
+        membership = self.membership
+        with transaction.atomic():
+            contact = self.get_object()
+            field = CustomField.objects.for_member(membership).filter(key=key).first()
+            if field is None:
+                raise NotFound(f"No custom field with key {key!r}.")
+            body = ContactCustomValueSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            normalizer = ContactNormalizer(org=membership.org, membership=membership, custom_fields={key: field})
+            try:
+                value = normalizer.clean_custom_value(key, body.validated_data["value"])
+            except FieldValueError as exc:
+                raise InvalidInput([FieldError("value", exc.code, str(exc))])
+            custom = dict(contact.custom)
+            if value is None:
+                custom.pop(key, None)
+            else:
+                custom[key] = value
+            update_contact(contact, {"custom": custom}, membership)
+        return Response({"key": key, "value": value})
+
+
+class ContactTagsView(ContactWriteView):
+    serializer_class = ContactTagsRequestSerializer
+
+    @extend_schema(
+        summary="Add tags to a contact",
+        description="Any role. Names are normalized; ones the contact has are ignored; unknown ones join the "
+        f"tag catalog. At most {MAX_TAGS_PER_CONTACT} tags per contact (422).",
+        request=ContactTagsRequestSerializer,
+        responses=ContactTagsResponseSerializer,
+        examples=[
+            OpenApiExample("add", value={"tags": ["VIP", "replied-interested"]}, request_only=True),
+            OpenApiExample("after", value={"tags": ["newsletter", "vip", "replied-interested"]}, response_only=True),
+        ],
+    )
+    def post(self, request, pk):
+        with transaction.atomic():
+            contact = self.get_object()
+            body = ContactTagsRequestSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            tags = list(contact.tags)
+            tags += [name for name in dict.fromkeys(body.validated_data["tags"]) if name not in tags]
+            if len(tags) > MAX_TAGS_PER_CONTACT:
+                raise InvalidInput(
+                    [FieldError("tags", "too_many", f"At most {MAX_TAGS_PER_CONTACT} tags per contact.")]
+                )
+            if tags != contact.tags:
+                update_contact(contact, {"tags": tags}, self.membership)
+        return Response({"tags": contact.tags})
+
+
+class ContactTagView(ContactWriteView):
+    serializer_class = ContactTagsResponseSerializer
+
+    @extend_schema(
+        summary="Remove a tag from a contact",
+        description="Any role. Idempotent: removing a tag the contact does not have answers 200 unchanged. "
+        "The tag stays in the catalog.",
+        request=None,
+        responses=ContactTagsResponseSerializer,
+        examples=[OpenApiExample("after", value={"tags": ["newsletter"]}, response_only=True)],
+    )
+    def delete(self, request, pk, name):
+        with transaction.atomic():
+            contact = self.get_object()
+            try:
+                name = normalize_tag(name)
+            except ValueError:
+                name = None  # not a valid tag name, so not on the contact
+            if name in contact.tags:
+                update_contact(contact, {"tags": [tag for tag in contact.tags if tag != name]}, self.membership)
+        return Response({"tags": contact.tags})

@@ -1,0 +1,130 @@
+"""Token rendering: `{{contact.first_name}}`, `{{contact.custom.<key>}}`, `{{custom_values.<key>}}`.
+
+Plain regex substitution of a fixed grammar — never a template engine — so a template can
+only ever read the values this module hands it:
+
+- a recognized token with a value is replaced by that value;
+- a recognized token without one (empty field, no contact given, unknown custom key or custom
+  value) is replaced by "" and listed in `missing`;
+- a `contact.` / `custom_values.` token outside the grammar (`{{contact.__class__}}`) is left
+  verbatim and listed in `missing`, so the author sees the mistake;
+- anything else between braces (`{{ 7*7 }}`, `{% load %}`) is ordinary text, left verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from customization.models import CustomValue
+
+TEMPLATE_MAX_LENGTH = 20_000
+CONTACT_FIELDS = ("first_name", "last_name", "name", "email", "phone", "company", "source")
+_KEY = r"[a-z][a-z0-9_]{0,63}"
+_BRACES = re.compile(r"\{\{([^{}]{0,200})\}\}")
+_CONTACT_FIELD = re.compile(rf"contact\.({'|'.join(CONTACT_FIELDS)})")
+_CONTACT_CUSTOM = re.compile(rf"contact\.custom\.({_KEY})")
+_CUSTOM_VALUE = re.compile(rf"custom_values\.({_KEY})")
+_NAMESPACES = ("contact.", "custom_values.")
+
+
+@dataclass
+class ContactContext:
+    """What a template may read of one contact: the built-in text fields and `custom` values."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    custom: dict[str, Any] = field(default_factory=dict)
+
+
+# Contacts provide contexts (customization knows nothing of contacts): a function
+# `(membership, contact_id) -> ContactContext | None`, None meaning "not visible to this member".
+ContactLoader = Callable[[object, int], "ContactContext | None"]
+_contact_loader: ContactLoader | None = None
+
+
+def register_contact_loader(loader: ContactLoader) -> None:
+    global _contact_loader
+    _contact_loader = loader
+
+
+def load_contact_context(membership, contact_id: int) -> ContactContext | None:
+    if _contact_loader is None:  # pragma: no cover - contacts registers it in AppConfig.ready()
+        return None
+    return _contact_loader(membership, contact_id)
+
+
+def as_text(value: Any) -> str:
+    """A stored JSON value as template text: lists joined by ", ", booleans as true/false."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(as_text(item) for item in value)
+    return str(value)
+
+
+@dataclass
+class RenderResult:
+    rendered: str
+    missing: list[str]
+
+
+def referenced_custom_value_keys(template: str) -> set[str]:
+    keys = set()
+    for match in _BRACES.finditer(template):
+        token = _CUSTOM_VALUE.fullmatch(match.group(1).strip())
+        if token:
+            keys.add(token.group(1))
+    return keys
+
+
+def render(template: str, contact: ContactContext | None, custom_values: dict[str, str]) -> RenderResult:
+    """Substitute tokens; `missing` lists each unfilled token once, in order of appearance."""
+    missing: list[str] = []
+
+    def note(token: str) -> None:
+        if token not in missing:
+            missing.append(token)
+
+    def substitute(match: re.Match) -> str:
+        token = match.group(1).strip()
+        value: Any = None
+        if found := _CONTACT_FIELD.fullmatch(token):
+            value = contact.fields.get(found.group(1)) if contact else None
+        elif found := _CONTACT_CUSTOM.fullmatch(token):
+            value = contact.custom.get(found.group(1)) if contact else None
+        elif found := _CUSTOM_VALUE.fullmatch(token):
+            value = custom_values.get(found.group(1))
+        elif token.startswith(_NAMESPACES):
+            note(token)
+            return match.group(0)
+        else:
+            return match.group(0)
+        text = as_text(value)
+        if text == "":
+            note(token)
+        return text
+
+    return RenderResult(_BRACES.sub(substitute, template), missing)
+
+
+def render_for_member(membership, template: str, contact_id: int | None) -> RenderResult | None:
+    """Render with the org's custom values and, when given, a contact the member can see.
+
+    Returns None when `contact_id` names no contact visible to the member.
+    """
+    contact = None
+    if contact_id is not None:
+        contact = load_contact_context(membership, contact_id)
+        if contact is None:
+            return None
+    keys = referenced_custom_value_keys(template)
+    values = (
+        dict(CustomValue.objects.for_member(membership).filter(key__in=keys).values_list("key", "value"))
+        if keys
+        else {}
+    )
+    return render(template, contact, values)

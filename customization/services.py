@@ -1,0 +1,145 @@
+"""Catalog writes: each one transaction, uniqueness answered as 409, and the changes that must
+reach stored data (a tag renamed or deleted, a field deleted) announced via `customization.signals`
+inside that transaction, so contacts change with the catalog or not at all."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from crm.api.exceptions import Conflict
+from customization import signals
+from customization.models import CustomField, CustomFieldFolder, CustomValue, Tag
+
+
+def _conflict_on_integrity_error(save, conflict):
+    """Run `save` in a savepoint; a unique violation (a race the pre-check missed) becomes `conflict()`."""
+    try:
+        with transaction.atomic():
+            return save()
+    except IntegrityError as exc:
+        raise conflict() from exc
+
+
+def next_position(model, org_id: int) -> int:
+    """New folders and fields go last."""
+    top = model.objects.for_org(org_id).aggregate(top=Max("position"))["top"]
+    return 0 if top is None else top + 1
+
+
+# --- tags --------------------------------------------------------------------------------
+
+
+def tag_conflict(org_id: int, name: str) -> Conflict:
+    existing_id = Tag.objects.for_org(org_id).filter(name=name).values_list("id", flat=True).first()
+    extra = {"existing_id": existing_id} if existing_id is not None else {}
+    return Conflict(f"A tag named {name!r} already exists.", attr="name", code="duplicate_name", **extra)
+
+
+def create_tag(org_id: int, name: str) -> Tag:
+    if Tag.objects.for_org(org_id).filter(name=name).exists():
+        raise tag_conflict(org_id, name)
+    return _conflict_on_integrity_error(
+        lambda: Tag.objects.create(org_id=org_id, name=name), lambda: tag_conflict(org_id, name)
+    )
+
+
+@transaction.atomic
+def rename_tag(tag: Tag, new_name: str) -> Tag:
+    """Rename in the catalog and on every contact of the org carrying it (one UPDATE, by receiver)."""
+    old_name = tag.name
+    if new_name == old_name:
+        return tag
+    if Tag.objects.for_org(tag.org_id).filter(name=new_name).exists():
+        raise tag_conflict(tag.org_id, new_name)
+    tag.name = new_name
+    _conflict_on_integrity_error(lambda: tag.save(update_fields=["name"]), lambda: tag_conflict(tag.org_id, new_name))
+    signals.tag_renamed.send(sender=Tag, org_id=tag.org_id, old_name=old_name, new_name=new_name)
+    return tag
+
+
+@transaction.atomic
+def delete_tag(tag: Tag) -> None:
+    """Remove from the catalog and from every contact of the org (one UPDATE, by receiver)."""
+    signals.tag_deleted.send(sender=Tag, org_id=tag.org_id, name=tag.name)
+    tag.delete()
+
+
+# --- folders -----------------------------------------------------------------------------
+
+
+def folder_conflict(org_id: int, name: str) -> Conflict:
+    existing_id = (
+        CustomFieldFolder.objects.for_org(org_id).filter(name__iexact=name).values_list("id", flat=True).first()
+    )
+    extra = {"existing_id": existing_id} if existing_id is not None else {}
+    return Conflict(f"A folder named {name!r} already exists.", attr="name", code="duplicate_name", **extra)
+
+
+def save_folder(folder: CustomFieldFolder) -> CustomFieldFolder:
+    """Create or update; folder names are unique per org, ignoring case."""
+    clash = CustomFieldFolder.objects.for_org(folder.org_id).filter(name__iexact=folder.name)
+    if folder.pk is not None:
+        clash = clash.exclude(pk=folder.pk)
+    if clash.exists():
+        raise folder_conflict(folder.org_id, folder.name)
+    if folder.pk is None and folder.position is None:
+        folder.position = next_position(CustomFieldFolder, folder.org_id)
+    _conflict_on_integrity_error(folder.save, lambda: folder_conflict(folder.org_id, folder.name))
+    return folder
+
+
+# --- custom fields -----------------------------------------------------------------------
+
+
+def field_conflict(org_id: int, key: str) -> Conflict:
+    existing_id = CustomField.objects.for_org(org_id).filter(key=key).values_list("id", flat=True).first()
+    extra = {"existing_id": existing_id} if existing_id is not None else {}
+    return Conflict(f"A custom field with key {key!r} already exists.", attr="key", code="duplicate_key", **extra)
+
+
+def create_field(org_id: int, values: dict) -> CustomField:
+    key = values["key"]
+    if CustomField.objects.for_org(org_id).filter(key=key).exists():
+        raise field_conflict(org_id, key)
+    field = CustomField(org_id=org_id, **values)
+    if values.get("position") is None:
+        field.position = next_position(CustomField, org_id)
+    _conflict_on_integrity_error(field.save, lambda: field_conflict(org_id, key))
+    return field
+
+
+def update_field(field: CustomField, values: dict) -> CustomField:
+    """Name, folder, options and position change; key and data_type never do (the serializer refuses).
+
+    Narrowing a select field's options leaves stored values that are no longer options as they
+    are, until the contact's value is next written (then it must be one of the new options).
+    """
+    for attr, value in values.items():
+        setattr(field, attr, value)
+    field.save()
+    return field
+
+
+@transaction.atomic
+def delete_field(field: CustomField) -> None:
+    """Delete the definition and its values from every contact of the org (one UPDATE, by receiver)."""
+    signals.custom_field_deleted.send(sender=CustomField, org_id=field.org_id, key=field.key)
+    field.delete()
+
+
+# --- custom values -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def put_custom_value(org_id: int, key: str, value: str) -> tuple[CustomValue, bool]:
+    """Create or replace one token value; returns (row, created). Safe against concurrent PUTs."""
+    row, created = (
+        CustomValue.objects.for_org(org_id)
+        .select_for_update()
+        .get_or_create(org_id=org_id, key=key, defaults={"value": value})
+    )
+    if not created and row.value != value:
+        row.value = value
+        row.save(update_fields=["value", "updated_at"])
+    return row, created

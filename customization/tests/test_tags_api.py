@@ -1,0 +1,166 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from contacts.models import Contact
+from customization.models import Tag
+
+pytestmark = pytest.mark.django_db
+
+
+def make_contacts(org, count, tags, **extra):
+    return Contact.objects.bulk_create(
+        [Contact(org=org, first_name=f"C{i}", tags=list(tags), **extra) for i in range(count)]
+    )
+
+
+def test_anyone_can_add_a_tag_and_its_name_is_normalized(bob):
+    response = bob.client.post("/api/v1/tags", {"name": "  Replied   Interested "}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["name"] == "replied interested"
+    assert set(body) == {"id", "name", "created_at"}
+
+
+def test_duplicate_tag_is_409_with_the_existing_id(alice):
+    first = alice.client.post("/api/v1/tags", {"name": "vip"}, format="json").json()
+    response = alice.client.post("/api/v1/tags", {"name": "VIP "}, format="json")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["existing_id"] == first["id"]
+    assert body["errors"][0]["attr"] == "name"
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 65, 5, None, "a\x00b"])
+def test_invalid_tag_names_are_422_on_name(alice, name):
+    response = alice.client.post("/api/v1/tags", {"name": name}, format="json")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["attr"] == "name"
+
+
+def test_list_is_paginated_ordered_by_name_and_filterable(alice):
+    for name in ("zeta", "alpha", "beta"):
+        Tag.objects.create(org=alice.org, name=name)
+    body = alice.client.get("/api/v1/tags?limit=2").json()
+    assert body["count"] == 3
+    assert [t["name"] for t in body["results"]] == ["alpha", "beta"]
+    assert body["next"] is not None
+    assert [t["name"] for t in alice.client.get("/api/v1/tags?q=ET").json()["results"]] == ["beta", "zeta"]
+
+
+def test_with_counts_counts_contacts_in_one_grouped_query(alice):
+    for name in ("vip", "lead", "unused"):
+        Tag.objects.create(org=alice.org, name=name)
+    make_contacts(alice.org, 3, ["vip", "lead"])
+    make_contacts(alice.org, 2, ["lead"])
+    with CaptureQueriesContext(connection) as queries:
+        body = alice.client.get("/api/v1/tags?with_counts=true").json()
+    counts = {t["name"]: t["contact_count"] for t in body["results"]}
+    assert counts == {"lead": 5, "unused": 0, "vip": 3}
+    assert sum("unnest" in q["sql"] for q in queries.captured_queries) == 1
+
+
+def test_counts_only_include_contacts_the_caller_can_see(alice, carol):
+    Tag.objects.create(org=alice.org, name="vip")
+    make_contacts(alice.org, 4, ["vip"])
+    make_contacts(alice.org, 1, ["vip"], assigned_to=carol.user)
+    body = carol.client.get("/api/v1/tags?with_counts=1").json()
+    assert body["results"][0]["contact_count"] == 1
+
+
+def test_bad_with_counts_is_422(alice):
+    response = alice.client.get("/api/v1/tags?with_counts=maybe")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["attr"] == "with_counts"
+
+
+def test_renaming_a_tag_renames_it_on_every_contact(alice):
+    tag = Tag.objects.create(org=alice.org, name="old")
+    make_contacts(alice.org, 50, ["old", "keep"])
+    make_contacts(alice.org, 5, ["keep"])
+    response = alice.client.patch(f"/api/v1/tags/{tag.id}", {"name": "New"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["name"] == "new"
+    contacts = Contact.objects.for_org(alice.org.id)
+    assert contacts.filter(tags__contains=["old"]).count() == 0
+    assert contacts.filter(tags__contains=["new"]).count() == 50
+    assert contacts.filter(tags=["new", "keep"]).count() == 50
+    assert contacts.filter(tags=["keep"]).count() == 5
+    assert list(Tag.objects.for_org(alice.org.id).values_list("name", flat=True)) == ["new"]
+
+
+def test_rename_dedupes_contacts_that_already_had_the_new_name(alice):
+    tag = Tag.objects.create(org=alice.org, name="old")
+    make_contacts(alice.org, 3, ["old", "vip", "other"])
+    # "vip" is on the contacts but not in the catalog, so the rename is not a conflict
+    assert alice.client.patch(f"/api/v1/tags/{tag.id}", {"name": "vip"}, format="json").status_code == 200
+    assert Contact.objects.for_org(alice.org.id).filter(tags=["vip", "other"]).count() == 3
+
+
+def test_rename_runs_one_update_on_contacts(alice):
+    tag = Tag.objects.create(org=alice.org, name="old")
+    make_contacts(alice.org, 20, ["old"])
+    with CaptureQueriesContext(connection) as queries:
+        alice.client.patch(f"/api/v1/tags/{tag.id}", {"name": "new"}, format="json")
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "contacts_contact"')]
+    assert len(updates) == 1
+
+
+def test_rename_onto_an_existing_tag_is_409_and_changes_nothing(alice):
+    old = Tag.objects.create(org=alice.org, name="old")
+    taken = Tag.objects.create(org=alice.org, name="taken")
+    make_contacts(alice.org, 2, ["old"])
+    response = alice.client.patch(f"/api/v1/tags/{old.id}", {"name": "TAKEN"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["existing_id"] == taken.id
+    assert Contact.objects.for_org(alice.org.id).filter(tags=["old"]).count() == 2
+
+
+def test_deleting_a_tag_removes_it_from_every_contact(alice):
+    tag = Tag.objects.create(org=alice.org, name="gone")
+    make_contacts(alice.org, 50, ["a", "gone", "b"])
+    response = alice.client.delete(f"/api/v1/tags/{tag.id}")
+    assert response.status_code == 204
+    contacts = Contact.objects.for_org(alice.org.id)
+    assert contacts.filter(tags__contains=["gone"]).count() == 0
+    assert contacts.filter(tags=["a", "b"]).count() == 50
+    assert not Tag.objects.filter(pk=tag.pk).exists()
+
+
+def test_tag_changes_stay_inside_the_org(alice, charlie):
+    tag = Tag.objects.create(org=alice.org, name="shared")
+    Tag.objects.create(org=charlie.org, name="shared")
+    make_contacts(charlie.org, 3, ["shared"])
+    alice.client.patch(f"/api/v1/tags/{tag.id}", {"name": "renamed"}, format="json")
+    assert Contact.objects.for_org(charlie.org.id).filter(tags=["shared"]).count() == 3
+    alice.client.delete(f"/api/v1/tags/{tag.id}")
+    assert Contact.objects.for_org(charlie.org.id).filter(tags=["shared"]).count() == 3
+
+
+@pytest.mark.parametrize("actor", ["bob", "carol"])
+def test_members_cannot_rename_or_delete_tags(request, alice, actor):
+    member = request.getfixturevalue(actor)
+    tag = Tag.objects.create(org=alice.org, name="vip")
+    make_contacts(alice.org, 2, ["vip"])
+    assert member.client.patch(f"/api/v1/tags/{tag.id}", {"name": "x"}, format="json").status_code == 403
+    assert member.client.delete(f"/api/v1/tags/{tag.id}").status_code == 403
+    tag.refresh_from_db()
+    assert tag.name == "vip"
+    assert Contact.objects.for_org(alice.org.id).filter(tags=["vip"]).count() == 2
+
+
+def test_other_org_sees_nothing_and_changes_nothing(alice, charlie):
+    tag = Tag.objects.create(org=alice.org, name="vip")
+    assert charlie.client.get("/api/v1/tags").json()["count"] == 0
+    assert charlie.client.get(f"/api/v1/tags/{tag.id}").status_code == 404
+    assert charlie.client.patch(f"/api/v1/tags/{tag.id}", {"name": "x"}, format="json").status_code == 404
+    assert charlie.client.delete(f"/api/v1/tags/{tag.id}").status_code == 404
+    tag.refresh_from_db()
+    assert tag.name == "vip"
+    # the same name in another org is no conflict
+    assert charlie.client.post("/api/v1/tags", {"name": "vip"}, format="json").status_code == 201
+
+
+def test_unknown_tag_id_is_404(alice):
+    assert alice.client.patch("/api/v1/tags/abc", {"name": "x"}, format="json").status_code == 404
+    assert alice.client.delete("/api/v1/tags/999999").status_code == 404
