@@ -38,6 +38,14 @@ def make_actor(org, email, role=Membership.Role.MEMBER, scope=Membership.DataSco
     return Actor(membership, client, token)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Throttle counters live in the cache; every test starts with full buckets."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def org_a(db):
     return OrganizationFactory(name="Org A")

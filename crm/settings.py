@@ -133,7 +133,24 @@ REST_FRAMEWORK = {
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if env_bool("BROWSABLE_API", True) else []),
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.TokenRateThrottle"],
+    # Per token; `search` and `import` buckets apply on top of `api` for those endpoints.
+    "DEFAULT_THROTTLE_RATES": {
+        "api": "1200/min",
+        "search": "300/min",
+        "import": "30/min",
+        "auth": "30/min",
+        **dict(item.split("=", 1) for item in env_list("THROTTLE_RATES")),
+    },
 }
+
+# Cache: throttling counters. Redis when REDIS_URL is set (shared by every worker), else in-process memory.
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",

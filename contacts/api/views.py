@@ -11,6 +11,7 @@ from contacts.api.serializers import ContactSerializer, OpportunitySerializer
 from contacts.models import Contact, Opportunity
 from contacts.normalize import ContactNormalizer
 from contacts.services import create_contact, update_contact
+from crm.api.idempotency import idempotent
 from crm.api.viewsets import OrgScopedModelViewSet
 
 CONTACT_EXAMPLE = {
@@ -45,6 +46,10 @@ class ContactViewSet(OrgScopedModelViewSet):
         if self.request.method not in ("GET", "HEAD", "OPTIONS") and hasattr(self.request, "membership"):
             context["normalizer"] = ContactNormalizer.for_member(self.request.membership)
         return context
+
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         serializer.instance = create_contact(self.membership.org_id, serializer.validated_data, self.membership)
@@ -93,6 +98,10 @@ class OpportunityViewSet(OrgScopedModelViewSet):
 
     def refine_queryset(self, qs):
         return qs.order_by("-created_at", "-id")
+
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         serializer.save(org_id=self.membership.org_id)

@@ -59,8 +59,24 @@ class AutoSchema(openapi.AutoSchema):
             isinstance(p, type) and issubclass(p, IsOrgMember) for p in getattr(self.view, "permission_classes", [])
         )
 
+    def _is_idempotent(self) -> bool:
+        action = getattr(self.view, "action", None) or self.method.lower()
+        return getattr(getattr(self.view, action, None), "idempotent", False)
+
     def get_override_parameters(self):
         params = list(super().get_override_parameters())
+        if self._is_idempotent():
+            params.append(
+                OpenApiParameter(
+                    "Idempotency-Key",
+                    str,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description="Makes retries safe: the same key with the same body replays the first answer "
+                    "(header `Idempotent-Replayed: true`) and creates nothing more; with a different body → 422; "
+                    "while the first is still running → 409. Kept 24 h per org and user.",
+                )
+            )
         if self._is_org_scoped():
             params.append(
                 OpenApiParameter(
@@ -84,6 +100,8 @@ class AutoSchema(openapi.AutoSchema):
             statuses.add("404")
         if self.method in ("POST", "PUT", "PATCH"):
             statuses |= {"400", "413", "422"}
+        if self._is_idempotent():
+            statuses |= {"409", "422"}
         if self.method == "GET" and (self._is_list_view() or getattr(self.view, "filterset_class", None)):
             statuses.add("422")
         return sorted(str(s) for s in statuses)
@@ -100,6 +118,10 @@ class AutoSchema(openapi.AutoSchema):
                 "description": ERROR_DESCRIPTIONS.get(status, "Error"),
                 "content": {PROBLEM_CONTENT_TYPE: {"schema": problem, "examples": _problem_examples(status)}},
             }
+            if status == "429":
+                responses[status]["headers"] = {
+                    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
+                }
         return responses
 
 

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api.permissions import IsOrgMember
+from crm.api.throttling import AuthRateThrottle
 from orgs.api.serializers import CurrentOrgSerializer, MeSerializer, TokenRequestSerializer, TokenResponseSerializer
 from orgs.services import issue_token
 
@@ -14,7 +15,8 @@ class TokenView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    error_statuses = ("401",)
+    throttle_classes = [AuthRateThrottle]
+    error_statuses = ("401", "429")
 
     def get_authenticators(self):
         # POST is anonymous; DELETE must know which token to revoke.

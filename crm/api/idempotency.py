@@ -1,0 +1,112 @@
+"""`Idempotency-Key` for POST creates and imports (DESIGN §3).
+
+A retry with the same key and the same body replays the first answer; the same key with a
+different body is a 422; a key whose first request is still running is a 409. Keys are
+scoped per org and user and kept 24 hours.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.response import Response
+
+from crm.api.exceptions import Conflict, FieldError, InvalidInput, MalformedRequest
+from crm.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+RETENTION = timedelta(hours=24)
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+def _request_hash(request) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(request.get_full_path().encode())
+    digest.update(b"\0")
+    digest.update((request.content_type or "").encode())
+    digest.update(b"\0")
+    digest.update(request._request.body)
+    return digest.hexdigest()
+
+
+def _parse_key(raw: str) -> str:
+    key = raw.strip()
+    if not key or len(key) > 255 or not key.isprintable():
+        raise MalformedRequest(
+            f"{HEADER} must be 1–255 printable characters.", attr=HEADER, code="malformed_idempotency_key"
+        )
+    return key
+
+
+def _claim(membership, key: str, request_hash: str) -> IdempotencyRecord | None:
+    """Insert an in-flight record; return the existing one when the key is taken."""
+    scope = {"org_id": membership.org_id, "user_id": membership.user_id, "key": key}
+    IdempotencyRecord.objects.for_org(membership.org_id).filter(
+        **scope, created_at__lt=timezone.now() - RETENTION
+    ).delete()
+    try:
+        with transaction.atomic():
+            IdempotencyRecord.objects.create(**scope, request_hash=request_hash)
+        return None
+    except IntegrityError:
+        return IdempotencyRecord.objects.for_org(membership.org_id).filter(**scope).first()
+
+
+def idempotent(handler):
+    """Decorate a view's POST handler (`create`, `post`) to honour Idempotency-Key."""
+
+    @functools.wraps(handler)
+    def wrapper(view, request, *args, **kwargs):
+        raw = request.headers.get(HEADER)
+        if raw is None:
+            return handler(view, request, *args, **kwargs)
+        key = _parse_key(raw)
+        membership = request.membership
+        request_hash = _request_hash(request)
+        existing = _claim(membership, key, request_hash)
+        if existing is not None:
+            if existing.request_hash != request_hash:
+                raise InvalidInput(
+                    [
+                        FieldError(
+                            HEADER, "idempotency_key_reused", "This Idempotency-Key was used with a different request."
+                        )
+                    ]
+                )
+            if existing.state == IdempotencyRecord.State.IN_FLIGHT:
+                raise Conflict(
+                    "A request with this Idempotency-Key is still being processed; retry later.",
+                    attr=HEADER,
+                    code="idempotency_key_in_flight",
+                )
+            response = Response(
+                existing.response_body,
+                status=existing.response_status,
+                content_type=existing.response_content_type or None,
+            )
+            response[REPLAY_HEADER] = "true"
+            return response
+        scope = IdempotencyRecord.objects.for_org(membership.org_id).filter(user_id=membership.user_id, key=key)
+        try:
+            response = handler(view, request, *args, **kwargs)
+        except Exception:
+            scope.delete()  # nothing was answered: let the client retry with the same key
+            raise
+        if response.status_code >= 500:
+            scope.delete()
+        else:
+            scope.update(
+                state=IdempotencyRecord.State.DONE,
+                response_status=response.status_code,
+                response_body=response.data,
+                response_content_type=getattr(response, "content_type", None) or "",
+            )
+        return response
+
+    wrapper.idempotent = True
+    return wrapper
