@@ -1,0 +1,205 @@
+"""`POST /contacts/import`: JSON, `text/csv` or multipart (`file`) bodies, one transaction each."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from contacts.importing import MAX_REPORTED_ERRORS, ContactImporter, parse_options, read_csv, read_json_contacts
+from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES
+from contacts.importing.parsing import CONTACT_COLUMNS
+from contacts.models import Contact
+from contacts.normalize import ContactNormalizer
+from crm.api.exceptions import FieldError, InvalidInput
+from crm.api.viewsets import OrgScopedViewMixin
+
+
+class CSVParser(BaseParser):
+    """`text/csv` bodies are handed over as bytes; decoding (UTF-8, BOM) is the importer's job."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read() if stream is not None else b""
+
+
+# --- schema-only serializers ---------------------------------------------------------------------------
+
+
+class ImportOptionsSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Validate and report exactly as a real run would; write nothing."
+    )
+    dedupe_on = serializers.ChoiceField(
+        DEDUPE_CHOICES,
+        required=False,
+        default="email_or_phone",
+        help_text="Which key finds an existing contact (email wins over phone).",
+    )
+    on_duplicate = serializers.ChoiceField(
+        ON_DUPLICATE_CHOICES,
+        required=False,
+        default="update",
+        help_text="`update` fills the given non-empty fields, unions tags and "
+        "merges custom values; `skip` leaves the contact as it is.",
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, help_text="Tags added to every imported row."
+    )
+
+
+class ImportContactSerializer(serializers.Serializer):
+    first_name = serializers.CharField(required=False, allow_blank=True)
+    last_name = serializers.CharField(required=False, allow_blank=True)
+    name = serializers.CharField(
+        required=False, allow_blank=True, help_text="Split into first/last name when those are absent."
+    )
+    email = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    company = serializers.CharField(required=False, allow_blank=True)
+    source = serializers.CharField(required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    dnc = serializers.BooleanField(required=False)
+    assigned_to = serializers.IntegerField(required=False, allow_null=True)
+    custom = serializers.DictField(required=False, help_text="Values keyed by custom-field key.")
+
+
+class ImportJSONSerializer(serializers.Serializer):
+    contacts = ImportContactSerializer(many=True, help_text=f"At most {settings.IMPORT_MAX_ROWS:,} rows.")
+    options = ImportOptionsSerializer(required=False)
+
+
+class ImportFileSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A UTF-8 CSV file (header row of contact fields, `tags`, `custom.<key>`).")
+
+
+class ImportRowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Data row number, counting from 1 (the header is not a row).")
+    field = serializers.CharField(
+        allow_null=True,
+        help_text="Dotted path of the culprit, e.g. `email`, `custom.plan`, `tags.2`; null for the whole row.",
+    )
+    message = serializers.CharField()
+
+
+class ImportResultSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Rows read.")
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField(help_text="Rows merged into an existing contact or an earlier row.")
+    skipped = serializers.IntegerField(help_text="Duplicate rows left alone (`on_duplicate=skip`).")
+    failed = serializers.IntegerField(help_text="Rows reported in `errors` and not imported.")
+    errors = ImportRowErrorSerializer(many=True, help_text=f"At most {MAX_REPORTED_ERRORS} entries.")
+    errors_truncated = serializers.IntegerField(
+        required=False, help_text="How many more errors there were beyond the cap."
+    )
+    ignored_columns = serializers.ListField(
+        child=serializers.CharField(), help_text="Unknown columns (CSV) or keys (JSON), ignored for every row."
+    )
+    dry_run = serializers.BooleanField(help_text="True when nothing was written.")
+
+
+CSV_EXAMPLE = (
+    "name,email,phone,company,tags,custom.plan\r\n"
+    "Ada Lovelace,ada@example.com,+44 20 7946 0958,Analytical Engines,vip;webinar,gold\r\n"
+    '"Grace Hopper",grace@example.com,,"Navy, US",,\r\n'
+)
+JSON_EXAMPLE = {
+    "contacts": [
+        {"name": "Ada Lovelace", "email": "ada@example.com", "tags": ["vip"], "custom": {"plan": "gold"}},
+        {"first_name": "Grace", "last_name": "Hopper", "phone": "+1 415 555 2671"},
+    ],
+    "options": {"dedupe_on": "email_or_phone", "on_duplicate": "update", "dry_run": False, "tags": ["import-2026"]},
+}
+RESULT_EXAMPLE = {
+    "total": 3,
+    "created": 1,
+    "updated": 1,
+    "skipped": 0,
+    "failed": 1,
+    "errors": [{"row": 3, "field": "email", "message": "Enter a valid email address (...)."}],
+    "ignored_columns": ["favourite_colour"],
+    "dry_run": False,
+}
+QUERY_OPTION = "Applies to CSV bodies (a JSON body carries `options`)."
+
+
+class ContactImportView(OrgScopedViewMixin, GenericAPIView):
+    queryset_model = Contact
+    parser_classes = [JSONParser, CSVParser, MultiPartParser]
+    serializer_class = ImportResultSerializer
+    error_statuses = ("409", "413")
+
+    @extend_schema(
+        summary="Import contacts (JSON, CSV or a CSV upload)",
+        description=(
+            "Creates and merges contacts in one transaction. Each row is validated like a single create; "
+            "a bad row is reported in `errors` and skipped, the good rows land. Rows that share a dedupe key "
+            "with each other or with an existing contact are merged as if imported one at a time. "
+            f"Limits: {settings.IMPORT_MAX_ROWS:,} rows and {settings.IMPORT_MAX_BODY_BYTES // (1024 * 1024)} MiB "
+            f"per request (413 otherwise, nothing written); at most {MAX_REPORTED_ERRORS} errors are listed "
+            "(`errors_truncated` counts the rest). CSV: UTF-8 with or without BOM, header row of "
+            f"{', '.join(CONTACT_COLUMNS)} and `custom.<key>` columns; `tags` cells split on `;` or `,`."
+        ),
+        request={
+            "application/json": ImportJSONSerializer,
+            "text/csv": OpenApiTypes.STR,
+            "multipart/form-data": ImportFileSerializer,
+        },
+        parameters=[
+            OpenApiParameter("dry_run", OpenApiTypes.BOOL, description=f"Write nothing. {QUERY_OPTION}"),
+            OpenApiParameter(
+                "dedupe_on",
+                OpenApiTypes.STR,
+                enum=DEDUPE_CHOICES,
+                description=f"Default `email_or_phone`. {QUERY_OPTION}",
+            ),
+            OpenApiParameter(
+                "on_duplicate",
+                OpenApiTypes.STR,
+                enum=ON_DUPLICATE_CHOICES,
+                description=f"Default `update`. {QUERY_OPTION}",
+            ),
+            OpenApiParameter(
+                "tags",
+                OpenApiTypes.STR,
+                many=True,
+                description=f"Tags added to every row (repeat, or separate by commas). {QUERY_OPTION}",
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(
+                ImportResultSerializer, examples=[OpenApiExample("report", value=RESULT_EXAMPLE, response_only=True)]
+            )
+        },
+        examples=[
+            OpenApiExample("json", value=JSON_EXAMPLE, request_only=True, media_type="application/json"),
+            OpenApiExample("csv", value=CSV_EXAMPLE, request_only=True, media_type="text/csv"),
+        ],
+        filters=False,
+    )
+    def post(self, request):
+        normalizer = ContactNormalizer.for_member(self.membership)
+        data = request.data
+        if isinstance(data, bytes) or request.content_type.startswith("text/csv"):
+            rows, ignored = read_csv(data if isinstance(data, bytes) else b"", normalizer.custom_fields)
+            options = parse_options(request.query_params)
+        elif "file" in request.FILES:
+            rows, ignored = read_csv(request.FILES["file"].read(), normalizer.custom_fields, attr="file")
+            options = parse_options(request.query_params)
+        elif request.content_type.startswith("multipart/"):
+            raise InvalidInput([FieldError("file", "required", "Upload the CSV in the multipart field `file`.")])
+        elif isinstance(data, dict) and "contacts" in data:
+            options = parse_options(data.get("options"), "options.")
+            rows, ignored = read_json_contacts(data["contacts"])
+        else:
+            raise InvalidInput([FieldError("contacts", "required", 'Send {"contacts": [...]} as JSON, or a CSV.')])
+        importer = ContactImporter(normalizer, options)
+        report = importer.run(rows)
+        report.ignored_columns = ignored
+        return Response(report.as_dict())

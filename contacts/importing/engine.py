@@ -1,0 +1,438 @@
+"""The import engine: normalize every row, plan creates/updates in memory, write set-based.
+
+1. Each row goes through `ContactNormalizer.clean` (the one validation path); a bad row is
+   reported and skipped.
+2. Under a per-org transaction advisory lock (imports of one org run one at a time), the
+   contacts matching the file's emails/phones are read `FOR UPDATE`. Rows are then resolved in
+   file order, as if imported one at a time: a row whose dedupe key matches an existing contact
+   or an earlier row updates (or skips) it, otherwise it creates one. Emails stay unique per org
+   whatever `dedupe_on` says; a row that would duplicate one is an error.
+3. The final rows are COPYed into a temp staging table and merged with one
+   `INSERT … SELECT … ON CONFLICT (org_id, lower(email))` and one `UPDATE … FROM staging`.
+   The ON CONFLICT arm only fires when a single-contact create (which does not take the import
+   lock) raced us; it merges instead of failing.
+
+Dry runs do steps 1–2 without the lock and stop before step 3.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from psycopg.types.json import Jsonb
+
+from contacts.importing.options import ImportOptions
+from contacts.models import Contact
+from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer
+from crm.api.exceptions import Conflict
+from customization.catalog import ensure_tags
+
+MAX_REPORTED_ERRORS = 1000
+# First key of pg_advisory_xact_lock(int, int); the second is the org id.
+IMPORT_LOCK_CLASS = 0x1C0A
+
+# Contact columns the engine writes, in staging-table order.
+COLUMNS = (
+    "first_name",
+    "last_name",
+    "name",
+    "email",
+    "phone",
+    "company",
+    "source",
+    "notes",
+    "tags",
+    "dnc",
+    "custom",
+    "assigned_to_id",
+    "search_text",
+)
+COLUMN_TYPES = (
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text[]",
+    "bool",
+    "jsonb",
+    "int8",
+    "text",
+)
+DEFAULTS: dict[str, Any] = {
+    "first_name": "",
+    "last_name": "",
+    "name": "",
+    "email": None,
+    "phone": None,
+    "company": "",
+    "source": "",
+    "notes": "",
+    "tags": [],
+    "dnc": False,
+    "custom": {},
+    "assigned_to_id": None,
+    "search_text": "",
+}
+# A raw input key → the model value it sets.
+VALUE_KEY = {"assigned_to": "assigned_to_id"}
+
+
+@dataclass
+class RowError:
+    row: int
+    field: str | None
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "field": self.field, "message": self.message}
+
+
+@dataclass
+class ImportReport:
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    errors_dropped: int = 0  # errors beyond MAX_REPORTED_ERRORS, counted only
+    ignored_columns: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def fail(self, row: int, errors: list[tuple[str | None, str]]) -> None:
+        self.failed += 1
+        for attr, message in errors:
+            if len(self.errors) < MAX_REPORTED_ERRORS:
+                self.errors.append(RowError(row, attr, message))
+            else:
+                self.errors_dropped += 1
+
+    def as_dict(self) -> dict:
+        body = {
+            "total": self.total,
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "errors": [e.as_dict() for e in self.errors],
+            "dry_run": self.dry_run,
+            "ignored_columns": self.ignored_columns,
+        }
+        if self.errors_dropped:
+            body["errors_truncated"] = self.errors_dropped
+        return body
+
+
+@dataclass
+class Existing:
+    """A contact already in the database that some row matched (read FOR UPDATE)."""
+
+    id: int
+    first_name: str
+    last_name: str
+    name: str
+    email: str | None
+    phone: str | None
+    company: str
+    source: str
+    notes: str
+    tags: list[str]
+    dnc: bool
+    custom: dict
+    assigned_to_id: int | None
+    search_text: str
+
+
+@dataclass
+class Target:
+    """A contact the import ends up writing: an existing one (update) or a new one (create)."""
+
+    first_row: int
+    existing: Existing | None = None
+    visible: bool = True
+    given: dict = field(default_factory=dict)  # merged values of the keys the rows gave
+    keys: set = field(default_factory=set)  # merged raw keys the rows gave (for derived values)
+    touched: bool = False
+
+
+def prune(raw: dict) -> dict:
+    """Drop empty inputs: an import fills what a row gives and never clears a field."""
+    data = {}
+    for key, value in raw.items():
+        if value is None or value == [] or (isinstance(value, str) and not value.strip()):
+            continue
+        if key == "custom" and isinstance(value, dict):
+            value = {
+                k: v
+                for k, v in value.items()
+                if v is not None and v != [] and not (isinstance(v, str) and not v.strip())
+            }
+            if not value:
+                continue
+        data[key] = value
+    return data
+
+
+class ContactImporter:
+    """Imports rows into one org. Build once per request (or command run); `run()` per batch."""
+
+    def __init__(self, normalizer: ContactNormalizer, options: ImportOptions):
+        self.normalizer = normalizer
+        self.options = options
+        self.org_id = normalizer.org.id
+        self.membership = normalizer.membership
+
+    @property
+    def _assigned_only_user(self) -> int | None:
+        m = self.membership
+        return m.user_id if m is not None and m.sees_only_assigned else None
+
+    # --- the whole run ----------------------------------------------------------------
+
+    def run(self, rows: Iterable[tuple[int, dict | None]], report: ImportReport | None = None) -> ImportReport:
+        """Import `(row number, row)` pairs in one transaction; counts add into `report`."""
+        report = report or ImportReport()
+        report.dry_run = self.options.dry_run
+        candidates = self._clean(rows, report)
+        with transaction.atomic():
+            if not self.options.dry_run:
+                self._lock()
+            targets = self._plan(candidates, report)
+            if not self.options.dry_run:
+                self._write(targets)
+        return report
+
+    # --- 1. normalize -----------------------------------------------------------------
+
+    def _clean(self, rows, report: ImportReport) -> list[tuple[int, dict, set]]:
+        candidates = []
+        extra_tags = list(self.options.tags)
+        for number, raw in rows:
+            report.total += 1
+            if not isinstance(raw, dict):
+                report.fail(number, [(None, "Expected an object with contact fields.")])
+                continue
+            data = prune(raw)
+            if not data:
+                report.fail(number, [(None, "The row is empty.")])
+                continue
+            if extra_tags:
+                tags = data.get("tags", [])
+                data["tags"] = [*tags, *extra_tags] if isinstance(tags, list) else tags
+            values, errors = self.normalizer.clean(data)
+            if errors:
+                report.fail(number, [(e.attr, e.detail) for e in errors])
+                continue
+            given = {}
+            for key in data:
+                value_key = VALUE_KEY.get(key, key)
+                if value_key in values:
+                    given[value_key] = values[value_key]
+            candidates.append((number, given, set(data)))
+        return candidates
+
+    # --- 2. resolve rows against the database and each other -----------------------------
+
+    def _lock(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_CLASS, self.org_id % 2**31])
+
+    def _fetch_existing(self, emails: list[str], phones: list[str]) -> list[Existing]:
+        if not emails and not phones:
+            return []
+        lock = "" if self.options.dry_run else " FOR UPDATE"
+        sql = (
+            f"SELECT id, {', '.join(c for c in COLUMNS)} FROM {Contact._meta.db_table} "
+            "WHERE org_id = %s AND (lower(email) = ANY(%s::text[]) OR phone = ANY(%s::text[])) "
+            f"ORDER BY id{lock}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [self.org_id, emails, phones])
+            names = ["id", *COLUMNS]
+            found = [Existing(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+        for contact in found:  # Django's psycopg setup leaves jsonb undecoded
+            if isinstance(contact.custom, str):
+                contact.custom = json.loads(contact.custom)
+        return found
+
+    def _plan(self, candidates, report: ImportReport) -> list[Target]:
+        options = self.options
+        emails = sorted({g["email"].lower() for _, g, _ in candidates if g.get("email")})
+        phones = sorted({g["phone"] for _, g, _ in candidates if g.get("phone")}) if options.dedupe_phone else []
+        by_email: dict[str, Target] = {}
+        by_phone: dict[str, Target] = {}
+        scope_user = self._assigned_only_user
+        existing_targets = []
+        for contact in self._fetch_existing(emails, phones):
+            target = Target(0, contact, visible=scope_user is None or contact.assigned_to_id == scope_user)
+            existing_targets.append(target)
+            if contact.email:
+                by_email.setdefault(contact.email.lower(), target)
+            if contact.phone and options.dedupe_phone:
+                current = by_phone.get(contact.phone)
+                if current is None or (target.visible and not current.visible):
+                    by_phone[contact.phone] = target  # prefer the oldest visible contact with that phone
+
+        new_targets: list[Target] = []
+        for number, given, keys in candidates:
+            email_key = given["email"].lower() if given.get("email") else None
+            phone = given.get("phone")
+            target, matched_on, old_phone = None, None, None
+            if options.dedupe_email and email_key and email_key in by_email:
+                target, matched_on = by_email[email_key], "email"
+            elif options.dedupe_phone and phone and phone in by_phone:
+                target, matched_on = by_phone[phone], "phone"
+
+            holder = by_email.get(email_key) if email_key else None
+            if holder is not None and holder is not target:
+                report.fail(number, [("email", "Another contact in this organization already has this email.")])
+                continue
+            if target is None:
+                target = Target(number, given=dict(given), keys=set(keys), touched=True)
+                new_targets.append(target)
+                report.created += 1
+            elif not target.visible:
+                report.fail(
+                    number,
+                    [
+                        (
+                            matched_on,
+                            f"A contact with this {matched_on} exists outside the contacts "
+                            "assigned to you; it was left unchanged.",
+                        )
+                    ],
+                )
+                continue
+            elif options.on_duplicate == "skip":
+                report.skipped += 1
+                continue
+            else:
+                old_phone = target.given.get("phone") or (target.existing.phone if target.existing else None)
+                error = self._merge(target, given, keys)
+                if error:
+                    report.fail(number, [error])
+                    continue
+                report.updated += 1
+            if email_key:
+                by_email[email_key] = target
+            if phone and options.dedupe_phone:
+                if old_phone and old_phone != phone and by_phone.get(old_phone) is target:
+                    del by_phone[old_phone]  # the contact moved to another number
+                by_phone.setdefault(phone, target)
+        return new_targets + [t for t in existing_targets if t.touched]
+
+    @staticmethod
+    def _merge(target: Target, given: dict, keys: set) -> tuple[str, str] | None:
+        merged = dict(target.given)
+        current_email = merged.get("email") or (target.existing.email if target.existing else None)
+        for key, value in given.items():
+            if key == "email" and current_email and current_email.lower() == value.lower():
+                continue  # the same address in another case: keep the stored spelling
+            if key == "tags":
+                merged["tags"] = [*merged.get("tags", []), *(t for t in value if t not in merged.get("tags", []))]
+            elif key == "custom":
+                merged["custom"] = {**merged.get("custom", {}), **value}
+            else:
+                merged[key] = value
+        if "tags" in merged:
+            current = target.existing.tags if target.existing else []
+            if len(set(current) | set(merged["tags"])) > MAX_TAGS_PER_CONTACT:
+                return "tags", f"At most {MAX_TAGS_PER_CONTACT} tags per contact."
+        target.given, target.touched = merged, True
+        target.keys |= keys
+        return None
+
+    def final_values(self, target: Target) -> dict:
+        """Every written column of `target`, derived exactly as ContactNormalizer derives them."""
+        existing = target.existing
+        values = dict(target.given)
+        if existing is not None:
+            if "tags" in values:
+                values["tags"] = [*existing.tags, *(t for t in values["tags"] if t not in existing.tags)]
+            if "custom" in values:
+                values["custom"] = {**existing.custom, **values["custom"]}
+        self.normalizer._derive(values, target.keys, existing)
+        if existing is None and "assigned_to_id" not in values and self._assigned_only_user is not None:
+            values["assigned_to_id"] = self._assigned_only_user
+        base = {c: getattr(existing, c) for c in COLUMNS} if existing is not None else DEFAULTS
+        return {c: values.get(c, base[c]) for c in COLUMNS}
+
+    # --- 3. write --------------------------------------------------------------------
+
+    def _write(self, targets: list[Target]) -> None:
+        if not targets:
+            return
+        rows = [(t.existing.id if t.existing else None, t.first_row, self.final_values(t)) for t in targets]
+        ensure_tags(self.org_id, {tag for _, _, values in rows for tag in values["tags"]})
+        table = Contact._meta.db_table
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "CREATE TEMP TABLE contact_import_staging (contact_id int8, row_no int4, "
+                    + ", ".join(f"{c} {t}" for c, t in zip(COLUMNS, COLUMN_TYPES, strict=True))
+                    + ") ON COMMIT DROP"
+                )
+                with cursor.cursor.copy(
+                    f"COPY contact_import_staging (contact_id, row_no, {', '.join(COLUMNS)}) FROM STDIN"
+                ) as copy:
+                    copy.set_types(["int8", "int4", *COLUMN_TYPES])
+                    for contact_id, row_no, values in rows:
+                        copy.write_row(
+                            [contact_id, row_no, *(Jsonb(values[c]) if c == "custom" else values[c] for c in COLUMNS)]
+                        )
+                cursor.execute(self._insert_sql(table), [self.org_id])
+                cursor.execute(self._update_sql(table), [self.org_id])
+                cursor.execute("DROP TABLE contact_import_staging")
+        except IntegrityError:
+            # Only a concurrent single-contact write can get here (imports of an org are serialized).
+            raise Conflict(
+                "A concurrent change to this organization's contacts collided with the import; "
+                "nothing was imported. Retry the import.",
+                code="import_conflict",
+            )
+
+    def _insert_sql(self, table: str) -> str:
+        columns = ", ".join(COLUMNS)
+        insert = (
+            f"INSERT INTO {table} AS c (org_id, {columns}, created_at, updated_at) "
+            f"SELECT %s, {columns}, statement_timestamp(), statement_timestamp() FROM contact_import_staging "
+            "WHERE contact_id IS NULL ORDER BY row_no "
+            "ON CONFLICT (org_id, lower(email)) "
+        )
+        if self.options.on_duplicate == "skip":
+            return insert + "DO NOTHING"
+        # A single-contact create raced this import: fill the given fields, as an update would.
+        fill = {
+            c: f"COALESCE(NULLIF(EXCLUDED.{c}, ''), c.{c})"
+            for c in ("first_name", "last_name", "name", "company", "source", "notes")
+        }
+        sets = [f"{c} = {expr}" for c, expr in fill.items()] + [
+            "phone = COALESCE(EXCLUDED.phone, c.phone)",
+            "tags = c.tags || ARRAY(SELECT t FROM unnest(EXCLUDED.tags) AS t WHERE t <> ALL(c.tags))",
+            "dnc = c.dnc OR EXCLUDED.dnc",
+            "custom = c.custom || EXCLUDED.custom",
+            "assigned_to_id = COALESCE(c.assigned_to_id, EXCLUDED.assigned_to_id)",
+            "search_text = lower(concat_ws(' ', NULLIF({name}, ''), c.email, NULLIF({company}, ''), "
+            "NULLIF(ltrim(COALESCE(EXCLUDED.phone, c.phone), '+'), '')))".format(**fill),
+            "updated_at = statement_timestamp()",
+        ]
+        where = ""
+        if self._assigned_only_user is not None:
+            where = f" WHERE c.assigned_to_id = {int(self._assigned_only_user)}"
+        return insert + "DO UPDATE SET " + ", ".join(sets) + where
+
+    @staticmethod
+    def _update_sql(table: str) -> str:
+        sets = ", ".join(f"{c} = s.{c}" for c in COLUMNS)
+        return (
+            f"UPDATE {table} AS c SET {sets}, updated_at = statement_timestamp() FROM contact_import_staging AS s "
+            "WHERE s.contact_id IS NOT NULL AND c.id = s.contact_id AND c.org_id = %s"
+        )

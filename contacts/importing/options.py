@@ -1,0 +1,99 @@
+"""Import options: one parser for the JSON `options` object and for CSV query parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from crm.api.exceptions import FieldError, InvalidInput
+from customization.catalog import normalize_tag
+
+DEDUPE_CHOICES = ("email", "phone", "email_or_phone", "none")
+ON_DUPLICATE_CHOICES = ("update", "skip")
+TRUE_WORDS = {"true", "1", "yes", "on"}
+FALSE_WORDS = {"false", "0", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    dry_run: bool = False
+    dedupe_on: str = "email_or_phone"
+    on_duplicate: str = "update"
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def dedupe_email(self) -> bool:
+        return self.dedupe_on in ("email", "email_or_phone")
+
+    @property
+    def dedupe_phone(self) -> bool:
+        return self.dedupe_on in ("phone", "email_or_phone")
+
+
+def parse_options(raw: Mapping | None, attr_prefix: str = "") -> ImportOptions:
+    """Validate options given as a JSON object (`attr_prefix="options."`) or as query params (`""`).
+
+    Query params arrive as strings (a QueryDict: `tags` may repeat); JSON values keep their types.
+    Unknown names are ignored. Raises InvalidInput naming each bad option.
+    """
+    if raw is None:
+        return ImportOptions()
+    if not isinstance(raw, Mapping):
+        raise InvalidInput([FieldError(attr_prefix.rstrip(".") or None, "wrong_type", "Expected an object.")])
+    errors: list[FieldError] = []
+    values: dict = {}
+
+    if "dry_run" in raw:
+        value = raw["dry_run"]
+        if isinstance(value, bool):
+            values["dry_run"] = value
+        elif isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+            values["dry_run"] = value.strip().lower() in TRUE_WORDS
+        else:
+            errors.append(FieldError(f"{attr_prefix}dry_run", "wrong_type", "Expected true or false."))
+
+    for name, choices in (("dedupe_on", DEDUPE_CHOICES), ("on_duplicate", ON_DUPLICATE_CHOICES)):
+        if name not in raw:
+            continue
+        value = raw[name]
+        if isinstance(value, str) and value.strip().lower() in choices:
+            values[name] = value.strip().lower()
+        else:
+            errors.append(
+                FieldError(f"{attr_prefix}{name}", "invalid_choice", f"Expected one of: {', '.join(choices)}.")
+            )
+
+    if "tags" in raw:
+        values["tags"] = _parse_tags(raw, attr_prefix, errors)
+
+    if errors:
+        raise InvalidInput(errors)
+    return ImportOptions(**values)
+
+
+def _parse_tags(raw: Mapping, attr_prefix: str, errors: list[FieldError]) -> tuple[str, ...]:
+    attr = f"{attr_prefix}tags"
+    if hasattr(raw, "getlist"):  # query params: `?tags=a&tags=b` or `?tags=a,b`
+        items = [part for value in raw.getlist("tags") for part in split_tags(value)]
+    elif isinstance(raw["tags"], str):
+        items = split_tags(raw["tags"])
+    elif isinstance(raw["tags"], list):
+        items = raw["tags"]
+    else:
+        errors.append(FieldError(attr, "wrong_type", "Expected a list of tag names."))
+        return ()
+    tags: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            name = normalize_tag(item)
+        except ValueError as exc:
+            errors.append(FieldError(f"{attr}.{index}", "invalid_tag", str(exc)))
+            continue
+        if name not in tags:
+            tags.append(name)
+    return tuple(tags)
+
+
+def split_tags(text: str) -> list[str]:
+    """A CSV cell or query value: tag names separated by `;` or `,`; blanks dropped."""
+    return [part for part in text.replace(";", ",").split(",") if part.strip()]

@@ -1,0 +1,155 @@
+"""Turning request bodies into import rows: CSV text and JSON `contacts` lists.
+
+A row is a dict shaped like a single-contact write (`tags` a list, `custom` a dict), so it
+goes through `ContactNormalizer.clean` unchanged. Columns/keys the importer does not know
+are collected once in `ignored_columns`, never reported per row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Collection, Iterator
+
+from django.conf import settings
+
+from contacts.importing.options import split_tags
+from crm.api.exceptions import FieldError, InvalidInput, PayloadTooLarge
+
+CONTACT_COLUMNS = (
+    "first_name",
+    "last_name",
+    "name",
+    "email",
+    "phone",
+    "company",
+    "source",
+    "notes",
+    "dnc",
+    "assigned_to",
+    "tags",
+)
+CUSTOM_PREFIX = "custom."
+# A cell may hold long notes; csv's default limit (128 KiB) is kept, it is far above any field's cap.
+
+
+def limits_message() -> str:
+    mib = settings.IMPORT_MAX_BODY_BYTES / (1024 * 1024)
+    return f"An import accepts at most {settings.IMPORT_MAX_ROWS:,} rows and {mib:g} MiB per request."
+
+
+def too_many_rows() -> PayloadTooLarge:
+    return PayloadTooLarge(f"Too many rows. {limits_message()} Split the file.")
+
+
+def decode_csv(data: bytes, attr: str | None = None) -> str:
+    """UTF-8 with or without a BOM; anything else is a 422."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [
+                FieldError(
+                    attr,
+                    "invalid_encoding",
+                    f"The CSV is not valid UTF-8 (byte {exc.start}). Save it as UTF-8 and retry.",
+                )
+            ]
+        )
+
+
+class CsvRows:
+    """Rows of a CSV text with a header row. Iterate for row dicts; blank lines are skipped.
+
+    `custom.<key>` columns whose key is not one of `custom_keys` are ignored like unknown columns.
+    """
+
+    def __init__(self, text: str, custom_keys: Collection[str], attr: str | None = None):
+        self.attr = attr
+        self._reader = csv.reader(io.StringIO(text, newline=""))
+        self.columns: list[tuple[int, str, str | None]] = []  # (cell index, field, custom key)
+        self.ignored_columns: list[str] = []
+        header = self._next()
+        if header is None:
+            raise InvalidInput([FieldError(attr, "empty_csv", "The CSV has no header row.")])
+        seen: set[str] = set()
+        for index, raw in enumerate(header):
+            name = raw.strip().lower()
+            key = name[len(CUSTOM_PREFIX) :] if name.startswith(CUSTOM_PREFIX) else None
+            known = name in CONTACT_COLUMNS or (key is not None and key in custom_keys)
+            if not known or name in seen:
+                self.ignored_columns.append(raw.strip())
+                continue
+            seen.add(name)
+            self.columns.append((index, "custom" if key is not None else name, key))
+
+    def _next(self, skip_blank: bool = True) -> list[str] | None:
+        try:
+            while True:
+                cells = next(self._reader)
+                if not skip_blank or any(cell.strip() for cell in cells):
+                    return cells
+        except StopIteration:
+            return None
+        except csv.Error as exc:
+            raise InvalidInput(
+                [FieldError(self.attr, "malformed_csv", f"Unreadable CSV near line {self._reader.line_num}: {exc}.")]
+            )
+
+    def __iter__(self) -> Iterator[tuple[int, dict]]:
+        """(row number, row) pairs. Every record after the header counts for the numbering; records
+        whose cells are all empty (spreadsheet padding) are not imported and not reported."""
+        number = 0
+        while (cells := self._next(skip_blank=False)) is not None:
+            number += 1
+            if not any(cell.strip() for cell in cells):
+                continue
+            row: dict = {}
+            for index, name, key in self.columns:
+                if index >= len(cells):
+                    continue
+                value = cells[index]
+                if key is not None:
+                    row.setdefault("custom", {})[key] = value
+                elif name == "tags":
+                    row["tags"] = split_tags(value)
+                else:
+                    row[name] = value
+            yield number, row
+
+
+def read_csv(
+    data: bytes, custom_keys: Collection[str], attr: str | None = None, max_rows: int | None = None
+) -> tuple[list[tuple[int, dict]], list[str]]:
+    """All numbered rows of a CSV body (413 past `max_rows`), and its ignored columns."""
+    max_rows = settings.IMPORT_MAX_ROWS if max_rows is None else max_rows
+    parsed = CsvRows(decode_csv(data, attr), custom_keys, attr)
+    rows: list[tuple[int, dict]] = []
+    for row in parsed:
+        rows.append(row)
+        if len(rows) > max_rows:
+            raise too_many_rows()
+    return rows, parsed.ignored_columns
+
+
+def read_json_contacts(contacts, max_rows: int | None = None) -> tuple[list[tuple[int, dict | None]], list[str]]:
+    """The `contacts` list of a JSON body. Items that are not objects become None (a row error)."""
+    max_rows = settings.IMPORT_MAX_ROWS if max_rows is None else max_rows
+    if not isinstance(contacts, list):
+        raise InvalidInput([FieldError("contacts", "wrong_type", "Expected a list of contact objects.")])
+    if len(contacts) > max_rows:
+        raise too_many_rows()
+    ignored: dict[str, None] = {}
+    rows: list[tuple[int, dict | None]] = []
+    for number, item in enumerate(contacts, start=1):
+        if not isinstance(item, dict):
+            rows.append((number, None))
+            continue
+        row = {}
+        for key, value in item.items():
+            if key in CONTACT_COLUMNS or key == "custom":
+                row[key] = split_tags(value) if key == "tags" and isinstance(value, str) else value
+            else:
+                ignored[key] = None
+        rows.append((number, row))
+    return rows, list(ignored)

@@ -1,0 +1,443 @@
+"""POST /contacts/import through the HTTP API: formats, options, errors, merging, limits, scope."""
+
+import io
+import itertools
+import json
+
+import pytest
+from django.test import override_settings
+
+from contacts.models import Contact
+from customization.models import CustomField, Tag
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/contacts/import"
+
+
+def post_json(actor, contacts, **options):
+    body = {"contacts": contacts}
+    if options:
+        body["options"] = options
+    return actor.client.post(URL, body, format="json")
+
+
+def post_csv(actor, text, query="", encoding="utf-8"):
+    data = text.encode(encoding) if isinstance(text, str) else text
+    return actor.client.generic("POST", f"{URL}{query}", data, content_type="text/csv")
+
+
+def post_file(actor, text, query="", name="contacts.csv"):
+    upload = io.BytesIO(text.encode("utf-8"))
+    upload.name = name
+    return actor.client.post(f"{URL}{query}", {"file": upload}, format="multipart")
+
+
+def contacts_of(org):
+    return Contact.objects.for_org(org.id)
+
+
+@pytest.fixture
+def plan_field(org_a):
+    return CustomField.objects.create(
+        org=org_a, key="plan", name="Plan", data_type="single_select", options=["Gold", "Silver"]
+    )
+
+
+@pytest.fixture
+def seats_field(org_a):
+    return CustomField.objects.create(org=org_a, key="seats", name="Seats", data_type="number")
+
+
+# --- formats -----------------------------------------------------------------------------------------------
+
+
+def test_json_import_creates_normalized_contacts(alice, plan_field):
+    response = post_json(
+        alice,
+        [
+            {
+                "name": "Ada Lovelace",
+                "email": "Ada@Example.COM",
+                "phone": "(415) 555-2671",
+                "tags": [" VIP "],
+                "custom": {"plan": "gold"},
+            },
+            {"first_name": "Grace", "last_name": "Hopper", "company": "Navy"},
+        ],
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["total"], body["created"], body["updated"], body["skipped"], body["failed"]) == (2, 2, 0, 0, 0)
+    assert body["errors"] == [] and body["dry_run"] is False
+    ada = contacts_of(alice.org).get(email__iexact="ada@example.com")
+    assert (ada.first_name, ada.last_name, ada.name) == ("Ada", "Lovelace", "Ada Lovelace")
+    assert ada.phone == "+14155552671" and ada.tags == ["vip"] and ada.custom == {"plan": "Gold"}
+    assert ada.search_text == "ada lovelace ada@example.com 14155552671"
+    grace = contacts_of(alice.org).get(first_name="Grace")
+    assert grace.name == "Grace Hopper" and grace.search_text == "grace hopper navy"
+    assert Tag.objects.for_org(alice.org.id).filter(name="vip").exists()
+    # Imported contacts are visible through the API like any other.
+    assert alice.client.get(f"/api/v1/contacts/{ada.id}").json()["custom"] == {"plan": "Gold"}
+
+
+def test_csv_body_with_bom_crlf_and_quoted_newlines(alice, seats_field):
+    text = (
+        "\ufeffName,Email,Notes,Tags,custom.seats,favourite_colour\r\n"
+        'Ada Lovelace,ada@example.com,"line one\r\nline two",vip;webinar,"1,200",blue\r\n'
+        '"Hopper, Grace",grace@example.com,"she said ""hi""","a, b",,\r\n'
+    )
+    response = post_csv(alice, text)
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["created"] == 2 and body["failed"] == 0
+    assert body["ignored_columns"] == ["favourite_colour"]
+    ada = contacts_of(alice.org).get(email="ada@example.com")
+    assert ada.notes == "line one\r\nline two" and ada.tags == ["vip", "webinar"] and ada.custom == {"seats": 1200}
+    grace = contacts_of(alice.org).get(email="grace@example.com")
+    assert grace.name == "Hopper, Grace" and grace.notes == 'she said "hi"' and grace.tags == ["a", "b"]
+
+
+def test_csv_multipart_upload_with_query_options(alice):
+    text = "email,first_name\nada@example.com,Ada\n"
+    response = post_file(alice, text, "?tags=imported,2026&dry_run=false")
+    assert response.status_code == 200, response.json()
+    assert response.json()["created"] == 1
+    assert contacts_of(alice.org).get().tags == ["imported", "2026"]
+
+
+def test_multipart_without_file_is_422(alice):
+    response = alice.client.post(URL, {"other": "x"}, format="multipart")
+    assert response.status_code == 422 and response.json()["errors"][0]["attr"] == "file"
+
+
+def test_non_utf8_csv_is_422_and_writes_nothing(alice):
+    response = post_csv(alice, "name,email\nJosé,jose@example.com\n", encoding="latin-1")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "invalid_encoding"
+    assert not contacts_of(alice.org).exists()
+
+
+def test_empty_csv_is_422(alice):
+    assert post_csv(alice, "").status_code == 422
+
+
+def test_json_body_without_contacts_list_is_422(alice):
+    response = alice.client.post(URL, {"contacts": "nope"}, format="json")
+    assert response.status_code == 422 and response.json()["errors"][0]["attr"] == "contacts"
+    assert alice.client.post(URL, {"rows": []}, format="json").status_code == 422
+
+
+def test_json_unknown_keys_are_reported_once(alice):
+    response = post_json(
+        alice, [{"email": "a@example.com", "colour": "red"}, {"email": "b@example.com", "colour": "blue", "id": 5}]
+    )
+    assert response.json()["ignored_columns"] == ["colour", "id"]
+    assert response.json()["created"] == 2
+
+
+# --- options -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "attr"),
+    [
+        ({"dedupe_on": "fax"}, "options.dedupe_on"),
+        ({"on_duplicate": "overwrite"}, "options.on_duplicate"),
+        ({"dry_run": "maybe"}, "options.dry_run"),
+        ({"tags": ["ok", ""]}, "options.tags.1"),
+        ({"tags": 5}, "options.tags"),
+    ],
+)
+def test_invalid_json_options_are_422_with_attr(alice, options, attr):
+    response = post_json(alice, [{"email": "a@example.com"}], **options)
+    assert response.status_code == 422
+    assert [e["attr"] for e in response.json()["errors"]] == [attr]
+    assert not contacts_of(alice.org).exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "attr"),
+    [
+        ("?dedupe_on=fax", "dedupe_on"),
+        ("?on_duplicate=x", "on_duplicate"),
+        ("?dry_run=perhaps", "dry_run"),
+    ],
+)
+def test_invalid_query_options_are_422_with_param_name(alice, query, attr):
+    response = post_csv(alice, "email\na@example.com\n", query)
+    assert response.status_code == 422 and response.json()["errors"][0]["attr"] == attr
+
+
+def test_options_must_be_an_object(alice):
+    response = alice.client.post(URL, {"contacts": [], "options": [1]}, format="json")
+    assert response.status_code == 422 and response.json()["errors"][0]["attr"] == "options"
+
+
+EXISTING = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.com",
+    "phone": "+14155552671",
+    "company": "Engines",
+    "tags": ["old"],
+    "custom": {"seats": 3},
+}
+
+
+def seed(org, **overrides):
+    values = {**EXISTING, **overrides}
+    return Contact.objects.create(org=org, name=f"{values['first_name']} {values['last_name']}", **values)
+
+
+ROWS = [
+    # matches by email only (phone differs)
+    {
+        "email": "ADA@example.com",
+        "phone": "+1 212 555 0100",
+        "company": "New Co",
+        "tags": ["new"],
+        "custom": {"seats": 5},
+    },
+    # matches by phone only
+    {"email": "other@example.com", "phone": "415-555-2671", "first_name": "Augusta"},
+    # matches nothing
+    {"email": "fresh@example.com"},
+]
+
+
+def expected_outcome(dedupe_on, on_duplicate):
+    """(created, updated, skipped, failed) for ROWS against the EXISTING contact."""
+    email_match = dedupe_on in ("email", "email_or_phone")
+    phone_match = dedupe_on in ("phone", "email_or_phone")
+    created = updated = skipped = failed = 0
+    # Row 1: same email as the existing contact.
+    if email_match:
+        updated, skipped = (updated + 1, skipped) if on_duplicate == "update" else (updated, skipped + 1)
+    else:
+        failed += 1  # its email belongs to another contact: never a second contact with one email
+    # Row 2: same phone as the existing contact had, new email. With email_or_phone + update, row 1 already
+    # moved that contact to another phone, so row 2 matches nothing.
+    if phone_match and not (email_match and on_duplicate == "update"):
+        updated, skipped = (updated + 1, skipped) if on_duplicate == "update" else (updated, skipped + 1)
+    else:
+        created += 1
+    created += 1  # row 3
+    return created, updated, skipped, failed
+
+
+@pytest.mark.parametrize(
+    ("dedupe_on", "on_duplicate", "dry_run"),
+    list(itertools.product(["email", "phone", "email_or_phone", "none"], ["update", "skip"], [False, True])),
+)
+def test_every_option_combination(alice, seats_field, dedupe_on, on_duplicate, dry_run):
+    existing = seed(alice.org)
+    before = list(contacts_of(alice.org).values())
+    response = post_json(alice, ROWS, dedupe_on=dedupe_on, on_duplicate=on_duplicate, dry_run=dry_run)
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["created"], body["updated"], body["skipped"], body["failed"]) == expected_outcome(
+        dedupe_on, on_duplicate
+    )
+    assert body["total"] == 3 and body["dry_run"] is dry_run
+
+    if dry_run:
+        assert list(contacts_of(alice.org).values()) == before
+        return
+    existing.refresh_from_db()
+    emails = sorted(c.email.lower() for c in contacts_of(alice.org))
+    assert len(emails) == len(set(emails))
+    if on_duplicate == "skip" or dedupe_on == "none":
+        assert (existing.company, existing.tags) == ("Engines", ["old"])
+    if on_duplicate == "update" and dedupe_on == "email":
+        assert existing.company == "New Co" and existing.phone == "+12125550100"
+        assert existing.tags == ["old", "new"] and existing.custom == {"seats": 5}
+        assert existing.first_name == "Ada" and "new co" in existing.search_text
+    if on_duplicate == "update" and dedupe_on == "phone":
+        assert existing.email == "other@example.com" and existing.first_name == "Augusta"
+        assert existing.name == "Augusta Lovelace" and existing.search_text.startswith("augusta lovelace other@")
+    if on_duplicate == "update" and dedupe_on == "email_or_phone":
+        # Row 1 updates by email (and moves the phone), row 2 then matches the old phone no more.
+        assert existing.email == "ada@example.com" and existing.company == "New Co"
+        assert contacts_of(alice.org).get(email="other@example.com").phone == "+14155552671"
+
+
+def test_update_fills_only_given_fields_and_keeps_the_rest(alice, seats_field):
+    existing = seed(alice.org, notes="keep me", dnc=True)
+    response = post_csv(alice, "email,company,notes,dnc,tags\nada@example.com,Acme,,,old;x\n")
+    assert response.json()["updated"] == 1
+    existing.refresh_from_db()
+    assert existing.company == "Acme" and existing.notes == "keep me" and existing.dnc is True
+    assert existing.tags == ["old", "x"] and existing.custom == {"seats": 3}
+    assert existing.search_text == "ada lovelace ada@example.com acme 14155552671"
+    assert existing.updated_at > existing.created_at
+
+
+def test_dry_run_reports_exactly_and_writes_nothing(alice):
+    rows = [{"email": "a@example.com", "tags": ["brand-new"]}, {"email": "bad"}, {"email": "a@example.com"}]
+    dry = post_json(alice, rows, dry_run=True).json()
+    assert not contacts_of(alice.org).exists() and not Tag.objects.for_org(alice.org.id).exists()
+    real = post_json(alice, rows).json()
+    assert {**dry, "dry_run": False} == real
+
+
+# --- per-row errors and in-file merging -----------------------------------------------------------------------
+
+
+def test_bad_rows_are_reported_with_row_numbers_and_good_rows_land(alice, plan_field):
+    text = (
+        "email,phone,custom.plan,assigned_to\n"
+        "ok1@example.com,,,\n"
+        "not-an-email,,,\n"
+        "ok2@example.com,12,platinum,\n"
+        ",,,\n"
+        "ok3@example.com,,silver,999999\n"
+        "ok4@example.com,,Silver,\n"
+    )
+    body = post_csv(alice, text).json()
+    # Row 4 has only empty cells: skipped silently, but it still counts for the numbering.
+    assert (body["total"], body["created"], body["failed"]) == (5, 2, 3)
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [
+        (2, "email"),
+        (3, "phone"),
+        (3, "custom.plan"),
+        (5, "assigned_to"),
+    ]
+    assert sorted(contacts_of(alice.org).values_list("email", flat=True)) == ["ok1@example.com", "ok4@example.com"]
+
+
+def test_non_object_json_rows_are_row_errors(alice):
+    body = post_json(alice, [{"email": "a@example.com"}, "nope", {"email": 5}, {}]).json()
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(2, None), (3, "email"), (4, None)]
+    assert body["created"] == 1
+
+
+def test_rows_duplicating_each_other_are_merged(alice):
+    text = (
+        "email,phone,first_name,last_name,company,tags\n"
+        "ada@example.com,,Ada,,,a\n"
+        "ADA@example.com,415 555 2671,,Lovelace,,b\n"
+        ",+14155552671,,,Engines,c;a\n"
+        "zed@example.com,,Zed,,,\n"
+    )
+    body = post_csv(alice, text).json()
+    assert (body["created"], body["updated"], body["failed"]) == (2, 2, 0)
+    ada = contacts_of(alice.org).get(email="ada@example.com")
+    assert (ada.name, ada.phone, ada.company, ada.tags) == ("Ada Lovelace", "+14155552671", "Engines", ["a", "b", "c"])
+    assert ada.search_text == "ada lovelace ada@example.com engines 14155552671"
+
+
+def test_in_file_duplicates_with_skip_keep_the_first_row(alice):
+    body = post_json(
+        alice,
+        [{"email": "a@example.com", "company": "First"}, {"email": "a@example.com", "company": "Second"}],
+        on_duplicate="skip",
+    ).json()
+    assert (body["created"], body["skipped"]) == (1, 1)
+    assert contacts_of(alice.org).get().company == "First"
+
+
+def test_errors_are_capped_at_1000(alice):
+    body = post_json(alice, [{"email": f"bad{i}"} for i in range(1005)] + [{"email": "ok@example.com"}]).json()
+    assert body["failed"] == 1005 and len(body["errors"]) == 1000 and body["errors_truncated"] == 5
+    assert body["created"] == 1
+
+
+def test_option_tags_are_added_to_every_row_and_the_catalog(alice):
+    post_json(alice, [{"email": "a@example.com", "tags": ["x"]}, {"email": "b@example.com"}], tags=["Campaign"])
+    assert sorted(tuple(c.tags) for c in contacts_of(alice.org)) == [("campaign",), ("x", "campaign")]
+    assert set(Tag.objects.for_org(alice.org.id).values_list("name", flat=True)) == {"x", "campaign"}
+
+
+# --- limits ---------------------------------------------------------------------------------------------
+
+
+@override_settings(IMPORT_MAX_ROWS=3)
+def test_too_many_json_rows_is_413_and_writes_nothing(alice):
+    response = post_json(alice, [{"email": f"a{i}@example.com"} for i in range(4)])
+    assert response.status_code == 413
+    assert "3 rows" in response.json()["detail"]
+    assert not contacts_of(alice.org).exists()
+
+
+@override_settings(IMPORT_MAX_ROWS=3)
+def test_too_many_csv_rows_is_413_and_writes_nothing(alice):
+    text = "email\n" + "".join(f"a{i}@example.com\n" for i in range(4))
+    assert post_csv(alice, text).status_code == 413
+    assert post_file(alice, text).status_code == 413
+    assert not contacts_of(alice.org).exists()
+    assert post_csv(alice, "email\n" + "".join(f"a{i}@example.com\n" for i in range(3))).status_code == 200
+
+
+@override_settings(IMPORT_MAX_BODY_BYTES=100)
+def test_body_over_the_byte_cap_is_413(alice):
+    response = post_csv(alice, "email\n" + "x" * 200 + "@example.com\n")
+    assert response.status_code == 413
+    assert not contacts_of(alice.org).exists()
+
+
+# --- scope and isolation ---------------------------------------------------------------------------------
+
+
+def test_assigned_only_member_cannot_touch_invisible_contacts(alice, bob, carol):
+    hidden = seed(alice.org, assigned_to=bob.user)
+    mine = seed(alice.org, email="mine@example.com", phone=None, assigned_to=carol.user)
+    body = post_json(
+        carol,
+        [
+            {"email": "ada@example.com", "company": "Hijack"},
+            {"phone": "+1 415 555 2671", "company": "Hijack"},
+            {"email": "mine@example.com", "company": "Mine Co"},
+            {"email": "new@example.com"},
+        ],
+    ).json()
+    assert (body["created"], body["updated"], body["failed"]) == (1, 1, 2)
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(1, "email"), (2, "phone")]
+    hidden.refresh_from_db()
+    mine.refresh_from_db()
+    assert hidden.company == "Engines" and hidden.assigned_to_id == bob.user.id
+    assert mine.company == "Mine Co"
+    assert contacts_of(alice.org).get(email="new@example.com").assigned_to_id == carol.user.id
+
+
+def test_assigned_only_member_cannot_assign_to_others(bob, carol):
+    body = post_json(carol, [{"email": "x@example.com", "assigned_to": bob.user.id}]).json()
+    assert body["failed"] == 1 and body["errors"][0]["field"] == "assigned_to"
+
+
+def test_import_never_touches_another_org(alice, charlie):
+    ada = seed(alice.org)
+    body = post_json(charlie, [{"email": "ada@example.com", "company": "Org B Co"}]).json()
+    assert body["created"] == 1 and body["updated"] == 0
+    ada.refresh_from_db()
+    assert ada.company == "Engines"
+    theirs = contacts_of(charlie.org).get()
+    assert theirs.email == "ada@example.com" and theirs.company == "Org B Co"
+    assert contacts_of(alice.org).count() == 1
+
+
+def test_another_orgs_custom_fields_and_members_are_unknown(alice, charlie, plan_field):
+    body = post_json(
+        charlie,
+        [
+            {"email": "a@example.com", "custom": {"plan": "Gold"}},
+            {"email": "b@example.com", "assigned_to": alice.user.id},
+        ],
+    ).json()
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(1, "custom.plan"), (2, "assigned_to")]
+    csv_body = post_csv(charlie, "email,custom.plan\nc@example.com,Gold\n").json()
+    assert csv_body["ignored_columns"] == ["custom.plan"] and csv_body["created"] == 1
+
+
+def test_anonymous_and_non_members_are_refused(anon, alice, charlie):
+    assert anon.post(URL, {"contacts": []}, format="json").status_code == 401
+    charlie.client.credentials(HTTP_AUTHORIZATION=f"Bearer {charlie.token}", HTTP_X_ORG_ID=str(alice.org.id))
+    assert charlie.client.post(URL, {"contacts": [{"email": "x@example.com"}]}, format="json").status_code == 403
+    assert not contacts_of(alice.org).exists()
+
+
+def test_schema_documents_the_three_body_types(anon):
+    schema = json.loads(anon.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content)
+    operation = schema["paths"][URL]["post"]
+    assert set(operation["requestBody"]["content"]) == {"application/json", "text/csv", "multipart/form-data"}
+    assert {"200", "413", "422"} <= set(operation["responses"])
+    assert {p["name"] for p in operation["parameters"]} >= {"dry_run", "dedupe_on", "on_duplicate", "tags"}
