@@ -1,1 +1,11 @@
-urlpatterns: list = []
+"""`contacts/search`, `contacts/fields`, `contacts/views` (included before the contacts router)."""
+
+from django.urls import path
+
+from contacts.api import search_views
+
+urlpatterns = [
+    path("contacts/search", search_views.ContactSearchView.as_view(), name="contact-search"),
+    path("contacts/fields", search_views.ContactFieldsView.as_view(), name="contact-fields"),
+    path("contacts/views", search_views.SavedViewsView.as_view(), name="contact-views"),
+]

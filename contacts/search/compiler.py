@@ -1,0 +1,205 @@
+"""Stages 2 and 3 of the compiler: resolve each condition's field through the org's field
+registry, check the operator and type the value (`contacts.search.operators`), then emit one
+`Q` (OR across groups, AND within) and an ordering.
+
+    compiler = SearchCompiler.for_member(membership)
+    plan = compiler.compile_request(body)        # raises InvalidInput with every error
+    page = plan.apply(Contact.objects.for_member(membership))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models.lookups import IsNull
+
+from contacts.search.fields import FieldRegistry, SearchField
+from contacts.search.operators import ALL_OPERATORS, Context, ValueProblem, kind_of
+from contacts.search.query import (
+    Query,
+    SearchRequest,
+    SortKey,
+    parse_q,
+    parse_query,
+    parse_search_body,
+    parse_sort,
+)
+from crm.api.exceptions import FieldError, InvalidInput
+
+DEFAULT_ORDER = ("-created_at", "-id")
+
+
+@dataclass
+class SortPlan:
+    """An ordering as annotations plus plain `order_by` names (so any caller can append a tiebreak).
+
+    Nullable keys get a `_sN_null` flag first: nulls last in both directions.
+    """
+
+    annotations: dict[str, Any] = field(default_factory=dict)
+    order_by: list[str] = field(default_factory=lambda: list(DEFAULT_ORDER))
+
+    def apply(self, queryset):
+        if self.annotations:
+            queryset = queryset.annotate(**self.annotations)
+        return queryset.order_by(*self.order_by)
+
+
+@dataclass
+class SearchPlan:
+    condition: Q
+    q: str
+    sort: SortPlan
+    limit: int
+    offset: int
+    count: str = "exact"
+
+    def filter(self, queryset):
+        """The filtered (unordered) queryset: conditions AND q."""
+        from contacts.api.filters import q_filter
+
+        queryset = queryset.filter(self.condition)
+        return q_filter(queryset, self.q) if self.q else queryset
+
+
+class SearchCompiler:
+    def __init__(self, registry: FieldRegistry, ctx: Context):
+        self.registry = registry
+        self.ctx = ctx
+
+    @classmethod
+    def for_member(cls, membership, now: dt.datetime | None = None) -> SearchCompiler:
+        return cls.for_org(membership.org, now)
+
+    @classmethod
+    def for_org(cls, org, now: dt.datetime | None = None) -> SearchCompiler:
+        return cls(FieldRegistry.for_org(org.id), Context.for_org(org, now))
+
+    # --- stage 2 + 3 ----------------------------------------------------------------
+
+    def resolve_field(self, name: str, attr: str, errors: list[FieldError]) -> SearchField | None:
+        found = self.registry.get(name)
+        if found is None:
+            shown = name[:100]
+            if shown.startswith("custom."):
+                detail = f"No custom field {shown!r} in this organization (it may have been deleted)."
+                errors.append(FieldError(attr, "unknown_custom_field", detail))
+            else:
+                errors.append(FieldError(attr, "unknown_field", f"No field {shown!r}; see GET /contacts/fields."))
+        return found
+
+    def compile_query(self, query: Query, errors: list[FieldError]) -> Q:
+        """OR across groups, AND within; no groups = every contact."""
+        if not query.groups:
+            return Q()
+        result = None
+        for group in query.groups:
+            group_q = Q()
+            for condition in group.conditions:
+                condition_q = self.compile_condition(condition, errors)
+                if condition_q is not None:
+                    group_q &= condition_q
+            result = group_q if result is None else result | group_q
+        return result
+
+    def compile_condition(self, condition, errors: list[FieldError]) -> Q | None:
+        search_field = self.resolve_field(condition.field, f"{condition.attr}.field", errors)
+        op_attr = f"{condition.attr}.op"
+        if condition.op not in ALL_OPERATORS:
+            errors.append(FieldError(op_attr, "unknown_operator",
+                                     f"Unknown operator; one of: {', '.join(ALL_OPERATORS)}."))
+            return None
+        if search_field is None:
+            return None
+        kind = kind_of(search_field)
+        if condition.op not in search_field.operators:
+            errors.append(FieldError(op_attr, "invalid_operator",
+                                     f"{condition.op} does not apply to {search_field.name} ({search_field.type}); "
+                                     f"use one of: {', '.join(search_field.operators)}."))
+            return None
+        try:
+            value = kind.parse(search_field, condition.op, condition.value, condition.has_value, self.ctx)
+            return kind.build(search_field, condition.op, value, self.ctx)
+        except ValueProblem as problem:
+            attr = f"{condition.attr}.value" + (f".{problem.path}" if problem.path else "")
+            errors.append(FieldError(attr, problem.code, problem.detail))
+            return None
+
+    def compile_sort(self, keys: list[SortKey], errors: list[FieldError]) -> SortPlan:
+        if not keys:
+            return SortPlan()
+        plan = SortPlan(order_by=[])
+        for index, key in enumerate(keys):
+            search_field = self.resolve_field(key.field, f"{key.attr}.field", errors)
+            if search_field is None:
+                continue
+            if not search_field.sortable:
+                errors.append(FieldError(f"{key.attr}.field", "not_sortable", f"{key.field} cannot be sorted on."))
+                continue
+            sign = "-" if key.direction == "desc" else ""
+            expression = kind_of(search_field).sort_expression(search_field)
+            if not search_field.is_custom and not search_field.nullable:
+                plan.order_by.append(sign + search_field.column)  # a plain column: index-friendly
+                continue
+            name = f"sort_{index}"
+            plan.annotations[name] = expression
+            plan.annotations[f"{name}_null"] = Case(When(IsNull(expression, True), then=Value(1)),
+                                                    default=Value(0), output_field=IntegerField())
+            plan.order_by += [f"{name}_null", sign + name]
+        plan.order_by.append("-id" if keys[0].direction == "desc" else "id")
+        return plan
+
+    # --- whole requests ---------------------------------------------------------------
+
+    def compile_request(self, body: Any) -> SearchPlan:
+        request, errors = parse_search_body(body)
+        plan = self.compile_parsed(request, errors)
+        if errors:
+            raise InvalidInput(errors)
+        return plan
+
+    def compile_parsed(self, request: SearchRequest, errors: list[FieldError]) -> SearchPlan:
+        condition = self.compile_query(request.query, errors)
+        sort = self.compile_sort(request.sort, errors)
+        return SearchPlan(condition, request.q, sort, request.limit, request.offset, request.count)
+
+    def validate_view(self, query: Any, q: Any, sort: Any, attr: str, errors: list[FieldError]) -> dict:
+        """A saved view's parts, validated like a search; returns their normalized JSON."""
+        parsed_query = parse_query(query, f"{attr}.query", errors)
+        parsed_q = parse_q(q, f"{attr}.q", errors)
+        parsed_sort = parse_sort(sort, f"{attr}.sort", errors)
+        self.compile_query(parsed_query, errors)
+        self.compile_sort(parsed_sort, errors)
+        return {
+            "query": query_to_json(parsed_query),
+            "q": parsed_q,
+            "sort": [{"field": k.field, "direction": k.direction} for k in parsed_sort],
+        }
+
+    def compile_view(self, view, attr: str = "view") -> SearchPlan:
+        """A stored view → a plan; a field deleted since it was saved is a 422 naming it."""
+        errors: list[FieldError] = []
+        request = SearchRequest(
+            query=parse_query(view.query, f"{attr}.query", errors),
+            q=parse_q(view.q, f"{attr}.q", errors),
+            sort=parse_sort(view.sort, f"{attr}.sort", errors),
+        )
+        plan = self.compile_parsed(request, errors)
+        if errors:
+            raise InvalidInput(errors, detail=f"The saved view {view.name!r} cannot be applied.")
+        return plan
+
+
+def query_to_json(query: Query) -> dict:
+    return {
+        "groups": [
+            {"conditions": [
+                {"field": c.field, "op": c.op, **({"value": c.value} if c.has_value else {})}
+                for c in group.conditions
+            ]}
+            for group in query.groups
+        ]
+    }

@@ -1,0 +1,123 @@
+"""The one field registry of the smart-list search: every filterable/sortable field of an org.
+
+Built-in contact columns are declared here once; each of the org's custom fields becomes
+`custom.<key>`, typed by `customization.field_types` (its filter kind gives the operators).
+The compiler, saved-view validation, `GET /contacts/fields` and the docs all read from it,
+so a custom key reaches SQL only after it matched one of the org's definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from customization.catalog import custom_fields_by_key
+from customization.field_types import FIELD_TYPES, OPERATORS_BY_KIND, FilterKind
+
+CUSTOM_PREFIX = "custom."
+MAX_FIELD_NAME = 100
+
+
+@dataclass(frozen=True)
+class SearchField:
+    """A filterable field. Exactly one of `column` (built-in) and `custom_key` is set."""
+
+    name: str
+    label: str
+    kind: str  # a FilterKind: decides the operators and value shapes
+    type: str  # what the catalog shows: the custom data_type, or the built-in's own type
+    sortable: bool = True
+    column: str | None = None
+    custom_key: str | None = None
+    nullable: bool = False  # built-ins only: the column may hold NULL (custom values may always be absent)
+    options: tuple[str, ...] | None = None
+
+    @property
+    def operators(self) -> tuple[str, ...]:
+        return OPERATORS_BY_KIND[self.kind]
+
+    @property
+    def is_custom(self) -> bool:
+        return self.custom_key is not None
+
+    @property
+    def data_type(self) -> str | None:
+        return self.type if self.is_custom else None
+
+
+def _builtin(name, label, kind, type_=None, sortable=True, nullable=False) -> SearchField:
+    return SearchField(name=name, label=label, kind=kind, type=type_ or kind, sortable=sortable, column=name,
+                       nullable=nullable)
+
+
+BUILTIN_FIELDS: dict[str, SearchField] = {
+    f.name: f
+    for f in (
+        _builtin("name", "Name", FilterKind.TEXT),
+        _builtin("first_name", "First name", FilterKind.TEXT),
+        _builtin("last_name", "Last name", FilterKind.TEXT),
+        _builtin("email", "Email", FilterKind.TEXT, "email", nullable=True),
+        _builtin("phone", "Phone", FilterKind.TEXT, "phone", nullable=True),
+        _builtin("company", "Company", FilterKind.TEXT),
+        _builtin("source", "Source", FilterKind.TEXT),
+        _builtin("notes", "Notes", FilterKind.TEXT, "textarea", sortable=False),
+        _builtin("tags", "Tags", FilterKind.TAGS, sortable=False),
+        _builtin("dnc", "Do not contact", FilterKind.BOOLEAN),
+        SearchField(name="assigned_to", label="Assigned to", kind=FilterKind.USER, type=FilterKind.USER,
+                    column="assigned_to_id", nullable=True),
+        _builtin("created_at", "Created", FilterKind.DATETIME),
+        _builtin("updated_at", "Updated", FilterKind.DATETIME),
+    )
+}
+
+# Custom types that cannot be ordered meaningfully.
+UNSORTABLE_DATA_TYPES = frozenset({"multi_select", "textarea"})
+
+
+@dataclass
+class FieldRegistry:
+    """The fields of one org: built-ins plus `custom.<key>` per custom-field definition."""
+
+    custom: dict[str, SearchField] = field(default_factory=dict)
+
+    @classmethod
+    def for_org(cls, org_id: int) -> FieldRegistry:
+        """One query: the org's custom-field definitions."""
+        return cls.from_definitions(custom_fields_by_key(org_id).values())
+
+    @classmethod
+    def from_definitions(cls, definitions) -> FieldRegistry:
+        custom = {}
+        for definition in definitions:
+            field_type = FIELD_TYPES.get(definition.data_type)
+            if field_type is None:  # a data type this build does not know: not filterable
+                continue
+            name = CUSTOM_PREFIX + definition.key
+            custom[name] = SearchField(
+                name=name,
+                label=definition.name,
+                kind=field_type.filter_kind,
+                type=definition.data_type,
+                sortable=definition.data_type not in UNSORTABLE_DATA_TYPES,
+                custom_key=definition.key,
+                options=tuple(definition.options or ()) if field_type.has_options else None,
+            )
+        return cls(custom)
+
+    def get(self, name) -> SearchField | None:
+        if not isinstance(name, str):
+            return None
+        return BUILTIN_FIELDS.get(name) or self.custom.get(name)
+
+    def all(self) -> list[SearchField]:
+        return [*BUILTIN_FIELDS.values(), *self.custom.values()]
+
+    def catalog(self) -> list[dict]:
+        """`GET /contacts/fields`: what a filter UI needs per field."""
+        out = []
+        for f in self.all():
+            entry = {"field": f.name, "label": f.label, "type": f.type, "kind": f.kind,
+                     "operators": list(f.operators), "sortable": f.sortable}
+            if f.options is not None:
+                entry["options"] = list(f.options)
+            out.append(entry)
+        return out

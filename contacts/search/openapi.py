@@ -1,0 +1,164 @@
+"""OpenAPI components of the filter language (documentation only: the compiler parses bodies).
+
+Component names: Condition, Group, Query, Sort, SearchRequest, SearchResponse, FieldCatalog,
+SavedView, SavedViews. Operator names and caps come from the same registries the compiler uses.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, extend_schema_field
+from rest_framework import serializers
+
+from contacts.api.serializers import ContactSerializer
+from contacts.search.fields import BUILTIN_FIELDS
+from contacts.search.operators import ALL_OPERATORS, MAX_LIST_ITEMS, MAX_SPAN_AMOUNT, SPAN_UNITS
+from contacts.search.query import MAX_CONDITIONS, MAX_GROUPS, MAX_Q_LENGTH, MAX_SORT_KEYS
+from crm.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+FIELD_HELP = (
+    f"A built-in field ({', '.join(BUILTIN_FIELDS)}) or `custom.<key>` of one of the org's custom fields. "
+    "See GET /contacts/fields for the fields, their types and operators."
+)
+
+SCALAR_SCHEMAS = [
+    {"type": "string", "maxLength": 1000,
+     "description": "Text, tag, option, ISO date (`YYYY-MM-DD`) or ISO 8601 datetime."},
+    {"type": "number", "description": "Custom number fields; `assigned_to` takes integer user ids."},
+    {"type": "boolean", "description": "`dnc` and custom boolean fields."},
+]
+
+VALUE_SCHEMA = {
+    "description": (
+        "Depends on the field's type and the operator: a scalar for eq/neq/gt/gte/lt/lte/contains/not_contains/"
+        "starts_with/ends_with; a non-empty list (≤ 100) for in/not_in/contains_any/contains_all; `[lo, hi]` "
+        "for between (both ends included); `{amount, unit}` for within_last/more_than_ago; absent for "
+        "is_empty/is_not_empty."
+    ),
+    "oneOf": [
+        *SCALAR_SCHEMAS,
+        {"type": "array", "minItems": 1, "maxItems": MAX_LIST_ITEMS,
+         "items": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+         "description": "List of values, or [lo, hi] for between."},
+        {"type": "object", "title": "RelativeSpan", "required": ["amount", "unit"], "additionalProperties": False,
+         "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": MAX_SPAN_AMOUNT},
+                        "unit": {"type": "string", "enum": list(SPAN_UNITS)}}},
+    ],
+}
+
+
+@extend_schema_field(VALUE_SCHEMA)
+class ConditionValueField(serializers.JSONField):
+    pass
+
+
+class ConditionSerializer(serializers.Serializer):
+    field = serializers.CharField(max_length=100, help_text=FIELD_HELP)
+    op = serializers.ChoiceField(choices=ALL_OPERATORS, help_text="Must be valid for the field's type.")
+    value = ConditionValueField(required=False)
+
+
+class GroupSerializer(serializers.Serializer):
+    conditions = ConditionSerializer(many=True, min_length=1, max_length=MAX_CONDITIONS,
+                                     help_text="AND-ed together.")
+
+
+class QuerySerializer(serializers.Serializer):
+    groups = GroupSerializer(
+        many=True, max_length=MAX_GROUPS, required=False,
+        help_text=f"OR-ed together; none = every contact. At most {MAX_GROUPS} groups and {MAX_CONDITIONS} "
+                  "conditions in all.",
+    )
+
+
+class SortSerializer(serializers.Serializer):
+    field = serializers.CharField(max_length=100, help_text="A sortable field (see GET /contacts/fields).")
+    direction = serializers.ChoiceField(choices=["asc", "desc"], default="asc")
+
+
+class SearchRequestSerializer(serializers.Serializer):
+    query = QuerySerializer(required=False)
+    q = serializers.CharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True,
+                              help_text="Free text (name, email, phone digits, company), AND-ed with the query.")
+    sort = SortSerializer(many=True, required=False, max_length=MAX_SORT_KEYS,
+                          help_text="Nulls last; ties always break on id. Default: created_at desc.")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    count = serializers.ChoiceField(choices=["exact", "estimate", "none"], default="exact",
+                                    help_text="`exact` count(*), the planner's `estimate`, or `none` (null).")
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    count = serializers.IntegerField(allow_null=True, help_text="Null when count=none.")
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    results = ContactSerializer(many=True)
+
+
+class FieldCatalogEntrySerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="Name to use in conditions and sort: `email`, `custom.tier`.")
+    label = serializers.CharField()
+    type = serializers.CharField(help_text="Built-in type or the custom field's data_type.")
+    kind = serializers.ChoiceField(choices=["text", "tags", "boolean", "number", "date", "datetime", "user"],
+                                   help_text="Filter kind: decides operators and value shapes.")
+    operators = serializers.ListField(child=serializers.ChoiceField(choices=ALL_OPERATORS))
+    sortable = serializers.BooleanField()
+    options = serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="Select types only.")
+
+
+class FieldCatalogSerializer(serializers.Serializer):
+    fields = FieldCatalogEntrySerializer(many=True)
+
+
+class SavedViewSerializer(serializers.Serializer):
+    id = serializers.IntegerField(required=False, help_text="Present: keep and update that view; absent: create.")
+    name = serializers.CharField(max_length=100)
+    query = QuerySerializer(required=False)
+    q = serializers.CharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True)
+    sort = SortSerializer(many=True, required=False, max_length=MAX_SORT_KEYS)
+    columns = serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="Field names to display (see GET /contacts/fields), or `id`.")
+    position = serializers.IntegerField(required=False, min_value=0, help_text="Defaults to the list index.")
+
+
+class SavedViewsSerializer(serializers.Serializer):
+    views = SavedViewSerializer(many=True, max_length=100)
+
+
+SEARCH_EXAMPLES = [
+    OpenApiExample(
+        "tagged and interested, or VIP in Berlin", request_only=True,
+        value={
+            "query": {"groups": [
+                {"conditions": [{"field": "tags", "op": "contains", "value": "replied-interested"},
+                                {"field": "dnc", "op": "eq", "value": False}]},
+                {"conditions": [{"field": "custom.tier", "op": "in", "value": ["Gold", "Platinum"]},
+                                {"field": "company", "op": "contains", "value": "berlin"}]},
+            ]},
+            "q": "ada",
+            "sort": [{"field": "created_at", "direction": "desc"}],
+            "limit": 50, "offset": 0,
+        },
+    ),
+    OpenApiExample(
+        "numbers and dates", request_only=True,
+        value={"query": {"groups": [{"conditions": [
+            {"field": "custom.score", "op": "between", "value": [10, 20]},
+            {"field": "created_at", "op": "within_last", "value": {"amount": 7, "unit": "days"}},
+            {"field": "custom.renewal", "op": "lt", "value": "2026-01-01"},
+            {"field": "email", "op": "is_not_empty"},
+        ]}]}, "sort": [{"field": "custom.score", "direction": "desc"}]},
+    ),
+    OpenApiExample("everyone", request_only=True, value={}),
+]
+
+VIEWS_EXAMPLE = OpenApiExample(
+    "views", value={"views": [
+        {"id": 3, "name": "Hot leads", "query": {"groups": [{"conditions": [
+            {"field": "tags", "op": "contains", "value": "replied-interested"}]}]},
+         "q": "", "sort": [{"field": "created_at", "direction": "desc"}], "columns": ["name", "email", "tags"],
+         "position": 0},
+        {"name": "No company", "query": {"groups": [{"conditions": [{"field": "company", "op": "is_empty"}]}]},
+         "position": 1},
+    ]},
+)
