@@ -66,7 +66,9 @@ class CsvRows:
 
     def __init__(self, text: str, custom_keys: Collection[str], attr: str | None = None):
         self.attr = attr
-        self._reader = csv.reader(io.StringIO(text, newline=""))
+        self._source = io.StringIO(text, newline="")
+        self._length = max(1, len(text))
+        self._reader = csv.reader(self._source)
         self.columns: list[tuple[int, str, str | None]] = []  # (cell index, field, custom key)
         self.ignored_columns: list[str] = []
         header = self._next()
@@ -82,6 +84,11 @@ class CsvRows:
                 continue
             seen.add(name)
             self.columns.append((index, "custom" if key is not None else name, key))
+
+    @property
+    def fraction_read(self) -> float:
+        """How much of the text the reader has consumed, 0–1 (for progress bars)."""
+        return min(1.0, self._source.tell() / self._length)
 
     def _next(self, skip_blank: bool = True) -> list[str] | None:
         try:
