@@ -7,7 +7,8 @@ catalog stays in step and concurrent writes to other keys or tags are not lost.
 from __future__ import annotations
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
@@ -23,12 +24,18 @@ from customization.catalog import normalize_tag
 from customization.field_types import FIELD_TYPES, FieldValueError
 from customization.models import CustomField
 
-# Every canonical JSON form a custom value can take, from the field-type registry.
-_VALUE_SCHEMAS = list({repr(t.json_schema): t.json_schema for t in FIELD_TYPES.values()}.values())
+# Every JSON type a canonical custom value can take, from the field-type registry (strings of
+# several formats collapse into one `string`, so `anyOf` stays unambiguous).
+_VALUE_SCHEMAS = list(
+    {
+        t.json_schema["type"]: {k: v for k, v in t.json_schema.items() if k != "format"} for t in FIELD_TYPES.values()
+    }.values()
+)
+_ID_PARAM = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Contact id.")
 
 
 @extend_schema_field(
-    {"oneOf": _VALUE_SCHEMAS, "nullable": True, "description": "Typed by the field's data_type; null clears the value."}
+    {"anyOf": _VALUE_SCHEMAS, "nullable": True, "description": "Typed by the field's data_type; null clears it."}
 )
 class CustomValueField(serializers.JSONField):
     pass
@@ -76,6 +83,12 @@ class ContactCustomValueView(ContactWriteView):
         "422 (`attr` `value`) when the value does not fit the type.",
         request=ContactCustomValueSerializer,
         responses=ContactCustomValueResponseSerializer,
+        parameters=[
+            _ID_PARAM,
+            OpenApiParameter(
+                "key", OpenApiTypes.STR, OpenApiParameter.PATH, description="Key of a custom field of the org."
+            ),
+        ],
         examples=[
             OpenApiExample("date", value={"value": "2026-03-15"}, request_only=True),
             OpenApiExample("stored", value={"key": "renewal_date", "value": "2026-03-15"}, response_only=True),
@@ -113,6 +126,7 @@ class ContactTagsView(ContactWriteView):
         f"tag catalog. At most {MAX_TAGS_PER_CONTACT} tags per contact (422).",
         request=ContactTagsRequestSerializer,
         responses=ContactTagsResponseSerializer,
+        parameters=[_ID_PARAM],
         examples=[
             OpenApiExample("add", value={"tags": ["VIP", "replied-interested"]}, request_only=True),
             OpenApiExample("after", value={"tags": ["newsletter", "vip", "replied-interested"]}, response_only=True),
@@ -142,7 +156,8 @@ class ContactTagView(ContactWriteView):
         description="Any role. Idempotent: removing a tag the contact does not have answers 200 unchanged. "
         "The tag stays in the catalog.",
         request=None,
-        responses=ContactTagsResponseSerializer,
+        responses={200: ContactTagsResponseSerializer},
+        parameters=[_ID_PARAM, OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH)],
         examples=[OpenApiExample("after", value={"tags": ["newsletter"]}, response_only=True)],
     )
     def delete(self, request, pk, name):

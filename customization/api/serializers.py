@@ -63,8 +63,9 @@ class TagNameField(serializers.CharField):
 
 class TagSerializer(serializers.ModelSerializer):
     name = TagNameField()
-    contact_count = serializers.SerializerMethodField(
-        help_text="Only with `?with_counts=true`: contacts (visible to the caller) carrying this tag."
+    # Not read-only only so the schema marks it optional: it is present with `?with_counts=true` alone.
+    contact_count = serializers.IntegerField(
+        required=False, help_text="Only with `?with_counts=true`: contacts (visible to the caller) carrying this tag."
     )
 
     class Meta:
@@ -72,14 +73,15 @@ class TagSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "created_at", "contact_count"]
         read_only_fields = ["id", "created_at"]
 
-    def get_contact_count(self, tag) -> int | None:
-        counts = self.context.get("tag_counts")
-        return None if counts is None else counts.get(tag.name, 0)
-
     def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if self.context.get("tag_counts") is None:
-            data.pop("contact_count")
+        data = {
+            "id": instance.id,
+            "name": instance.name,
+            "created_at": serializers.DateTimeField().to_representation(instance.created_at),
+        }
+        counts = self.context.get("tag_counts")
+        if counts is not None:
+            data["contact_count"] = counts.get(instance.name, 0)
         return data
 
 
