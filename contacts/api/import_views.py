@@ -16,6 +16,7 @@ from contacts.importing.parsing import CONTACT_COLUMNS
 from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
 from crm.api.exceptions import FieldError, InvalidInput
+from crm.api.idempotency import idempotent
 from crm.api.viewsets import OrgScopedViewMixin
 
 
@@ -183,6 +184,7 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
         ],
         filters=False,
     )
+    @idempotent
     def post(self, request):
         normalizer = ContactNormalizer.for_member(self.membership)
         data = request.data

@@ -441,3 +441,12 @@ def test_schema_documents_the_three_body_types(anon):
     assert set(operation["requestBody"]["content"]) == {"application/json", "text/csv", "multipart/form-data"}
     assert {"200", "413", "422"} <= set(operation["responses"])
     assert {p["name"] for p in operation["parameters"]} >= {"dry_run", "dedupe_on", "on_duplicate", "tags"}
+
+
+def test_idempotency_key_replays_the_first_report(alice):
+    body = {"contacts": [{"email": "a@example.com"}]}
+    first = alice.client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    again = alice.client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert first.json()["created"] == 1 and again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert contacts_of(alice.org).count() == 1
