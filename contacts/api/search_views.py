@@ -17,7 +17,7 @@ from contacts.search.openapi import (
     VIEWS_EXAMPLE,
     FieldCatalogSerializer,
     SavedViewsSerializer,
-    SearchRequestSerializer,
+    SearchSerializer,
     SearchResponseSerializer,
 )
 from contacts.search.saved_views import etag_of, list_views, replace_views
@@ -50,7 +50,7 @@ class ContactSearchView(_OrgAPIView):
             "Any invalid part is a 422 whose `errors[].attr` points at it, e.g. "
             "`query.groups.1.conditions.0.value`. The filter language: docs/filters.md."
         ),
-        request=SearchRequestSerializer,
+        request=SearchSerializer,
         responses={200: SearchResponseSerializer},
         examples=SEARCH_EXAMPLES,
     )

@@ -1,6 +1,6 @@
 """OpenAPI components of the filter language (documentation only: the compiler parses bodies).
 
-Component names: Condition, Group, Query, Sort, SearchRequest, SearchResponse, FieldCatalog,
+Component names (requests get a `Request` suffix): Condition, Group, Query, Sort, SearchRequest, SearchResponse, FieldCatalog,
 SavedView, SavedViews. Operator names and caps come from the same registries the compiler uses.
 """
 
@@ -75,7 +75,9 @@ class SortSerializer(serializers.Serializer):
     direction = serializers.ChoiceField(choices=["asc", "desc"], default="asc")
 
 
-class SearchRequestSerializer(serializers.Serializer):
+class SearchSerializer(serializers.Serializer):
+    """The body of POST /contacts/search (component `SearchRequest`)."""
+
     query = QuerySerializer(required=False)
     q = serializers.CharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True,
                               help_text="Free text (name, email, phone digits, company), AND-ed with the query.")
@@ -94,13 +96,18 @@ class SearchResponseSerializer(serializers.Serializer):
     results = ContactSerializer(many=True)
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string", "enum": list(ALL_OPERATORS)}})
+class OperatorListField(serializers.ListField):
+    pass
+
+
 class FieldCatalogEntrySerializer(serializers.Serializer):
     field = serializers.CharField(help_text="Name to use in conditions and sort: `email`, `custom.tier`.")
     label = serializers.CharField()
     type = serializers.CharField(help_text="Built-in type or the custom field's data_type.")
     kind = serializers.ChoiceField(choices=["text", "tags", "boolean", "number", "date", "datetime", "user"],
                                    help_text="Filter kind: decides operators and value shapes.")
-    operators = serializers.ListField(child=serializers.ChoiceField(choices=ALL_OPERATORS))
+    operators = OperatorListField(help_text="The operators this field accepts.")
     sortable = serializers.BooleanField()
     options = serializers.ListField(child=serializers.CharField(), required=False,
                                     help_text="Select types only.")
