@@ -19,7 +19,7 @@ from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer
 from contacts.services import update_contact
 from crm.api.exceptions import FieldError, InvalidInput
 from crm.api.viewsets import OrgScopedViewMixin
-from customization.api.serializers import TagNameField
+from customization.api.serializers import KEY_RE, TagNameField
 from customization.catalog import normalize_tag
 from customization.field_types import FIELD_TYPES, FieldValueError
 from customization.models import CustomField
@@ -98,7 +98,9 @@ class ContactCustomValueView(ContactWriteView):
         membership = self.membership
         with transaction.atomic():
             contact = self.get_object()
-            field = CustomField.objects.for_member(membership).filter(key=key).first()
+            field = (
+                CustomField.objects.for_member(membership).filter(key=key).first() if KEY_RE.fullmatch(key) else None
+            )
             if field is None:
                 raise NotFound(f"No custom field with key {key!r}.")
             body = ContactCustomValueSerializer(data=request.data)

@@ -252,3 +252,15 @@ def test_other_org_cannot_tag_or_untag(alice, charlie, contact):
     contact.refresh_from_db()
     assert contact.tags == ["lead"]
     assert not Tag.objects.for_org(charlie.org.id).exists()
+
+
+def test_nul_bytes_in_paths_are_404_or_ignored(alice, contact):
+    assert (
+        alice.client.put(f"/api/v1/contacts/{contact.id}/custom/a%00b", {"value": "x"}, format="json").status_code
+        == 404
+    )
+    assert (
+        alice.client.put(f"/api/v1/contacts/{contact.id}%00/custom/plan", {"value": "x"}, format="json").status_code
+        == 404
+    )
+    assert alice.client.delete(f"/api/v1/contacts/{contact.id}/tags/le%00ad").json() == {"tags": ["lead"]}

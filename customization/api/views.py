@@ -114,6 +114,8 @@ class TagViewSet(OrgScopedModelViewSet):
         q = self.request.query_params.get("q", "").strip().lower()
         if len(q) > TAG_QUERY_MAX:
             raise InvalidInput([FieldError("q", "too_long", f"q is at most {TAG_QUERY_MAX} characters.")])
+        if "\x00" in q:
+            raise InvalidInput([FieldError("q", "invalid", "NUL characters are not allowed.")])
         return (qs.filter(name__contains=q) if q else qs).order_by("name", "id")
 
     def list(self, request, *args, **kwargs):
@@ -277,6 +279,11 @@ class CustomValueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSc
     permission_classes = [*OrgScopedViewMixin.permission_classes, IsOrgAdminForWrites]
     lookup_field = "key"
     lookup_value_regex = r"[^/]+"
+
+    def get_object(self):
+        if not KEY_RE.fullmatch(self.kwargs["key"]):
+            raise NotFound("No custom value with this key.")  # cannot exist; never reaches SQL
+        return super().get_object()
 
     @extend_schema(
         summary="Create or replace a custom value",

@@ -72,3 +72,9 @@ def test_other_org_has_its_own_store(alice, charlie):
     assert charlie.client.delete(f"{VALUES}/link").status_code == 404
     assert charlie.client.put(f"{VALUES}/link", {"value": "charlie"}, format="json").status_code == 201
     assert CustomValue.objects.for_org(alice.org.id).get().value == "alice"
+
+
+def test_nul_in_a_key_is_a_plain_404(alice):
+    assert alice.client.get(f"{VALUES}/a%00b").status_code == 404
+    assert alice.client.delete(f"{VALUES}/a%00b").status_code == 404
+    assert alice.client.put(f"{VALUES}/a%00b", {"value": "v"}, format="json").status_code == 422

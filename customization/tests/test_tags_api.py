@@ -164,3 +164,9 @@ def test_other_org_sees_nothing_and_changes_nothing(alice, charlie):
 def test_unknown_tag_id_is_404(alice):
     assert alice.client.patch("/api/v1/tags/abc", {"name": "x"}, format="json").status_code == 404
     assert alice.client.delete("/api/v1/tags/999999").status_code == 404
+
+
+def test_nul_in_the_query_is_422(alice):
+    response = alice.client.get("/api/v1/tags?q=a%00b")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["attr"] == "q"
