@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "crm.api.middleware.BodySizeLimitMiddleware",
+    "crm.api.middleware.RequestTransactionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -93,6 +94,9 @@ else:
         }
     }
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Row-level security (docs/security.md): requests run as this non-owner role, one org per transaction.
+RLS_ENABLED = env_bool("RLS_ENABLED", True)
+RLS_APP_ROLE = os.environ.get("RLS_APP_ROLE", "crm_app")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework.exceptions import PermissionDenied
 
+from crm import db_security
 from crm.api.exceptions import MalformedRequest
 from orgs.models import Membership
 
@@ -33,8 +34,10 @@ def resolve_membership(request) -> Membership:
     if cached is not None:
         return cached
     org_id = parse_org_id(request.META.get(_META_KEY))
+    db_security.set_request_user(request.user.pk)
     membership = Membership.objects.select_related("org", "user").filter(org_id=org_id, user_id=request.user.pk).first()
     if membership is None:
         raise PermissionDenied(_NOT_A_MEMBER, code="not_a_member")
+    db_security.set_request_org(membership.org_id)
     request._membership = membership
     return membership

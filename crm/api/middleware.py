@@ -1,7 +1,11 @@
-"""Body-size caps answered with 413 before anything reads the body."""
+"""Request-level guards: body-size caps (413 before anything reads the body) and the
+per-request transaction that row-level security hangs on."""
 
 from django.conf import settings
+from django.db import transaction
 from django.http import JsonResponse
+
+from crm import db_security
 
 from crm.api.exceptions import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
 
@@ -37,3 +41,28 @@ class BodySizeLimitMiddleware:
                     content_type=PROBLEM_CONTENT_TYPE,
                 )
         return self.get_response(request)
+
+
+class RequestTransactionMiddleware:
+    """Each API and admin request is one transaction, run as the non-owner app role.
+
+    The org is set inside it once `X-Org-Id` is resolved (crm.api.context); until then the
+    request sees no tenant rows. The admin spans orgs through the named bypass. A 5xx answer
+    rolls everything back, so a server-side failure leaves nothing half-written.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(("/api/", "/admin/")):
+            return self.get_response(request)
+        with transaction.atomic():
+            db_security.enter_request(bypass=request.path.startswith("/admin/"))
+            try:
+                response = self.get_response(request)
+                if response.status_code >= 500:
+                    transaction.set_rollback(True)
+            finally:
+                db_security.leave_request()
+        return response

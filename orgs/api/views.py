@@ -4,6 +4,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm import db_security
 from crm.api.permissions import IsOrgMember
 from crm.api.throttling import AuthRateThrottle
 from orgs.api.serializers import CurrentOrgSerializer, MeSerializer, TokenRequestSerializer, TokenResponseSerializer
@@ -63,6 +64,7 @@ class MeView(APIView):
 
     @extend_schema(responses=MeSerializer, tags=["auth"])
     def get(self, request):
+        db_security.set_request_user(request.user.pk)
         memberships = request.user.memberships.select_related("org").order_by("org_id")
         data = {"id": request.user.id, "email": request.user.email, "memberships": memberships}
         return Response(MeSerializer(data).data)

@@ -1,0 +1,15 @@
+from django.db import migrations
+
+from crm.db_security import tenant_rls
+
+
+class Migration(migrations.Migration):
+    dependencies = [("orgs", "0001_initial"), ("crm", "0002_app_role")]
+
+    # A caller reads their own memberships in every org (GET /me, resolving X-Org-Id).
+    operations = [
+        tenant_rls(
+            "orgs_membership",
+            extra_using="user_id = NULLIF(current_setting('app.user_id', true), '')::bigint",
+        )
+    ]
