@@ -16,6 +16,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from crm.api.exceptions import FieldError, InvalidInput, flatten_errors
+from crm.api.idempotency import idempotent
 from crm.api.permissions import IsOrgAdmin, IsOrgAdminForWrites
 from crm.api.viewsets import OrgScopedModelViewSet, OrgScopedViewMixin, OrgScopedViewSet
 from customization import services
@@ -126,6 +127,7 @@ class TagViewSet(OrgScopedModelViewSet):
             context["tag_counts"] = tag_contact_counts(self.membership, [tag.name for tag in page])
         return self.get_paginated_response(TagSerializer(page, many=True, context=context).data)
 
+    @idempotent
     def create(self, request, *args, **kwargs):
         write = TagWriteSerializer(data=request.data)
         write.is_valid(raise_exception=True)
@@ -171,6 +173,10 @@ class CustomFieldFolderViewSet(OrgScopedModelViewSet):
     serializer_class = CustomFieldFolderSerializer
     permission_classes = [*OrgScopedViewMixin.permission_classes, IsOrgAdminForWrites]
     error_statuses = ("409",)
+
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -246,6 +252,10 @@ class CustomFieldViewSet(OrgScopedModelViewSet):
     filterset_class = CustomFieldFilterSet
     permission_classes = [*OrgScopedViewMixin.permission_classes, IsOrgAdminForWrites]
     error_statuses = ("409",)
+
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         serializer.instance = services.create_field(self.membership.org_id, dict(serializer.validated_data))

@@ -255,3 +255,12 @@ def test_other_org_cannot_see_or_touch_fields(alice, charlie):
     assert contact.custom == {"plan": "Pro"} and CustomField.objects.get().name == "Plan"
     # keys are unique per org, not globally
     assert create_field(charlie, key="plan", name="Plan", data_type="text").status_code == 201
+
+
+def test_create_honours_idempotency_key(alice):
+    headers = {"HTTP_IDEMPOTENCY_KEY": "field-1"}
+    first = alice.client.post(FIELDS, {"key": "plan", "name": "Plan", "data_type": "text"}, format="json", **headers)
+    again = alice.client.post(FIELDS, {"key": "plan", "name": "Plan", "data_type": "text"}, format="json", **headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert CustomField.objects.count() == 1
