@@ -49,3 +49,23 @@ schema: install
 
 clean-db:
 	rm -rf .pgdata
+
+# --- Benchmarks (DESIGN §5): their own database `crm_bench` (embedded in .pgdata-bench/ unless DATABASE_URL is set).
+$(VENV)/.installed-bench: requirements.txt requirements-bench.txt $(BIN)/activate
+	$(BIN)/pip install -q -r requirements.txt -r requirements-bench.txt
+	touch $@
+
+bench-tools: $(VENV)/.installed-bench
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) || \
+		echo "wrk could not be installed: the GET /contacts/{id} load test will be skipped"
+
+## 1,000,000 contacts in one org + 200,000 across 50 others; writes docs/benchmarks.md and docs/benchmarks.png.
+bench: bench-tools
+	$(BIN)/python -m bench run --contacts 1000000 --other-orgs 50 --other-contacts 200000 $(BENCH_ARGS)
+
+## 100,000 + 20,000: a quick check of the harness; writes bench-out/benchmarks-small.md.
+bench-small: bench-tools
+	$(BIN)/python -m bench run --contacts 100000 --other-orgs 50 --other-contacts 20000 \
+		--report bench-out/benchmarks-small.md --chart bench-out/benchmarks-small.png $(BENCH_ARGS)
+
+.PHONY: bench bench-small bench-tools

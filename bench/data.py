@@ -1,0 +1,290 @@
+"""Deterministic, realistic contact rows for seeding and import (no Django models, no per-row queries).
+
+Distributions: ~50 tags with zipf-like popularity (1-4 per contact), a rare tag on ~0.01% of
+contacts anywhere in time, `legacy-2023` only on the 200 oldest contacts of the main org;
+ten custom fields, one of every type, values in the canonical JSON form of
+customization/field_types.py; 20 assignees; created_at spread over three years.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import random
+
+FIRST = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Katherine",
+    "Linus",
+    "Margaret",
+    "Edsger",
+    "Barbara",
+    "Dennis",
+    "Frances",
+    "Ken",
+    "Radia",
+    "Tim",
+    "Hedy",
+    "John",
+    "Sophie",
+    "Niklaus",
+    "Annie",
+    "Donald",
+    "Shafi",
+    "Maria",
+    "Jose",
+    "Wei",
+    "Fatima",
+    "Olga",
+    "Ivan",
+    "Priya",
+    "Ahmed",
+    "Lucia",
+    "Kenji",
+    "Amara",
+    "Noah",
+    "Emma",
+    "Liam",
+    "Olivia",
+    "Mateo",
+    "Chloe",
+    "Yusuf",
+    "Ingrid",
+    "Pablo",
+    "Aisha",
+    "Tomas",
+    "Elena",
+    "Hiro",
+    "Zara",
+    "Omar",
+    "Nina",
+    "Felix",
+    "Rosa",
+    "Arjun",
+    "Leila",
+    "Hugo",
+    "Mila",
+    "Sven",
+    "Ines",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Johnson",
+    "Torvalds",
+    "Hamilton",
+    "Dijkstra",
+    "Liskov",
+    "Ritchie",
+    "Allen",
+    "Thompson",
+    "Perlman",
+    "Lamarr",
+    "McCarthy",
+    "Wilson",
+    "Wirth",
+    "Easley",
+    "Knuth",
+    "Goldwasser",
+    "Smith",
+    "Garcia",
+    "Nguyen",
+    "Kowalski",
+    "Muller",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Khan",
+    "Okafor",
+    "Petrov",
+    "Larsen",
+    "Dubois",
+    "Novak",
+    "Haddad",
+    "Fischer",
+    "Moreau",
+    "Jensen",
+    "Costa",
+    "Ibrahim",
+    "Schmidt",
+    "Anderson",
+    "Robinson",
+    "Clarkson",
+    "Patel",
+    "Yamamoto",
+    "Andersson",
+    "Jackson",
+    "Mendes",
+    "Walker",
+    "Hughes",
+    "Bennett",
+    "Carter",
+    "Brooks",
+    "Foster",
+    "Morrison",
+]
+WORDS = [
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Cyberdyne",
+    "Tyrell",
+    "Aperture",
+]
+SUFFIXES = ("Inc", "LLC", "Labs", "GmbH", "Ltd", "Group", "Systems", "Partners")
+COMPANIES = [f"{a} {b}" for a, b in itertools.product(WORDS, SUFFIXES)] + [""] * 40
+DOMAINS = ("example.com", "example.org", "mail.test", "inbox.test", "corp.test", "post.test")
+SOURCES = ("website", "webinar", "referral", "import", "cold-sms", "event", "ads", "partner")
+AREAS = (212, 312, 415, 617, 206, 303, 512, 646, 718, 805, 213, 404, 305, 702, 615)
+NOTES = ("", "", "", "", "Asked for a demo.", "Prefers email.", "Met at the Berlin fair.", "Call back in Q3.")
+
+TAG_NAMES = [
+    "customer",
+    "lead",
+    "newsletter",
+    "prospect",
+    "webinar",
+    "vip",
+    "trial",
+    "churn-risk",
+    "partner",
+    "event",
+    "replied-interested",
+    "cold",
+    "warm",
+    "hot",
+    "enterprise",
+    "smb",
+    "agency",
+    "reseller",
+    "beta",
+    "onboarding",
+] + [f"campaign-{k:02d}" for k in range(1, 31)]
+TAG_CUM_WEIGHTS = list(itertools.accumulate(1 / (k**1.07) for k in range(1, len(TAG_NAMES) + 1)))
+TAGS_PER_CONTACT = (0, 1, 1, 1, 2, 2, 2, 3, 3, 4)
+RARE_TAG = "rare-vip"
+RARE_TAG_RATE = 0.0001
+OLD_TAG = "legacy-2023"
+OLD_TAG_ROWS = 200
+COMMON_TAG = TAG_NAMES[0]
+ALL_TAGS = [*TAG_NAMES, RARE_TAG, OLD_TAG]
+
+PLANS = ["Free", "Starter", "Pro", "Enterprise"]
+CHANNELS = ["Email", "SMS", "Phone", "Mail"]
+CUSTOM_FIELDS = [  # (key, name, data_type, options)
+    ("external_id", "External id", "text", []),
+    ("plan", "Plan", "single_select", PLANS),
+    ("channels", "Channels", "multi_select", CHANNELS),
+    ("deal_size", "Deal size", "number", []),
+    ("renewal_on", "Renewal date", "date", []),
+    ("last_seen_at", "Last seen", "datetime", []),
+    ("newsletter", "Newsletter", "boolean", []),
+    ("billing_email", "Billing email", "email", []),
+    ("mobile", "Mobile", "phone", []),
+    ("website", "Website", "url", []),
+]
+RENEWAL_START = dt.date(2021, 1, 1)
+RENEWAL_DAYS = 8 * 365
+YEARS = 3
+
+COPY_COLUMNS = (
+    "org_id", "first_name", "last_name", "name", "email", "phone", "company", "source", "notes", "tags", "dnc",
+    "custom", "assigned_to_id", "search_text", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def external_id(org_id: int, index: int) -> str:
+    return f"EXT-{org_id}-{index:08d}"
+
+
+def email_for(first: str, last: str, index: int, domain: str, prefix: str = "") -> str:
+    return f"{prefix}{first}.{last}{index}@{domain}".lower()
+
+
+class ContactFactory:
+    """Makes contacts as plain dicts (API shape) or COPY tuples (table shape)."""
+
+    def __init__(self, seed: int, now: dt.datetime):
+        from contacts.normalize import build_search_text, display_name  # needs Django set up
+
+        self.build_search_text, self.display_name = build_search_text, display_name
+        self.rng = random.Random(seed)
+        self.now = now
+        self.start = now - dt.timedelta(days=365 * YEARS)
+
+    def api_contact(self, org_id: int, index: int, prefix: str = "") -> dict:
+        """One contact as a client would send it (import body), values canonical."""
+        rng = self.rng
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        contact = {
+            "first_name": first,
+            "last_name": last,
+            "email": email_for(first, last, index, rng.choice(DOMAINS), prefix) if rng.random() < 0.97 else None,
+            "phone": f"+1{rng.choice(AREAS)}{rng.randrange(2000000, 9999999)}" if rng.random() < 0.85 else None,
+            "company": rng.choice(COMPANIES),
+            "source": rng.choice(SOURCES),
+            "notes": rng.choice(NOTES),
+            "tags": self.tags(),
+            "dnc": rng.random() < 0.03,
+            "custom": self.custom(org_id, index, first, last),
+        }
+        return contact
+
+    def tags(self) -> list[str]:
+        rng = self.rng
+        tags = set(rng.choices(TAG_NAMES, cum_weights=TAG_CUM_WEIGHTS, k=rng.choice(TAGS_PER_CONTACT)))
+        if rng.random() < RARE_TAG_RATE:
+            tags.add(RARE_TAG)
+        return sorted(tags)
+
+    def custom(self, org_id: int, index: int, first: str, last: str) -> dict:
+        rng = self.rng
+        custom: dict = {"external_id": external_id(org_id, index)}
+        r = rng.random()
+        if r < 0.9:
+            custom["plan"] = PLANS[int(r * 10) % 4]
+        if r < 0.5:
+            custom["channels"] = sorted(set(rng.choices(CHANNELS, k=1 + int(r * 6) % 3)), key=CHANNELS.index)
+        if rng.random() < 0.8:
+            number = round(rng.lognormvariate(7, 1.2), 2)
+            custom["deal_size"] = int(number) if number.is_integer() else number
+        if rng.random() < 0.9:
+            custom["renewal_on"] = (RENEWAL_START + dt.timedelta(days=rng.randrange(RENEWAL_DAYS))).isoformat()
+        if rng.random() < 0.7:
+            seen = self.start + dt.timedelta(
+                seconds=rng.randrange(YEARS * 365 * 86400), microseconds=rng.randrange(10**6)
+            )
+            custom["last_seen_at"] = seen.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if r < 0.6:
+            custom["newsletter"] = r < 0.35
+        if r > 0.7:
+            custom["billing_email"] = f"billing{index}@{rng.choice(DOMAINS)}"
+        if r > 0.8:
+            custom["mobile"] = f"+1{rng.choice(AREAS)}{rng.randrange(2000000, 9999999)}"
+        if 0.2 < r < 0.45:
+            custom["website"] = f"https://{first.lower()}-{last.lower()}.example.com/"
+        return custom
+
+    def copy_row(
+        self, contact: dict, org_id: int, assigned_to: int | None, created_at: dt.datetime, updated_at: dt.datetime
+    ) -> tuple:
+        """A contacts_contact row for COPY, derived exactly as contacts.normalize derives it."""
+        first, last = contact["first_name"], contact["last_name"]
+        name = self.display_name(first, last)
+        email, phone, company = contact["email"], contact["phone"], contact["company"]
+        return (
+            org_id, first, last, name, email, phone, company, contact["source"], contact["notes"], contact["tags"],
+            contact["dnc"], json.dumps(contact["custom"], separators=(",", ":")), assigned_to,
+            self.build_search_text(name, email, phone, company), created_at, updated_at,
+        )  # fmt: skip

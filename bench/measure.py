@@ -1,0 +1,198 @@
+"""Timing one request shape end to end over HTTP, and the SQL the service ran for it, directly."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from urllib.parse import urlencode
+
+from bench.shapes import LIST_PATH, SEARCH_PATH, Shape
+
+
+def p50(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+class Capabilities:
+    """What the running API supports, probed once (the harness is written against DESIGN §4)."""
+
+    def __init__(self, client):
+        status, body, _ = client.call("POST", SEARCH_PATH, {"query": {"groups": []}, "limit": 1, "count": "none"})
+        self.search = status == 200
+        self.search_count_modes = self.search and isinstance(body, dict) and body.get("count") is None
+        if not self.search:
+            status, body, _ = client.call("POST", SEARCH_PATH, {"query": {"groups": []}, "limit": 1})
+            self.search_status = status
+        status, body, _ = client.call("GET", LIST_PATH, params={"limit": 1, "count": "none"})
+        self.get_count_modes = status == 200 and isinstance(body, dict) and body.get("count") is None
+        self.cursor_on = None  # "get" | "search"
+        if isinstance(body, dict) and body.get("next_cursor"):
+            self.cursor_on = "get"
+        elif self.search:
+            _, body, _ = client.call("POST", SEARCH_PATH, {"query": {"groups": []}, "limit": 1})
+            if isinstance(body, dict) and body.get("next_cursor"):
+                self.cursor_on = "search"
+        status, _, _ = client.call("POST", "/api/v1/contacts/import", {"contacts": [], "options": {"dry_run": True}})
+        self.import_status = status
+        self.import_ = status not in (404, 405)
+
+    def describe(self) -> dict:
+        return {
+            "POST /contacts/search": self.search,
+            "search count modes": self.search_count_modes,
+            "GET /contacts count modes": self.get_count_modes,
+            "keyset cursor on": self.cursor_on,
+            "POST /contacts/import": self.import_,
+        }
+
+
+class Request:
+    def __init__(self, method: str, path: str, body: dict | None = None, params: dict | None = None):
+        self.method, self.path, self.body, self.params = method, path, body, params
+
+    @property
+    def url(self) -> str:
+        return f"{self.path}?{urlencode(self.params, doseq=True)}" if self.params else self.path
+
+
+def request_for(shape: Shape, caps: Capabilities, count: str, limit: int = 50) -> Request | None:
+    if shape.endpoint == "search":
+        if not caps.search:
+            return None
+        body = {**shape.search, "limit": limit}
+        if caps.search_count_modes:
+            body["count"] = count
+        return Request("POST", SEARCH_PATH, body)
+    if shape.endpoint == "get":
+        params = {**(shape.get or {}), "limit": str(limit)}
+        if caps.get_count_modes or count != "exact":
+            params["count"] = count
+        return Request("GET", LIST_PATH, params=params)
+    return None
+
+
+def time_api(client, request: Request, warmup: int, runs: int, budget_s: float) -> dict:
+    statuses, times, last = set(), [], None
+    for _ in range(warmup):
+        status, last, _ = client.call(request.method, request.path, request.body, request.params)
+        statuses.add(status)
+    started = time.monotonic()
+    for _ in range(runs):
+        status, last, elapsed = client.call(request.method, request.path, request.body, request.params)
+        statuses.add(status)
+        times.append(elapsed)
+        if time.monotonic() - started > budget_s and len(times) >= 5:
+            break
+    ok = statuses == {200}
+    result = {"p50_ms": p50(times) * 1000, "p95_ms": p95(times) * 1000, "n": len(times), "statuses": sorted(statuses)}
+    if isinstance(last, dict):
+        result["rows"] = len(last.get("results") or [])
+        result["count"] = last.get("count")
+        if not ok:
+            result["error"] = json.dumps(last)[:300]
+    return result
+
+
+def capture_sql(request: Request, token: str, org_id: int) -> tuple[int, list[str]]:
+    """Run the request once in-process (Django test client) and return the SQL it ran."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    headers = {"Authorization": f"Bearer {token}", "X-Org-Id": str(org_id)}
+    with CaptureQueriesContext(connection) as ctx:
+        if request.method == "GET":
+            response = client.get(request.url, headers=headers)
+        else:
+            response = client.generic(
+                request.method, request.url, json.dumps(request.body), content_type="application/json", headers=headers
+            )
+    return response.status_code, [q["sql"] for q in ctx.captured_queries]
+
+
+def is_read(sql: str) -> bool:
+    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    return head in ("SELECT", "WITH", "EXPLAIN")
+
+
+def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
+    """Each read query of the request run directly `runs` times (after one warm-up): p50 of the
+    per-request total, and the slowest query with its plan and row count."""
+    queries = [q for q in queries if is_read(q)]
+    if not queries:
+        return {}
+    per_query: list[list[float]] = [[] for _ in queries]
+    rows = [0] * len(queries)
+    totals = []
+    with conn.cursor() as cur:
+        for i, sql in enumerate(queries):  # warm-up
+            cur.execute(sql)
+            rows[i] = len(cur.fetchall())
+        started = time.monotonic()
+        for _ in range(runs):
+            total = 0.0
+            for i, sql in enumerate(queries):
+                t0 = time.perf_counter()
+                cur.execute(sql)
+                cur.fetchall()
+                elapsed = time.perf_counter() - t0
+                per_query[i].append(elapsed)
+                total += elapsed
+            totals.append(total)
+            if time.monotonic() - started > budget_s and len(totals) >= 3:
+                break
+        slowest = max(range(len(queries)), key=lambda i: p50(per_query[i]))
+        main_sql = queries[slowest]
+        cur.execute("EXPLAIN (FORMAT JSON) " + main_sql)
+        plan = cur.fetchone()[0][0]["Plan"]
+    return {
+        "sql_p50_ms": p50(totals) * 1000,
+        "queries": len(queries),
+        "main_p50_ms": p50(per_query[slowest]) * 1000,
+        "main_rows": rows[slowest],
+        "plan": plan_summary(plan),
+        "main_sql": main_sql,
+        "per_query_ms": [round(p50(t) * 1000, 3) for t in per_query],
+        "sql_runs": len(totals),
+    }
+
+
+def plan_summary(plan: dict, depth: int = 3) -> str:
+    """The first plan nodes down the first-child chain, e.g. `Limit > Index Scan (contact_org_created)`."""
+    parts = []
+    node = plan
+    while node and len(parts) < depth:
+        label = node["Node Type"]
+        if node.get("Index Name"):
+            label += f" ({node['Index Name']})"
+        parts.append(label)
+        children = node.get("Plans") or []
+        node = children[0] if children else None
+    return " > ".join(parts)
+
+
+def time_plain_count(conn, org_id: int, condition: str, runs: int, budget_s: float) -> dict:
+    sql = f"SELECT count(*) FROM contacts_contact WHERE org_id = {int(org_id)} AND ({condition})"
+    times = []
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        count = cur.fetchone()[0]
+        started = time.monotonic()
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            cur.execute(sql)
+            cur.fetchone()
+            times.append(time.perf_counter() - t0)
+            if time.monotonic() - started > budget_s and len(times) >= 3:
+                break
+    return {"p50_ms": p50(times) * 1000, "count": count, "sql": sql}

@@ -1,0 +1,197 @@
+"""`python -m bench run`: seed, serve, measure, report (see docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from bench import db as benchdb
+from bench import importbench, measure, report, seed, wrkbench
+from bench.server import Client, Server
+from bench.shapes import DEEP_ROWS, LIST_PATH, SEARCH_PATH, build_shapes
+
+TARGET_P50_MS = 25.0
+SEED_VERSION = 1
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def prepare(args, results: dict) -> tuple[benchdb.BenchDatabase, seed.Cast]:
+    database = benchdb.locate_server()
+    log(f"database: {'embedded PostgreSQL in .pgdata-bench/' if database.embedded else 'DATABASE_URL server'}, "
+        f"{benchdb.BENCH_DB}")  # fmt: skip
+    wanted = {"version": SEED_VERSION, "contacts": args.contacts, "other_orgs": args.other_orgs,
+              "other_contacts": args.other_contacts}  # fmt: skip
+    meta = benchdb.read_meta(database) if args.reuse and benchdb.database_exists(database) else None
+    if meta and meta.get("params") == wanted:
+        log("reusing the seeded database (--reuse)")
+        benchdb.migrate(database)
+        benchdb.setup_django(database)
+        cast = seed.reissue_tokens(meta["cast"])
+        results["seed"] = {**meta.get("timings", {}), "reused": True}
+        return database, cast
+    started = time.monotonic()
+    benchdb.recreate(database)
+    log("migrating crm_bench")
+    benchdb.migrate(database)
+    benchdb.setup_django(database)
+    cast = seed.create_cast(args.other_orgs)
+    log(f"seeding {args.contacts:,} + {args.other_contacts:,} contacts with COPY")
+    timings = seed.seed_contacts(database, cast, args.contacts, args.other_contacts)
+    cast.sample = seed.pick_samples(database, cast)
+    timings["total_s"] = time.monotonic() - started
+    log(f"seeded in {timings['total_s']:.0f} s (COPY {timings['copy_rows_per_s']:,.0f} rows/s, "
+        f"indexes {timings['indexes_s']:.0f} s, VACUUM ANALYZE {timings['vacuum_analyze_s']:.0f} s)")  # fmt: skip
+    cast_json = cast.to_json()
+    for key in ("owner", "assigned", "import_owner", "other_owner"):
+        cast_json[key]["token"] = ""
+    benchdb.write_meta(database, {"params": wanted, "cast": cast_json, "timings": timings})
+    results["seed"] = timings
+    return database, cast
+
+
+def deep_request(client, caps, depth: int):
+    """Walk the keyset cursor `depth` rows deep (pages of 200); the request for the next page of 50."""
+    if caps.cursor_on is None:
+        return None, "the API returns no next_cursor (keyset paging not available)"
+    cursor, walked = None, 0
+    while walked < depth:
+        step = min(200, depth - walked)
+        if caps.cursor_on == "get":
+            params = {"limit": step, "count": "none", **({"cursor": cursor} if cursor else {})}
+            status, body, _ = client.call("GET", LIST_PATH, params=params)
+        else:
+            body = {"query": {"groups": []}, "limit": step, "count": "none", **({"cursor": cursor} if cursor else {})}
+            status, body, _ = client.call("POST", SEARCH_PATH, body)
+        if status != 200 or not isinstance(body, dict) or not body.get("next_cursor"):
+            return None, f"cursor walk stopped at row {walked} (status {status})"
+        cursor = body["next_cursor"]
+        walked += step
+    if caps.cursor_on == "get":
+        return measure.Request("GET", LIST_PATH, params={"limit": "50", "count": "none", "cursor": cursor}), None
+    return measure.Request("POST", SEARCH_PATH, {"query": {"groups": []}, "limit": 50, "count": "none",
+                                                  "cursor": cursor}), None  # fmt: skip
+
+
+def run_shapes(args, database, cast, client_for, caps, results) -> list:
+    shapes = build_shapes(cast.sample)
+    depth = min(DEEP_ROWS, cast.sample["main_contacts"] // 2)
+    rows = []
+    with database.connect() as conn:
+        for shape in shapes:
+            actor = cast.owner if shape.actor == "owner" else cast.assigned
+            client = client_for(shape.actor)
+            row = {"shape": shape.name, "actor": shape.actor, "targeted": shape.targeted}
+            if shape.endpoint == "deep":
+                request, problem = deep_request(client, caps, depth)
+                row["depth"] = depth
+            else:
+                request = measure.request_for(shape, caps, args.count_mode)
+                problem = None if request else "POST /contacts/search is not available"
+            if request is None:
+                row.update({"endpoint": "-", "error": problem})
+                log(f"{shape.name}: NOT AVAILABLE ({problem})")
+                rows.append(row)
+                continue
+            row["endpoint"] = f"{request.method} {request.path.removeprefix('/api/v1')}"
+            row["request"] = {"body": request.body, "params": request.params}
+            row.update(measure.time_api(client, request, args.warmup, args.requests, args.api_budget))
+            status, queries = measure.capture_sql(request, actor.token, actor.org_id)
+            if status == 200:
+                row.update(measure.time_sql(conn, queries, args.sql_runs, args.sql_budget))
+            if row.get("sql_p50_ms"):
+                row["ratio"] = row["p50_ms"] / row["sql_p50_ms"]
+            row["met"] = row["statuses"] == [200] and row["p50_ms"] <= TARGET_P50_MS
+            log(f"{shape.name}: API p50 {row['p50_ms']:.1f} ms p95 {row['p95_ms']:.1f} ms, "
+                f"SQL p50 {row.get('sql_p50_ms') or float('nan'):.1f} ms, rows {row.get('main_rows')}, "
+                f"{row.get('plan', '')} {'' if row['statuses'] == [200] else row['statuses']}")  # fmt: skip
+            rows.append(row)
+    results["shapes"] = rows
+    return shapes
+
+
+def run_counts(args, database, cast, client, caps, shapes, results) -> None:
+    rows = []
+    by_name = {r["shape"]: r for r in results["shapes"]}
+    with database.connect() as conn:
+        for shape in shapes:
+            if not shape.count_sql:
+                continue
+            row = {"shape": shape.name}
+            plain = measure.time_plain_count(conn, cast.main_org, shape.count_sql, args.sql_runs, args.sql_budget)
+            row["plain_p50_ms"], row["plain_count"], row["plain_sql"] = plain["p50_ms"], plain["count"], plain["sql"]
+            exact = measure.request_for(shape, caps, "exact")
+            if exact is None:
+                row["error"] = "endpoint not available"
+                rows.append(row)
+                continue
+            timing = measure.time_api(client, exact, 2, args.count_requests, args.api_budget)
+            row["api_exact_p50_ms"], row["api_count"] = timing["p50_ms"], timing.get("count")
+            row["count_matches"] = timing.get("count") == plain["count"]
+            none_p50 = by_name.get(shape.name, {}).get("p50_ms")
+            supported = caps.search_count_modes if shape.endpoint == "search" else caps.get_count_modes
+            if supported and none_p50 is not None:
+                row["api_none_p50_ms"] = none_p50
+                row["api_count_cost_ms"] = max(timing["p50_ms"] - none_p50, 0.0)
+                estimate = measure.request_for(shape, caps, "estimate")
+                est = measure.time_api(client, estimate, 2, args.count_requests, args.api_budget)
+                row["api_estimate_p50_ms"], row["api_estimate"] = est["p50_ms"], est.get("count")
+            status, queries = measure.capture_sql(exact, cast.owner.token, cast.owner.org_id)
+            count_queries = [q for q in queries if "COUNT(" in q.upper() and "contacts_contact" in q]
+            if count_queries:
+                timed = measure.time_sql(conn, count_queries[:1], args.sql_runs, args.sql_budget)
+                row["service_count_sql_p50_ms"] = timed.get("sql_p50_ms")
+                row["service_count_plan"] = timed.get("plan")
+                row["service_count_sql"] = count_queries[0]
+            basis = row.get("api_count_cost_ms", row.get("service_count_sql_p50_ms"))
+            row["ratio"] = basis / plain["p50_ms"] if basis is not None and plain["p50_ms"] else None
+            row["met"] = row["ratio"] is not None and row["ratio"] <= 1.5 and row["count_matches"]
+            log(f"count {shape.name}: count(*) {plain['p50_ms']:.1f} ms, API exact {timing['p50_ms']:.1f} ms, "
+                f"count cost {basis if basis is None else round(basis, 1)} ms, ratio {row['ratio']}")  # fmt: skip
+            rows.append(row)
+    results["counts"] = rows
+
+
+def run(args) -> int:
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict = {"args": vars(args), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    database, cast = prepare(args, results)
+    results["machine"] = report.machine_facts(database)
+    server = Server(database.url, out / "gunicorn.log")
+    results["server_command"] = server.command
+    clients = {}
+    try:
+        log(f"starting {server.command}")
+        server.start(cast.owner.token, cast.main_org)
+        clients["owner"] = Client(server.port, cast.owner.token, cast.main_org)
+        clients["assigned"] = Client(server.port, cast.assigned.token, cast.main_org)
+        caps = measure.Capabilities(clients["owner"])
+        results["capabilities"] = caps.describe()
+        log(f"API capabilities: {caps.describe()}")
+        shapes = run_shapes(args, database, cast, clients.__getitem__, caps, results)
+        run_counts(args, database, cast, clients["owner"], caps, shapes, results)
+        log(f"wrk: GET /contacts/{{id}} for {args.wrk_seconds} s, {args.wrk_connections} connections")
+        results["wrk"] = wrkbench.run(server.port, cast.owner.token, cast.main_org, cast.sample["contact_ids"],
+                                      out / "get_contact.lua", args.wrk_seconds, args.wrk_connections)  # fmt: skip
+        log(f"wrk: {results['wrk'].get('rps')} requests/s")
+        if caps.import_ and args.import_rows:
+            log(f"import: {args.import_rows:,} new rows, then {args.import_rows:,} upserts (half existing)")
+            clients["import"] = Client(server.port, cast.import_owner.token, cast.import_org)
+            results["import"] = importbench.run(database, clients["import"], cast.import_org, args.import_rows,
+                                                args.import_batch)  # fmt: skip
+            log(f"import: {json.dumps({k: results['import'][k].get('ratio') for k in ('new', 'upsert')})}")
+        else:
+            results["import"] = {"error": f"POST /contacts/import is not available (status {caps.import_status})"}
+    finally:
+        for client in clients.values():
+            client.close()
+        server.stop()
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    (out / f"results-{args.contacts}.json").write_text(json.dumps(results, indent=2, default=str))
+    text = report.write(results, Path(args.report), Path(args.chart), args.command)
+    print(text)
+    return 0
