@@ -1,0 +1,183 @@
+"""The contacts admin: pages load, edits go through ContactNormalizer, the CSV import page works."""
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from contacts.admin import CappedCountPaginator
+from contacts.models import Contact, Opportunity, SmartListView
+from customization.models import CustomField, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(db):
+    user = get_user_model().objects.create_superuser("root", "root@example.test", "pw-for-tests")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def ada(org_a):
+    return Contact.objects.create(
+        org=org_a,
+        first_name="Ada",
+        last_name="Lovelace",
+        name="Ada Lovelace",
+        email="ada@example.com",
+        tags=["vip"],
+        source="webinar",
+        search_text="ada lovelace ada@example.com",
+    )
+
+
+def form_data(contact, **changes):
+    data = {
+        "org": contact.org_id,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "name": contact.name,
+        "email": contact.email or "",
+        "phone": contact.phone or "",
+        "company": contact.company,
+        "source": contact.source,
+        "notes": contact.notes,
+        "tags": ", ".join(contact.tags),
+        "custom": "{}",
+        "assigned_to": "",
+        "opportunities-TOTAL_FORMS": "0",
+        "opportunities-INITIAL_FORMS": "0",
+        "opportunities-MIN_NUM_FORMS": "0",
+        "opportunities-MAX_NUM_FORMS": "1000",
+    }
+    if contact.dnc:
+        data["dnc"] = "on"
+    data.update(changes)
+    return data
+
+
+def test_changelist_loads_with_filters_and_search(staff, ada, org_a):
+    for query in ["", "?q=lovelace", f"?org={org_a.id}", "?tag=vip", "?source=webinar", "?dnc__exact=1", "?o=1"]:
+        response = staff.get(f"/admin/contacts/contact/{query}")
+        assert response.status_code == 200, query
+    assert b"Ada Lovelace" in staff.get("/admin/contacts/contact/?q=LOVELACE").content
+    assert b"Ada Lovelace" not in staff.get("/admin/contacts/contact/?q=nobody").content
+    assert b"Ada Lovelace" not in staff.get("/admin/contacts/contact/?tag=other").content
+    assert b"Import CSV" in staff.get("/admin/contacts/contact/").content
+
+
+def test_change_page_loads_with_opportunities_inline(staff, ada):
+    Opportunity.objects.create(org=ada.org, contact=ada, name="Annual plan")
+    response = staff.get(f"/admin/contacts/contact/{ada.id}/change/")
+    assert response.status_code == 200
+    assert b"Annual plan" in response.content and b"vip" in response.content
+
+
+def test_save_normalizes_through_contact_normalizer(staff, ada, org_a):
+    CustomField.objects.create(
+        org=org_a, key="plan", name="Plan", data_type="single_select", options=["Gold", "Silver"]
+    )
+    response = staff.post(
+        f"/admin/contacts/contact/{ada.id}/change/",
+        form_data(
+            ada,
+            phone="(415) 555-2671",
+            tags="VIP; New Tag",
+            company="Engines",
+            custom='{"plan": "gold"}',
+            first_name="Augusta",
+        ),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    ada.refresh_from_db()
+    assert ada.phone == "+14155552671" and ada.tags == ["vip", "new tag"] and ada.custom == {"plan": "Gold"}
+    assert ada.name == "Augusta Lovelace" and ada.search_text == "augusta lovelace ada@example.com engines 14155552671"
+    assert Tag.objects.for_org(org_a.id).filter(name="new tag").exists()
+
+
+def test_invalid_values_are_form_errors(staff, ada, org_a):
+    response = staff.post(
+        f"/admin/contacts/contact/{ada.id}/change/", form_data(ada, email="not-an-email", custom='{"nope": 1}')
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "email" in errors and "custom" in errors
+    ada.refresh_from_db()
+    assert ada.email == "ada@example.com"
+
+
+def test_add_contact_splits_name_and_rejects_duplicate_email(staff, ada, org_a):
+    blank = Contact(org=org_a)
+    response = staff.post(
+        "/admin/contacts/contact/add/", form_data(blank, name="Grace Hopper", email="grace@example.com", tags="")
+    )
+    assert response.status_code == 302
+    grace = Contact.objects.get(email="grace@example.com")
+    assert (grace.first_name, grace.last_name) == ("Grace", "Hopper")
+    duplicate = staff.post("/admin/contacts/contact/add/", form_data(blank, name="X", email="ADA@example.com"))
+    assert duplicate.status_code == 200
+    assert Contact.objects.filter(org=org_a).count() == 2
+
+
+def test_other_admin_pages_load(staff, ada):
+    deal = Opportunity.objects.create(org=ada.org, contact=ada, name="Deal")
+    view = SmartListView.objects.create(org=ada.org, name="VIPs")
+    for url in [
+        "/admin/contacts/opportunity/",
+        f"/admin/contacts/opportunity/{deal.id}/change/",
+        "/admin/contacts/smartlistview/",
+        f"/admin/contacts/smartlistview/{view.id}/change/",
+        "/admin/contacts/contact/add/",
+    ]:
+        assert staff.get(url).status_code == 200, url
+
+
+def test_capped_paginator_estimates_past_the_cap(ada, org_a, monkeypatch):
+    Contact.objects.bulk_create([Contact(org=org_a, name=f"c{i}") for i in range(30)])
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 10)
+    assert CappedCountPaginator(Contact.objects.all(), 5).count >= 10
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 100)
+    assert CappedCountPaginator(Contact.objects.all(), 5).count == 31
+
+
+def test_import_page_imports_a_csv_and_shows_the_report(staff, org_a, ada):
+    page = staff.get("/admin/contacts/contact/import/")
+    assert page.status_code == 200
+    upload = io.BytesIO(
+        "\ufeffemail,name,tags\r\nada@example.com,,new\r\ngrace@example.com,Grace Hopper,\r\nbad,,\r\n".encode()
+    )
+    upload.name = "people.csv"
+    response = staff.post(
+        "/admin/contacts/contact/import/",
+        {"org": org_a.id, "file": upload, "dedupe_on": "email_or_phone", "on_duplicate": "update", "tags": "admin"},
+    )
+    assert response.status_code == 200
+    report = response.context["report"]
+    assert (report["created"], report["updated"], report["failed"]) == (1, 1, 1)
+    assert b"import-errors" in response.content
+    ada.refresh_from_db()
+    assert ada.tags == ["vip", "new", "admin"]
+    assert Contact.objects.get(email="grace@example.com").tags == ["admin"]
+
+
+def test_import_page_rejects_unknown_org_and_bad_files(staff, org_a):
+    upload = io.BytesIO("name\nJosé\n".encode("latin-1"))
+    upload.name = "latin.csv"
+    response = staff.post(
+        "/admin/contacts/contact/import/",
+        {"org": org_a.id, "file": upload, "dedupe_on": "email", "on_duplicate": "skip"},
+    )
+    assert response.status_code == 200 and "file" in response.context["form"].errors
+    response = staff.post(
+        "/admin/contacts/contact/import/", {"org": 999999, "dedupe_on": "email", "on_duplicate": "skip"}
+    )
+    assert "org" in response.context["form"].errors
+    assert not Contact.objects.exists()
+
+
+def test_import_page_needs_staff(client):
+    assert client.get("/admin/contacts/contact/import/").status_code == 302
