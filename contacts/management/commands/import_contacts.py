@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from contacts.importing import ContactImporter, CsvRows, ImportReport, decode_csv, parse_options
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES
 from contacts.normalize import ContactNormalizer
+from crm import db_security
 from crm.api.exceptions import InvalidInput
 from orgs.models import Organization
 
@@ -48,7 +49,8 @@ class Command(BaseCommand):
             import_options = parse_options(
                 {"dedupe_on": dedupe_on, "on_duplicate": on_duplicate, "dry_run": dry_run, "tags": tags}
             )
-            normalizer = ContactNormalizer.for_org(org)  # a system write: no member scope
+            with db_security.as_org(org.id):
+                normalizer = ContactNormalizer.for_org(org)  # a system write: no member scope
             rows = CsvRows(decode_csv(data), normalizer.custom_fields)
         except InvalidInput as exc:
             raise CommandError("; ".join(e.detail for e in exc.field_errors))
@@ -58,7 +60,8 @@ class Command(BaseCommand):
         progress = None if no_progress else ProgressBar(self.stderr._out, total_bytes=len(data))
         iterator = iter(rows)
         while batch := list(islice(iterator, batch_size)):
-            importer.run(batch, report)
+            with db_security.as_org(org.id):  # one transaction per batch, inside the org's row-level policy
+                importer.run(batch, report)
             if progress:
                 progress.update(report.total, fraction=rows.fraction_read)
         if progress:
