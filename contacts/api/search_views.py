@@ -17,14 +17,19 @@ from contacts.search.openapi import (
     VIEWS_EXAMPLE,
     FieldCatalogSerializer,
     SavedViewsSerializer,
-    SearchSerializer,
     SearchResponseSerializer,
+    SearchSerializer,
 )
 from contacts.search.saved_views import etag_of, list_views, replace_views
 from crm.api.viewsets import OrgScopedViewMixin
 
-ETAG_HEADER = OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=True,
-                               description="Version of the whole set of views; send it back as If-Match.")
+ETAG_HEADER = OpenApiParameter(
+    "ETag",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=True,
+    description="Version of the whole set of views; send it back as If-Match.",
+)
 
 
 class _OrgAPIView(OrgScopedViewMixin, GenericAPIView):
@@ -57,15 +62,21 @@ class ContactSearchView(_OrgAPIView):
     def post(self, request):
         plan = SearchCompiler.for_member(self.membership).compile_request(request.data)
         filtered = plan.filter(self.get_queryset())
-        page = list(plan.sort.apply(filtered)[plan.offset: plan.offset + plan.limit])
+        page = list(plan.sort.apply(filtered)[plan.offset : plan.offset + plan.limit])
         if plan.count == "none":
             count = None
         elif plan.count == "estimate":
             count = estimate_count(filtered)
         else:
             count = filtered.order_by().count()
-        return Response({"count": count, "limit": plan.limit, "offset": plan.offset,
-                         "results": ContactSerializer(page, many=True).data})
+        return Response(
+            {
+                "count": count,
+                "limit": plan.limit,
+                "offset": plan.offset,
+                "results": ContactSerializer(page, many=True).data,
+            }
+        )
 
 
 class ContactFieldsView(_OrgAPIView):
@@ -75,16 +86,57 @@ class ContactFieldsView(_OrgAPIView):
     @extend_schema(
         summary="Filterable and sortable fields",
         description="Every field a smart-list condition or sort may name: built-ins and `custom.<key>`, "
-                    "with type, label, operators and (select types) options.",
+        "with type, label, operators and (select types) options.",
         responses={200: FieldCatalogSerializer},
-        examples=[OpenApiExample("fields", response_only=True, value={"fields": [
-            {"field": "email", "label": "Email", "type": "email", "kind": "text",
-             "operators": ["eq", "neq", "contains", "not_contains", "starts_with", "ends_with", "in", "not_in",
-                           "is_empty", "is_not_empty"], "sortable": True},
-            {"field": "custom.tier", "label": "Tier", "type": "single_select", "kind": "text",
-             "operators": ["eq", "neq", "contains", "not_contains", "starts_with", "ends_with", "in", "not_in",
-                           "is_empty", "is_not_empty"], "sortable": True, "options": ["Gold", "Silver"]},
-        ]})],
+        examples=[
+            OpenApiExample(
+                "fields",
+                response_only=True,
+                value={
+                    "fields": [
+                        {
+                            "field": "email",
+                            "label": "Email",
+                            "type": "email",
+                            "kind": "text",
+                            "operators": [
+                                "eq",
+                                "neq",
+                                "contains",
+                                "not_contains",
+                                "starts_with",
+                                "ends_with",
+                                "in",
+                                "not_in",
+                                "is_empty",
+                                "is_not_empty",
+                            ],
+                            "sortable": True,
+                        },
+                        {
+                            "field": "custom.tier",
+                            "label": "Tier",
+                            "type": "single_select",
+                            "kind": "text",
+                            "operators": [
+                                "eq",
+                                "neq",
+                                "contains",
+                                "not_contains",
+                                "starts_with",
+                                "ends_with",
+                                "in",
+                                "not_in",
+                                "is_empty",
+                                "is_not_empty",
+                            ],
+                            "sortable": True,
+                            "options": ["Gold", "Silver"],
+                        },
+                    ]
+                },
+            )
+        ],
     )
     def get(self, request):
         return Response({"fields": FieldRegistry.for_org(self.membership.org_id).catalog()})
@@ -96,8 +148,12 @@ class SavedViewsView(_OrgAPIView):
     http_method_names = ["get", "put", "head", "options"]
     error_statuses = ("412",)
 
-    @extend_schema(summary="The org's saved views", responses={200: SavedViewsSerializer},
-                   parameters=[ETAG_HEADER], examples=[VIEWS_EXAMPLE])
+    @extend_schema(
+        summary="The org's saved views",
+        responses={200: SavedViewsSerializer},
+        parameters=[ETAG_HEADER],
+        examples=[VIEWS_EXAMPLE],
+    )
     def get(self, request):
         views = list_views(self.membership)
         return Response({"views": views}, headers={"ETag": etag_of(views)})
@@ -114,12 +170,16 @@ class SavedViewsView(_OrgAPIView):
         responses={200: SavedViewsSerializer},
         parameters=[
             ETAG_HEADER,
-            OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                             description="The ETag of the set this replacement was based on."),
+            OpenApiParameter(
+                "If-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="The ETag of the set this replacement was based on.",
+            ),
         ],
         examples=[VIEWS_EXAMPLE],
     )
     def put(self, request):
         views = replace_views(self.membership, request.data, request.headers.get("If-Match"))
         return Response({"views": views}, headers={"ETag": etag_of(views)})
-

@@ -109,16 +109,22 @@ class SearchCompiler:
         search_field = self.resolve_field(condition.field, f"{condition.attr}.field", errors)
         op_attr = f"{condition.attr}.op"
         if condition.op not in ALL_OPERATORS:
-            errors.append(FieldError(op_attr, "unknown_operator",
-                                     f"Unknown operator; one of: {', '.join(ALL_OPERATORS)}."))
+            errors.append(
+                FieldError(op_attr, "unknown_operator", f"Unknown operator; one of: {', '.join(ALL_OPERATORS)}.")
+            )
             return None
         if search_field is None:
             return None
         kind = kind_of(search_field)
         if condition.op not in search_field.operators:
-            errors.append(FieldError(op_attr, "invalid_operator",
-                                     f"{condition.op} does not apply to {search_field.name} ({search_field.type}); "
-                                     f"use one of: {', '.join(search_field.operators)}."))
+            errors.append(
+                FieldError(
+                    op_attr,
+                    "invalid_operator",
+                    f"{condition.op} does not apply to {search_field.name} ({search_field.type}); "
+                    f"use one of: {', '.join(search_field.operators)}.",
+                )
+            )
             return None
         try:
             value = kind.parse(search_field, condition.op, condition.value, condition.has_value, self.ctx)
@@ -146,8 +152,9 @@ class SearchCompiler:
                 continue
             name = f"sort_{index}"
             plan.annotations[name] = expression
-            plan.annotations[f"{name}_null"] = Case(When(IsNull(expression, True), then=Value(1)),
-                                                    default=Value(0), output_field=IntegerField())
+            plan.annotations[f"{name}_null"] = Case(
+                When(IsNull(expression, True), then=Value(1)), default=Value(0), output_field=IntegerField()
+            )
             plan.order_by += [f"{name}_null", sign + name]
         plan.order_by.append("-id" if keys[0].direction == "desc" else "id")
         return plan
@@ -196,10 +203,12 @@ class SearchCompiler:
 def query_to_json(query: Query) -> dict:
     return {
         "groups": [
-            {"conditions": [
-                {"field": c.field, "op": c.op, **({"value": c.value} if c.has_value else {})}
-                for c in group.conditions
-            ]}
+            {
+                "conditions": [
+                    {"field": c.field, "op": c.op, **({"value": c.value} if c.has_value else {})}
+                    for c in group.conditions
+                ]
+            }
             for group in query.groups
         ]
     }

@@ -45,8 +45,9 @@ class SearchField:
 
 
 def _builtin(name, label, kind, type_=None, sortable=True, nullable=False) -> SearchField:
-    return SearchField(name=name, label=label, kind=kind, type=type_ or kind, sortable=sortable, column=name,
-                       nullable=nullable)
+    return SearchField(
+        name=name, label=label, kind=kind, type=type_ or kind, sortable=sortable, column=name, nullable=nullable
+    )
 
 
 BUILTIN_FIELDS: dict[str, SearchField] = {
@@ -62,8 +63,14 @@ BUILTIN_FIELDS: dict[str, SearchField] = {
         _builtin("notes", "Notes", FilterKind.TEXT, "textarea", sortable=False),
         _builtin("tags", "Tags", FilterKind.TAGS, sortable=False),
         _builtin("dnc", "Do not contact", FilterKind.BOOLEAN),
-        SearchField(name="assigned_to", label="Assigned to", kind=FilterKind.USER, type=FilterKind.USER,
-                    column="assigned_to_id", nullable=True),
+        SearchField(
+            name="assigned_to",
+            label="Assigned to",
+            kind=FilterKind.USER,
+            type=FilterKind.USER,
+            column="assigned_to_id",
+            nullable=True,
+        ),
         _builtin("created_at", "Created", FilterKind.DATETIME),
         _builtin("updated_at", "Updated", FilterKind.DATETIME),
     )
@@ -115,8 +122,14 @@ class FieldRegistry:
         """`GET /contacts/fields`: what a filter UI needs per field."""
         out = []
         for f in self.all():
-            entry = {"field": f.name, "label": f.label, "type": f.type, "kind": f.kind,
-                     "operators": list(f.operators), "sortable": f.sortable}
+            entry = {
+                "field": f.name,
+                "label": f.label,
+                "type": f.type,
+                "kind": f.kind,
+                "operators": list(f.operators),
+                "sortable": f.sortable,
+            }
             if f.options is not None:
                 entry["options"] = list(f.options)
             out.append(entry)

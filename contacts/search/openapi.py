@@ -1,7 +1,8 @@
 """OpenAPI components of the filter language (documentation only: the compiler parses bodies).
 
-Component names (requests get a `Request` suffix): Condition, Group, Query, Sort, SearchRequest, SearchResponse, FieldCatalog,
-SavedView, SavedViews. Operator names and caps come from the same registries the compiler uses.
+Component names (request bodies get a `Request` suffix): Condition, Group, Query, Sort,
+SearchRequest, SearchResponse, FieldCatalog, SavedView, SavedViews. Operator names and caps
+come from the same registries the compiler uses.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ FIELD_HELP = (
 )
 
 SCALAR_SCHEMAS = [
-    {"type": "string", "maxLength": 1000,
-     "description": "Text, tag, option, ISO date (`YYYY-MM-DD`) or ISO 8601 datetime."},
+    {
+        "type": "string",
+        "maxLength": 1000,
+        "description": "Text, tag, option, ISO date (`YYYY-MM-DD`) or ISO 8601 datetime.",
+    },
     {"type": "number", "description": "Custom number fields; `assigned_to` takes integer user ids."},
     {"type": "boolean", "description": "`dnc` and custom boolean fields."},
 ]
@@ -36,12 +40,23 @@ VALUE_SCHEMA = {
     ),
     "oneOf": [
         *SCALAR_SCHEMAS,
-        {"type": "array", "minItems": 1, "maxItems": MAX_LIST_ITEMS,
-         "items": {"oneOf": [{"type": "string"}, {"type": "number"}]},
-         "description": "List of values, or [lo, hi] for between."},
-        {"type": "object", "title": "RelativeSpan", "required": ["amount", "unit"], "additionalProperties": False,
-         "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": MAX_SPAN_AMOUNT},
-                        "unit": {"type": "string", "enum": list(SPAN_UNITS)}}},
+        {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_LIST_ITEMS,
+            "items": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+            "description": "List of values, or [lo, hi] for between.",
+        },
+        {
+            "type": "object",
+            "title": "RelativeSpan",
+            "required": ["amount", "unit"],
+            "additionalProperties": False,
+            "properties": {
+                "amount": {"type": "integer", "minimum": 1, "maximum": MAX_SPAN_AMOUNT},
+                "unit": {"type": "string", "enum": list(SPAN_UNITS)},
+            },
+        },
     ],
 }
 
@@ -58,15 +73,16 @@ class ConditionSerializer(serializers.Serializer):
 
 
 class GroupSerializer(serializers.Serializer):
-    conditions = ConditionSerializer(many=True, min_length=1, max_length=MAX_CONDITIONS,
-                                     help_text="AND-ed together.")
+    conditions = ConditionSerializer(many=True, min_length=1, max_length=MAX_CONDITIONS, help_text="AND-ed together.")
 
 
 class QuerySerializer(serializers.Serializer):
     groups = GroupSerializer(
-        many=True, max_length=MAX_GROUPS, required=False,
+        many=True,
+        max_length=MAX_GROUPS,
+        required=False,
         help_text=f"OR-ed together; none = every contact. At most {MAX_GROUPS} groups and {MAX_CONDITIONS} "
-                  "conditions in all.",
+        "conditions in all.",
     )
 
 
@@ -79,14 +95,25 @@ class SearchSerializer(serializers.Serializer):
     """The body of POST /contacts/search (component `SearchRequest`)."""
 
     query = QuerySerializer(required=False)
-    q = serializers.CharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True,
-                              help_text="Free text (name, email, phone digits, company), AND-ed with the query.")
-    sort = SortSerializer(many=True, required=False, max_length=MAX_SORT_KEYS,
-                          help_text="Nulls last; ties always break on id. Default: created_at desc.")
+    q = serializers.CharField(
+        required=False,
+        max_length=MAX_Q_LENGTH,
+        allow_blank=True,
+        help_text="Free text (name, email, phone digits, company), AND-ed with the query.",
+    )
+    sort = SortSerializer(
+        many=True,
+        required=False,
+        max_length=MAX_SORT_KEYS,
+        help_text="Nulls last; ties always break on id. Default: created_at desc.",
+    )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
     offset = serializers.IntegerField(required=False, min_value=0, default=0)
-    count = serializers.ChoiceField(choices=["exact", "estimate", "none"], default="exact",
-                                    help_text="`exact` count(*), the planner's `estimate`, or `none` (null).")
+    count = serializers.ChoiceField(
+        choices=["exact", "estimate", "none"],
+        default="exact",
+        help_text="`exact` count(*), the planner's `estimate`, or `none` (null).",
+    )
 
 
 class SearchResponseSerializer(serializers.Serializer):
@@ -105,12 +132,13 @@ class FieldCatalogEntrySerializer(serializers.Serializer):
     field = serializers.CharField(help_text="Name to use in conditions and sort: `email`, `custom.tier`.")
     label = serializers.CharField()
     type = serializers.CharField(help_text="Built-in type or the custom field's data_type.")
-    kind = serializers.ChoiceField(choices=["text", "tags", "boolean", "number", "date", "datetime", "user"],
-                                   help_text="Filter kind: decides operators and value shapes.")
+    kind = serializers.ChoiceField(
+        choices=["text", "tags", "boolean", "number", "date", "datetime", "user"],
+        help_text="Filter kind: decides operators and value shapes.",
+    )
     operators = OperatorListField(help_text="The operators this field accepts.")
     sortable = serializers.BooleanField()
-    options = serializers.ListField(child=serializers.CharField(), required=False,
-                                    help_text="Select types only.")
+    options = serializers.ListField(child=serializers.CharField(), required=False, help_text="Select types only.")
 
 
 class FieldCatalogSerializer(serializers.Serializer):
@@ -123,8 +151,11 @@ class SavedViewSerializer(serializers.Serializer):
     query = QuerySerializer(required=False)
     q = serializers.CharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True)
     sort = SortSerializer(many=True, required=False, max_length=MAX_SORT_KEYS)
-    columns = serializers.ListField(child=serializers.CharField(), required=False,
-                                    help_text="Field names to display (see GET /contacts/fields), or `id`.")
+    columns = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Field names to display (see GET /contacts/fields), or `id`.",
+    )
     position = serializers.IntegerField(required=False, min_value=0, help_text="Defaults to the list index.")
 
 
@@ -134,38 +165,73 @@ class SavedViewsSerializer(serializers.Serializer):
 
 SEARCH_EXAMPLES = [
     OpenApiExample(
-        "tagged and interested, or VIP in Berlin", request_only=True,
+        "tagged and interested, or VIP in Berlin",
+        request_only=True,
         value={
-            "query": {"groups": [
-                {"conditions": [{"field": "tags", "op": "contains", "value": "replied-interested"},
-                                {"field": "dnc", "op": "eq", "value": False}]},
-                {"conditions": [{"field": "custom.tier", "op": "in", "value": ["Gold", "Platinum"]},
-                                {"field": "company", "op": "contains", "value": "berlin"}]},
-            ]},
+            "query": {
+                "groups": [
+                    {
+                        "conditions": [
+                            {"field": "tags", "op": "contains", "value": "replied-interested"},
+                            {"field": "dnc", "op": "eq", "value": False},
+                        ]
+                    },
+                    {
+                        "conditions": [
+                            {"field": "custom.tier", "op": "in", "value": ["Gold", "Platinum"]},
+                            {"field": "company", "op": "contains", "value": "berlin"},
+                        ]
+                    },
+                ]
+            },
             "q": "ada",
             "sort": [{"field": "created_at", "direction": "desc"}],
-            "limit": 50, "offset": 0,
+            "limit": 50,
+            "offset": 0,
         },
     ),
     OpenApiExample(
-        "numbers and dates", request_only=True,
-        value={"query": {"groups": [{"conditions": [
-            {"field": "custom.score", "op": "between", "value": [10, 20]},
-            {"field": "created_at", "op": "within_last", "value": {"amount": 7, "unit": "days"}},
-            {"field": "custom.renewal", "op": "lt", "value": "2026-01-01"},
-            {"field": "email", "op": "is_not_empty"},
-        ]}]}, "sort": [{"field": "custom.score", "direction": "desc"}]},
+        "numbers and dates",
+        request_only=True,
+        value={
+            "query": {
+                "groups": [
+                    {
+                        "conditions": [
+                            {"field": "custom.score", "op": "between", "value": [10, 20]},
+                            {"field": "created_at", "op": "within_last", "value": {"amount": 7, "unit": "days"}},
+                            {"field": "custom.renewal", "op": "lt", "value": "2026-01-01"},
+                            {"field": "email", "op": "is_not_empty"},
+                        ]
+                    }
+                ]
+            },
+            "sort": [{"field": "custom.score", "direction": "desc"}],
+        },
     ),
     OpenApiExample("everyone", request_only=True, value={}),
 ]
 
 VIEWS_EXAMPLE = OpenApiExample(
-    "views", value={"views": [
-        {"id": 3, "name": "Hot leads", "query": {"groups": [{"conditions": [
-            {"field": "tags", "op": "contains", "value": "replied-interested"}]}]},
-         "q": "", "sort": [{"field": "created_at", "direction": "desc"}], "columns": ["name", "email", "tags"],
-         "position": 0},
-        {"name": "No company", "query": {"groups": [{"conditions": [{"field": "company", "op": "is_empty"}]}]},
-         "position": 1},
-    ]},
+    "views",
+    value={
+        "views": [
+            {
+                "id": 3,
+                "name": "Hot leads",
+                "query": {
+                    "groups": [{"conditions": [{"field": "tags", "op": "contains", "value": "replied-interested"}]}]
+                },
+                "q": "",
+                "sort": [{"field": "created_at", "direction": "desc"}],
+                "columns": ["name", "email", "tags"],
+                "position": 0,
+            },
+            {
+                "name": "No company",
+                "query": {"groups": [{"conditions": [{"field": "company", "op": "is_empty"}]}]},
+                "position": 1,
+            },
+        ]
+    },
 )

@@ -128,26 +128,49 @@ DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2
 
 def custom_number(key: str):
     """The value as a number, NULL unless it is a JSON number (so a stray string never raises)."""
-    return Case(When(L.Exact(json_type(key), "number"), then=Cast(json_text(key), FloatField())),
-                default=None, output_field=FloatField())
+    return Case(
+        When(L.Exact(json_type(key), "number"), then=Cast(json_text(key), FloatField())),
+        default=None,
+        output_field=FloatField(),
+    )
 
 
 def custom_date(key: str):
-    return Case(When(L.Regex(json_text(key), DATE_PATTERN), then=Cast(json_text(key), DateField())),
-                default=None, output_field=DateField())
+    return Case(
+        When(L.Regex(json_text(key), DATE_PATTERN), then=Cast(json_text(key), DateField())),
+        default=None,
+        output_field=DateField(),
+    )
 
 
 def custom_datetime(key: str):
-    return Case(When(L.Regex(json_text(key), DATETIME_PATTERN), then=Cast(json_text(key), DateTimeField())),
-                default=None, output_field=DateTimeField())
+    return Case(
+        When(L.Regex(json_text(key), DATETIME_PATTERN), then=Cast(json_text(key), DateTimeField())),
+        default=None,
+        output_field=DateTimeField(),
+    )
 
 
 def custom_boolean(key: str):
-    return Case(When(L.Exact(json_type(key), "boolean"), then=Cast(json_text(key), BooleanField())),
-                default=None, output_field=BooleanField())
+    return Case(
+        When(L.Exact(json_type(key), "boolean"), then=Cast(json_text(key), BooleanField())),
+        default=None,
+        output_field=BooleanField(),
+    )
 
 
 # --- shared value parsing -------------------------------------------------------------------
+
+
+def clean_text(text: str) -> bool:
+    """Storable in PostgreSQL text: no NUL, no lone surrogates (JSON can carry both)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def require_text(raw: Any, max_length: int = MAX_TEXT) -> str:
@@ -157,8 +180,8 @@ def require_text(raw: Any, max_length: int = MAX_TEXT) -> str:
         raise ValueProblem("blank", "Expected a non-blank string; use is_empty to find empty fields.")
     if len(raw) > max_length:
         raise ValueProblem("too_long", f"At most {max_length} characters.")
-    if "\x00" in raw:
-        raise ValueProblem("invalid", "NUL characters are not allowed.")
+    if not clean_text(raw):
+        raise ValueProblem("invalid", "NUL characters and unpaired surrogates are not allowed.")
     return raw
 
 
@@ -225,7 +248,7 @@ def parse_span(raw: Any) -> Span:
         raise ValueProblem("wrong_type", 'Expected {"amount": <positive integer>, "unit": "days"}.')
     unknown = sorted(set(raw) - {"amount", "unit"}, key=str)
     if unknown:
-        raise ValueProblem("unknown_key", f"Unexpected key {str(unknown[0])[:50]!r}.")
+        raise ValueProblem("unknown_key", f"Unexpected key {str(unknown[0])[:50]!r}.")  # repr escapes surrogates
     amount, unit = raw.get("amount"), raw.get("unit")
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise ValueProblem("wrong_type", "Expected a positive integer.", "amount")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from contacts.search.operators import clean_text
 from crm.api.exceptions import FieldError
 from crm.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -68,10 +69,15 @@ def _join(attr: str, key) -> str:
     return f"{attr}.{key}" if attr else str(key)
 
 
-def _unknown_keys(obj: dict, allowed: frozenset, attr: str, errors: list[FieldError]) -> None:
+def safe_key(key) -> str:
+    """A client's key, shortened and made renderable, for an error's attr."""
+    return str(key)[:50].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def unknown_keys(obj: dict, allowed: frozenset, attr: str, errors: list[FieldError]) -> None:
     for key in obj:
         if key not in allowed:
-            shown = str(key)[:50]
+            shown = safe_key(key)
             errors.append(FieldError(_join(attr, shown), "unknown_key", f"Unexpected key {shown!r}."))
 
 
@@ -95,7 +101,7 @@ def parse_query(raw: Any, attr: str, errors: list[FieldError]) -> Query:
     if not isinstance(raw, dict):
         errors.append(FieldError(attr, "wrong_type", "Expected an object with `groups`."))
         return Query()
-    _unknown_keys(raw, QUERY_KEYS, attr, errors)
+    unknown_keys(raw, QUERY_KEYS, attr, errors)
     groups_raw = raw.get("groups")
     groups_attr = _join(attr, "groups")
     if groups_raw is None:
@@ -113,7 +119,7 @@ def parse_query(raw: Any, attr: str, errors: list[FieldError]) -> Query:
         if not isinstance(group_raw, dict):
             errors.append(FieldError(g_attr, "wrong_type", "Expected an object with `conditions`."))
             continue
-        _unknown_keys(group_raw, GROUP_KEYS, g_attr, errors)
+        unknown_keys(group_raw, GROUP_KEYS, g_attr, errors)
         c_attr = _join(g_attr, "conditions")
         conditions_raw = group_raw.get("conditions")
         if not isinstance(conditions_raw, list):
@@ -140,7 +146,7 @@ def _parse_condition(raw: Any, attr: str, errors: list[FieldError]) -> Condition
     if not isinstance(raw, dict):
         errors.append(FieldError(attr, "wrong_type", "Expected an object with `field`, `op` and `value`."))
         return None
-    _unknown_keys(raw, CONDITION_KEYS, attr, errors)
+    unknown_keys(raw, CONDITION_KEYS, attr, errors)
     field_name = _name(raw.get("field"), _join(attr, "field"), "field", errors)
     op = _name(raw.get("op"), _join(attr, "op"), "op", errors)
     if field_name is None or op is None:
@@ -164,7 +170,7 @@ def parse_sort(raw: Any, attr: str, errors: list[FieldError]) -> list[SortKey]:
         if not isinstance(item, dict):
             errors.append(FieldError(k_attr, "wrong_type", "Expected {field, direction}."))
             continue
-        _unknown_keys(item, SORT_KEYS, k_attr, errors)
+        unknown_keys(item, SORT_KEYS, k_attr, errors)
         name = _name(item.get("field"), _join(k_attr, "field"), "sort field", errors)
         direction = item.get("direction", "asc")
         if direction not in DIRECTIONS:
@@ -184,8 +190,8 @@ def parse_q(raw: Any, attr: str, errors: list[FieldError]) -> str:
     if len(raw) > MAX_Q_LENGTH:
         errors.append(FieldError(attr, "too_long", f"At most {MAX_Q_LENGTH} characters."))
         return ""
-    if "\x00" in raw:
-        errors.append(FieldError(attr, "invalid", "NUL characters are not allowed."))
+    if not clean_text(raw):
+        errors.append(FieldError(attr, "invalid", "NUL characters and unpaired surrogates are not allowed."))
         return ""
     return raw
 
@@ -205,7 +211,7 @@ def parse_search_body(data: Any) -> tuple[SearchRequest, list[FieldError]]:
     errors: list[FieldError] = []
     if not isinstance(data, dict):
         return SearchRequest(Query()), [FieldError(None, "wrong_type", "Expected a JSON object.")]
-    _unknown_keys(data, BODY_KEYS, "", errors)
+    unknown_keys(data, BODY_KEYS, "", errors)
     count = data.get("count", "exact")
     if count not in COUNT_MODES:
         errors.append(FieldError("count", "invalid_choice", f"Expected one of: {', '.join(COUNT_MODES)}."))

@@ -15,6 +15,8 @@ from django.db import transaction
 
 from contacts.models import SmartListView
 from contacts.search.compiler import SearchCompiler
+from contacts.search.operators import clean_text
+from contacts.search.query import unknown_keys
 from crm.api.exceptions import FieldError, InvalidInput, PreconditionFailed
 from orgs.models import Organization
 
@@ -27,8 +29,15 @@ EXTRA_COLUMNS = ("id",)  # displayable though not filterable
 
 
 def view_to_json(view: SmartListView) -> dict:
-    return {"id": view.id, "name": view.name, "query": view.query, "q": view.q, "sort": view.sort,
-            "columns": view.columns, "position": view.position}
+    return {
+        "id": view.id,
+        "name": view.name,
+        "query": view.query,
+        "q": view.q,
+        "sort": view.sort,
+        "columns": view.columns,
+        "position": view.position,
+    }
 
 
 def list_views(membership) -> list[dict]:
@@ -49,15 +58,14 @@ def if_match_allows(header: str | None, etag: str) -> bool:
     return any(c == "*" or c.removeprefix("W/").strip('"') == bare for c in candidates)
 
 
-def _clean_entry(raw: Any, index: int, compiler: SearchCompiler, columns_known: set[str],
-                 errors: list[FieldError]) -> dict | None:
+def _clean_entry(
+    raw: Any, index: int, compiler: SearchCompiler, columns_known: set[str], errors: list[FieldError]
+) -> dict | None:
     attr = f"views.{index}"
     if not isinstance(raw, dict):
         errors.append(FieldError(attr, "wrong_type", "Expected a view object."))
         return None
-    for key in raw:
-        if key not in VIEW_KEYS:
-            errors.append(FieldError(f"{attr}.{str(key)[:50]}", "unknown_key", f"Unexpected key {str(key)[:50]!r}."))
+    unknown_keys(raw, VIEW_KEYS, attr, errors)
     entry: dict[str, Any] = {}
 
     view_id = raw.get("id")
@@ -69,7 +77,7 @@ def _clean_entry(raw: Any, index: int, compiler: SearchCompiler, columns_known: 
     if not isinstance(name, str) or not name.strip():
         code = "required" if name is None else "invalid"
         errors.append(FieldError(f"{attr}.name", code, "A non-blank name is required."))
-    elif len(name.strip()) > MAX_VIEW_NAME or "\x00" in name:
+    elif len(name.strip()) > MAX_VIEW_NAME or not clean_text(name):
         errors.append(FieldError(f"{attr}.name", "too_long", f"At most {MAX_VIEW_NAME} characters, no NUL."))
     else:
         entry["name"] = name.strip()
@@ -81,13 +89,19 @@ def _clean_entry(raw: Any, index: int, compiler: SearchCompiler, columns_known: 
 
     columns = raw.get("columns") or []
     if not isinstance(columns, list) or len(columns) > MAX_COLUMNS:
-        errors.append(FieldError(f"{attr}.columns", "wrong_type", f"Expected a list of at most {MAX_COLUMNS} "
-                                 "field names."))
+        errors.append(
+            FieldError(f"{attr}.columns", "wrong_type", f"Expected a list of at most {MAX_COLUMNS} field names.")
+        )
     else:
         for c_index, column in enumerate(columns):
             if not isinstance(column, str) or column not in columns_known:
-                errors.append(FieldError(f"{attr}.columns.{c_index}", "unknown_field",
-                                         "Not a field of this organization; see GET /contacts/fields."))
+                errors.append(
+                    FieldError(
+                        f"{attr}.columns.{c_index}",
+                        "unknown_field",
+                        "Not a field of this organization; see GET /contacts/fields.",
+                    )
+                )
         entry["columns"] = columns
 
     entry.update(compiler.validate_view(raw.get("query"), raw.get("q"), raw.get("sort"), attr, errors))
@@ -99,13 +113,12 @@ def replace_views(membership, body: Any, if_match: str | None) -> list[dict]:
     if not isinstance(body, dict):
         raise InvalidInput([FieldError(None, "wrong_type", 'Expected {"views": [...]}.')])
     errors: list[FieldError] = []
-    for key in body:
-        if key != "views":
-            errors.append(FieldError(str(key)[:50], "unknown_key", f"Unexpected key {str(key)[:50]!r}."))
+    unknown_keys(body, frozenset({"views"}), "", errors)
     raw_views = body.get("views")
     if not isinstance(raw_views, list):
-        errors.append(FieldError("views", "required" if raw_views is None else "wrong_type",
-                                 "Expected a list of views."))
+        errors.append(
+            FieldError("views", "required" if raw_views is None else "wrong_type", "Expected a list of views.")
+        )
         raise InvalidInput(errors)
     if len(raw_views) > MAX_VIEWS:
         raise InvalidInput([FieldError("views", "too_many", f"At most {MAX_VIEWS} views.")])

@@ -30,10 +30,13 @@ def test_an_org_without_views_gets_an_empty_set_with_an_etag(alice):
 
 
 def test_put_creates_views_and_get_returns_them_by_position(alice):
-    response = put(alice, [
-        {"name": "Second", "query": tag_query("b"), "position": 5, "columns": ["name", "email"]},
-        {"name": "First", "query": tag_query("a"), "q": "acme", "sort": [{"field": "name"}], "position": 1},
-    ])
+    response = put(
+        alice,
+        [
+            {"name": "Second", "query": tag_query("b"), "position": 5, "columns": ["name", "email"]},
+            {"name": "First", "query": tag_query("a"), "q": "acme", "sort": [{"field": "name"}], "position": 1},
+        ],
+    )
     assert response.status_code == 200, response.content
     views = response.json()["views"]
     assert [v["name"] for v in views] == ["First", "Second"]
@@ -69,17 +72,29 @@ def test_etag_changes_with_the_set_and_a_stale_if_match_gets_412_and_changes_not
 
 def test_invalid_query_in_a_view_is_422_with_its_path_and_nothing_is_saved(alice):
     put(alice, [{"name": "Existing"}])
-    response = put(alice, [
-        {"name": "ok"},
-        {"name": "also ok", "query": tag_query("x")},
-        {"name": "bad", "query": {"groups": [{"conditions": [{"field": "nope", "op": "eq", "value": "x"}]}]},
-         "sort": [{"field": "tags"}]},
-        {"name": "", "columns": ["name", "bogus"], "position": -1, "extra": 1},
-    ])
+    response = put(
+        alice,
+        [
+            {"name": "ok"},
+            {"name": "also ok", "query": tag_query("x")},
+            {
+                "name": "bad",
+                "query": {"groups": [{"conditions": [{"field": "nope", "op": "eq", "value": "x"}]}]},
+                "sort": [{"field": "tags"}],
+            },
+            {"name": "", "columns": ["name", "bogus"], "position": -1, "extra": 1},
+        ],
+    )
     assert response.status_code == 422
     attrs = {e["attr"] for e in response.json()["errors"]}
-    assert attrs == {"views.2.query.groups.0.conditions.0.field", "views.2.sort.0.field", "views.3.name",
-                     "views.3.columns.1", "views.3.position", "views.3.extra"}
+    assert attrs == {
+        "views.2.query.groups.0.conditions.0.field",
+        "views.2.sort.0.field",
+        "views.3.name",
+        "views.3.columns.1",
+        "views.3.position",
+        "views.3.extra",
+    }
     assert [v["name"] for v in alice.client.get(URL).json()["views"]] == ["Existing"]
 
 
@@ -126,8 +141,9 @@ def people(alice, carol):
     CustomField.objects.create(org=alice.org, key="score", name="Score", data_type="number")
 
     def make(name, days, **values):
-        return Contact.objects.create(org=alice.org, name=name, search_text=name.lower(),
-                                      created_at=base + dt.timedelta(days=days), **values)
+        return Contact.objects.create(
+            org=alice.org, name=name, search_text=name.lower(), created_at=base + dt.timedelta(days=days), **values
+        )
 
     return [
         make("Ann", 0, tags=["vip"], custom={"score": 3}, assigned_to=carol.user),
@@ -143,10 +159,17 @@ def listed(actor, **params):
 
 
 def test_get_contacts_with_a_view_applies_its_query_q_and_sort(alice, people):
-    views = put(alice, [
-        {"name": "VIP by score", "query": tag_query("vip"), "sort": [{"field": "custom.score", "direction": "desc"}]},
-        {"name": "Ann", "q": "ann"},
-    ]).json()["views"]
+    views = put(
+        alice,
+        [
+            {
+                "name": "VIP by score",
+                "query": tag_query("vip"),
+                "sort": [{"field": "custom.score", "direction": "desc"}],
+            },
+            {"name": "Ann", "q": "ann"},
+        ],
+    ).json()["views"]
     assert listed(alice, view=views[0]["id"]) == ["Ben", "Ann"]
     assert listed(alice, view=views[0]["id"], ordering="created_at") == ["Ann", "Ben"]  # explicit ordering wins
     assert listed(alice, view=views[1]["id"]) == ["Ann"]
@@ -166,8 +189,15 @@ def test_unknown_or_foreign_view_ids_are_422(alice, charlie, people):
 
 
 def test_a_view_whose_custom_field_was_deleted_still_loads_and_applying_it_names_the_field(alice, people):
-    view = put(alice, [{"name": "Scored", "query": {"groups": [{"conditions": [
-        {"field": "custom.score", "op": "gt", "value": 4}]}]}}]).json()["views"][0]
+    view = put(
+        alice,
+        [
+            {
+                "name": "Scored",
+                "query": {"groups": [{"conditions": [{"field": "custom.score", "op": "gt", "value": 4}]}]},
+            }
+        ],
+    ).json()["views"][0]
     assert listed(alice, view=view["id"]) == ["Cat", "Ben"]
     CustomField.objects.filter(org=alice.org, key="score").delete()
     loaded = alice.client.get(URL)

@@ -19,24 +19,40 @@ URL = "/api/v1/contacts/search"
 
 
 def make(org, name, **values):
-    values.setdefault("search_text", build_search_text(name, values.get("email"), values.get("phone"),
-                                                       values.get("company", "")))
+    values.setdefault(
+        "search_text", build_search_text(name, values.get("email"), values.get("phone"), values.get("company", ""))
+    )
     return Contact.objects.create(org=org, name=name, first_name=name, **values)
 
 
 @pytest.fixture
 def contacts(alice, bob, carol, charlie):
     CustomField.objects.create(org=alice.org, key="score", name="Score", data_type="number")
-    CustomField.objects.create(org=alice.org, key="tier", name="Tier", data_type="single_select",
-                               options=["Gold", "Silver"])
+    CustomField.objects.create(
+        org=alice.org, key="tier", name="Tier", data_type="single_select", options=["Gold", "Silver"]
+    )
     base = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     return {
-        "ann": make(alice.org, "Ann", company="Acme", tags=["vip"], custom={"score": 5, "tier": "Gold"},
-                    created_at=base, assigned_to=carol.user),
-        "ben": make(alice.org, "Ben", company="Globex", tags=["vip", "cold"], custom={"score": 50},
-                    created_at=base + dt.timedelta(days=1)),
-        "cat": make(alice.org, "Cat", company="Acme", dnc=True, created_at=base + dt.timedelta(days=2),
-                    assigned_to=carol.user),
+        "ann": make(
+            alice.org,
+            "Ann",
+            company="Acme",
+            tags=["vip"],
+            custom={"score": 5, "tier": "Gold"},
+            created_at=base,
+            assigned_to=carol.user,
+        ),
+        "ben": make(
+            alice.org,
+            "Ben",
+            company="Globex",
+            tags=["vip", "cold"],
+            custom={"score": 50},
+            created_at=base + dt.timedelta(days=1),
+        ),
+        "cat": make(
+            alice.org, "Cat", company="Acme", dnc=True, created_at=base + dt.timedelta(days=2), assigned_to=carol.user
+        ),
         "dan": make(alice.org, "Dan", email="dan@acme.test", created_at=base + dt.timedelta(days=3)),
         "zed": make(charlie.org, "Zed", company="Acme", tags=["vip"]),
     }
@@ -62,11 +78,19 @@ def test_search_answers_the_envelope_with_serialized_contacts(alice, contacts):
 
 
 def test_groups_are_ored_conditions_anded_and_q_anded_on_top(alice, contacts):
-    body = {"query": {"groups": [
-        {"conditions": [{"field": "company", "op": "eq", "value": "acme"},
-                        {"field": "dnc", "op": "eq", "value": False}]},
-        {"conditions": [{"field": "custom.score", "op": "gte", "value": 10}]},
-    ]}}
+    body = {
+        "query": {
+            "groups": [
+                {
+                    "conditions": [
+                        {"field": "company", "op": "eq", "value": "acme"},
+                        {"field": "dnc", "op": "eq", "value": False},
+                    ]
+                },
+                {"conditions": [{"field": "custom.score", "op": "gte", "value": 10}]},
+            ]
+        }
+    }
     assert sorted(names(alice.client.post(URL, body, format="json"))) == ["Ann", "Ben"]
     assert names(alice.client.post(URL, {**body, "q": "globex"}, format="json")) == ["Ben"]
 
@@ -100,8 +124,10 @@ def test_sort_by_custom_field_puts_empty_last_and_pages_stably(alice, contacts):
 def test_ties_break_on_id(alice, contacts):
     same = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     extra = [make(alice.org, f"T{i}", created_at=same) for i in range(3)]
-    body = {"query": where({"field": "name", "op": "starts_with", "value": "t"})["query"],
-            "sort": [{"field": "created_at"}]}
+    body = {
+        "query": where({"field": "name", "op": "starts_with", "value": "t"})["query"],
+        "sort": [{"field": "created_at"}],
+    }
     assert names(alice.client.post(URL, body, format="json")) == [c.name for c in extra]
 
 
@@ -126,27 +152,32 @@ def test_estimated_count_is_a_number(alice, contacts):
     assert isinstance(response.json()["count"], int)
 
 
-@pytest.mark.parametrize(("body", "attr"), [
-    ({"limit": 0}, "limit"),
-    ({"limit": 201}, "limit"),
-    ({"limit": "10"}, "limit"),
-    ({"offset": -1}, "offset"),
-    ({"q": "x" * 201}, "q"),
-    ({"q": ["x"]}, "q"),
-    ({"sort": [{"field": "nope"}]}, "sort.0.field"),
-    ({"sort": [{"field": "name", "direction": "sideways"}]}, "sort.0.direction"),
-    ({"sort": [{"field": "tags"}]}, "sort.0.field"),
-    ({"query": {"groups": [{"conditions": [{"field": "name", "op": "eq", "value": "x"}]}] * 21}}, "query.groups"),
-    ({"query": {"groups": [{"conditions": [{"field": "name", "op": "eq", "value": "x"}] * 101}]}},
-     "query.groups.0.conditions"),
-    ({"query": []}, "query"),
-    ({"query": {"groups": "all"}}, "query.groups"),
-    ({"bogus": True}, "bogus"),
-    (where({"field": "custom.nope", "op": "eq", "value": "x"}), "query.groups.0.conditions.0.field"),
-    (where({"field": "custom.tier", "op": "gt", "value": "x"}), "query.groups.0.conditions.0.op"),
-    (where({"field": "custom.tier", "op": "eq", "value": "Bronze"}), "query.groups.0.conditions.0.value"),
-    (where({"field": "custom.score", "op": "between", "value": [1]}), "query.groups.0.conditions.0.value"),
-])
+@pytest.mark.parametrize(
+    ("body", "attr"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"limit": "10"}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"q": "x" * 201}, "q"),
+        ({"q": ["x"]}, "q"),
+        ({"sort": [{"field": "nope"}]}, "sort.0.field"),
+        ({"sort": [{"field": "name", "direction": "sideways"}]}, "sort.0.direction"),
+        ({"sort": [{"field": "tags"}]}, "sort.0.field"),
+        ({"query": {"groups": [{"conditions": [{"field": "name", "op": "eq", "value": "x"}]}] * 21}}, "query.groups"),
+        (
+            {"query": {"groups": [{"conditions": [{"field": "name", "op": "eq", "value": "x"}] * 101}]}},
+            "query.groups.0.conditions",
+        ),
+        ({"query": []}, "query"),
+        ({"query": {"groups": "all"}}, "query.groups"),
+        ({"bogus": True}, "bogus"),
+        (where({"field": "custom.nope", "op": "eq", "value": "x"}), "query.groups.0.conditions.0.field"),
+        (where({"field": "custom.tier", "op": "gt", "value": "x"}), "query.groups.0.conditions.0.op"),
+        (where({"field": "custom.tier", "op": "eq", "value": "Bronze"}), "query.groups.0.conditions.0.value"),
+        (where({"field": "custom.score", "op": "between", "value": [1]}), "query.groups.0.conditions.0.value"),
+    ],
+)
 def test_invalid_requests_are_422_with_attr(alice, contacts, body, attr):
     response = alice.client.post(URL, body, format="json")
     assert response.status_code == 422, response.content
@@ -154,10 +185,21 @@ def test_invalid_requests_are_422_with_attr(alice, contacts, body, attr):
     assert attr in [e["attr"] for e in response.json()["errors"]]
 
 
-@pytest.mark.parametrize("field", [
-    "name'; DROP TABLE contacts_contact; --", 'custom.score"', "custom.score--", "custom.__class__", "custom__score",
-    "email__icontains", "custom.", "custom.x.y", "x" * 10_000, "",
-])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "name'; DROP TABLE contacts_contact; --",
+        'custom.score"',
+        "custom.score--",
+        "custom.__class__",
+        "custom__score",
+        "email__icontains",
+        "custom.",
+        "custom.x.y",
+        "x" * 10_000,
+        "",
+    ],
+)
 def test_hostile_field_names_are_422_never_500(alice, contacts, field):
     for body in (where({"field": field, "op": "eq", "value": "x"}), {"sort": [{"field": field}]}):
         response = alice.client.post(URL, body, format="json")
@@ -192,8 +234,13 @@ def test_field_catalog_lists_builtins_and_the_orgs_custom_fields(alice, contacts
     fields = {f["field"]: f for f in response.json()["fields"]}
     assert {"name", "email", "phone", "tags", "dnc", "assigned_to", "created_at", "updated_at"} <= set(fields)
     assert fields["custom.tier"] == {
-        "field": "custom.tier", "label": "Tier", "type": "single_select", "kind": "text",
-        "operators": list(OPERATORS_BY_KIND["text"]), "sortable": True, "options": ["Gold", "Silver"],
+        "field": "custom.tier",
+        "label": "Tier",
+        "type": "single_select",
+        "kind": "text",
+        "operators": list(OPERATORS_BY_KIND["text"]),
+        "sortable": True,
+        "options": ["Gold", "Silver"],
     }
     assert fields["custom.score"]["operators"] == list(OPERATORS_BY_KIND["number"])
     assert fields["tags"]["sortable"] is False and fields["created_at"]["type"] == "datetime"
@@ -206,14 +253,27 @@ def test_field_catalog_of_another_org_shows_none_of_org_a_custom_fields(charlie,
 
 def test_every_catalog_field_can_be_filtered_with_every_listed_operator(alice, contacts):
     """NetBox-style "every field has a filter": each (field, op) of the catalog compiles and runs."""
-    samples = {"text": "a", "tags": "vip", "boolean": True, "number": 1, "date": "2025-01-01",
-               "datetime": "2025-01-01", "user": alice.user.id}
+    samples = {
+        "text": "a",
+        "tags": "vip",
+        "boolean": True,
+        "number": 1,
+        "date": "2025-01-01",
+        "datetime": "2025-01-01",
+        "user": alice.user.id,
+    }
     for entry in alice.client.get("/api/v1/contacts/fields").json()["fields"]:
         scalar = entry.get("options", [samples[entry["kind"]]])[0]
         for op in entry["operators"]:
-            value = {"in": [scalar], "not_in": [scalar], "contains_any": [scalar], "contains_all": [scalar],
-                     "between": [scalar, scalar], "within_last": {"amount": 1, "unit": "days"},
-                     "more_than_ago": {"amount": 1, "unit": "days"}}.get(op, scalar)
+            value = {
+                "in": [scalar],
+                "not_in": [scalar],
+                "contains_any": [scalar],
+                "contains_all": [scalar],
+                "between": [scalar, scalar],
+                "within_last": {"amount": 1, "unit": "days"},
+                "more_than_ago": {"amount": 1, "unit": "days"},
+            }.get(op, scalar)
             condition = {"field": entry["field"], "op": op}
             if op not in ("is_empty", "is_not_empty"):
                 condition["value"] = value
@@ -228,8 +288,18 @@ def test_schema_documents_the_filter_language(anon):
 
     schema = json.loads(anon.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content)
     components = schema["components"]["schemas"]
-    for name in ("Condition", "ConditionRequest", "GroupRequest", "QueryRequest", "SortRequest", "SearchRequest",
-                 "SearchResponse", "FieldCatalog", "SavedViews", "SavedViewsRequest"):
+    for name in (
+        "Condition",
+        "ConditionRequest",
+        "GroupRequest",
+        "QueryRequest",
+        "SortRequest",
+        "SearchRequest",
+        "SearchResponse",
+        "FieldCatalog",
+        "SavedViews",
+        "SavedViewsRequest",
+    ):
         assert name in components, name
     assert "oneOf" in components["ConditionRequest"]["properties"]["value"]
     assert "within_last" in components["OpEnum"]["enum"]

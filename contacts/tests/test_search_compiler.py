@@ -49,28 +49,66 @@ def world(django_db_setup, django_db_blocker):
         alice = MembershipFactory(org=org, user=UserFactory(username="c-alice@a.test"), role=Membership.Role.OWNER)
         bob = MembershipFactory(org=org, user=UserFactory(username="c-bob@a.test"))
         for position, (key, data_type, options) in enumerate(CUSTOM_FIELDS):
-            CustomField.objects.create(org=org, key=key, name=key.replace("_", " ").title(), data_type=data_type,
-                                       options=options, position=position)
+            CustomField.objects.create(
+                org=org,
+                key=key,
+                name=key.replace("_", " ").title(),
+                data_type=data_type,
+                options=options,
+                position=position,
+            )
         CustomField.objects.create(org=other, key="secret", name="Secret", data_type="text")
 
         def make(name, created_at, **values):
             search_text = build_search_text(name, values.get("email"), values.get("phone"), values.get("company", ""))
-            return Contact.objects.create(org=org, name=name, created_at=created_at, search_text=search_text,
-                                          **values)
+            return Contact.objects.create(org=org, name=name, created_at=created_at, search_text=search_text, **values)
 
-        make("Ada Lovelace", dt.datetime(2024, 3, 10, 12, 0, tzinfo=UTC), first_name="Ada", last_name="Lovelace",
-             email="Ada@example.com", phone="+14155552671", company="Acme", source="webinar", notes="likes math",
-             tags=["vip", "replied-interested"], assigned_to=alice.user,
-             custom={"segment": "Enterprise", "bio": "Mathematician", "score": 10, "renewal": "2024-03-10",
-                     "last_seen": "2024-03-10T15:00:00.000000Z", "vip_flag": True, "tier": "Gold",
-                     "channels": ["Email", "SMS"], "billing": "Billing@acme.test", "alt_phone": "+14155550000",
-                     "site": "https://acme.test", "odd__key": "x"})
-        make("Bob Stone", dt.datetime(2024, 3, 11, 3, 30, tzinfo=UTC), first_name="Bob", last_name="Stone",
-             company="", dnc=True, custom={"segment": "smb", "score": 2.5, "vip_flag": False, "tier": "Silver",
-                                           "channels": ["SMS"]})
-        make("Cy Twombly", dt.datetime(2024, 3, 11, 5, 0, tzinfo=UTC), first_name="Cy", email="cy@art.test",
-             company="ACME Corp", tags=["vip"], assigned_to=bob.user,
-             custom={"score": -3, "renewal": "2024-01-01", "last_seen": "2024-01-01T03:00:00.000000Z"})
+        make(
+            "Ada Lovelace",
+            dt.datetime(2024, 3, 10, 12, 0, tzinfo=UTC),
+            first_name="Ada",
+            last_name="Lovelace",
+            email="Ada@example.com",
+            phone="+14155552671",
+            company="Acme",
+            source="webinar",
+            notes="likes math",
+            tags=["vip", "replied-interested"],
+            assigned_to=alice.user,
+            custom={
+                "segment": "Enterprise",
+                "bio": "Mathematician",
+                "score": 10,
+                "renewal": "2024-03-10",
+                "last_seen": "2024-03-10T15:00:00.000000Z",
+                "vip_flag": True,
+                "tier": "Gold",
+                "channels": ["Email", "SMS"],
+                "billing": "Billing@acme.test",
+                "alt_phone": "+14155550000",
+                "site": "https://acme.test",
+                "odd__key": "x",
+            },
+        )
+        make(
+            "Bob Stone",
+            dt.datetime(2024, 3, 11, 3, 30, tzinfo=UTC),
+            first_name="Bob",
+            last_name="Stone",
+            company="",
+            dnc=True,
+            custom={"segment": "smb", "score": 2.5, "vip_flag": False, "tier": "Silver", "channels": ["SMS"]},
+        )
+        make(
+            "Cy Twombly",
+            dt.datetime(2024, 3, 11, 5, 0, tzinfo=UTC),
+            first_name="Cy",
+            email="cy@art.test",
+            company="ACME Corp",
+            tags=["vip"],
+            assigned_to=bob.user,
+            custom={"score": -3, "renewal": "2024-01-01", "last_seen": "2024-01-01T03:00:00.000000Z"},
+        )
         make("Dee", dt.datetime(2023, 1, 1, 0, 0, tzinfo=UTC), first_name="Dee", company="Other", tags=["cold"])
         Contact.objects.create(org=other, name="Not mine", company="Acme", tags=["vip"])
         Contact.objects.filter(org=org).update(updated_at=dt.datetime(2024, 3, 12, 9, 0, tzinfo=UTC))
@@ -241,8 +279,7 @@ def _resolve_users(value, world):
     return world[value].user_id if value in ("alice", "bob") else value
 
 
-@pytest.mark.parametrize(("field", "op", "value", "expected"), CASES,
-                         ids=[f"{f}-{o}-{v}" for f, o, v, _ in CASES])
+@pytest.mark.parametrize(("field", "op", "value", "expected"), CASES, ids=[f"{f}-{o}-{v}" for f, o, v, _ in CASES])
 def test_operator_results(compiler, world, field, op, value, expected):
     if field == "assigned_to":
         value = _resolve_users(value, world)
@@ -255,8 +292,12 @@ def test_every_operator_of_every_kind_has_a_case():
     assert not missing
 
 
-KINDS_BY_FIELD = {f.name: f.kind for f in FieldRegistry.from_definitions([
-    CustomField(key=k, name=k, data_type=t, options=o) for k, t, o in CUSTOM_FIELDS]).all()}
+KINDS_BY_FIELD = {
+    f.name: f.kind
+    for f in FieldRegistry.from_definitions(
+        [CustomField(key=k, name=k, data_type=t, options=o) for k, t, o in CUSTOM_FIELDS]
+    ).all()
+}
 
 
 def test_operator_registry_matches_the_field_type_registry():
@@ -303,7 +344,8 @@ def test_custom_fields_of_another_org_are_unknown(compiler):
     with pytest.raises(InvalidInput) as exc:
         compiler.compile_request({"query": {"groups": [{"conditions": [cond("custom.secret", "eq", "x")]}]}})
     assert [(e.attr, e.code) for e in exc.value.field_errors] == [
-        ("query.groups.0.conditions.0.field", "unknown_custom_field")]
+        ("query.groups.0.conditions.0.field", "unknown_custom_field")
+    ]
 
 
 def errors_of(compiler, body):
@@ -377,34 +419,39 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(("condition", "attr", "code"), INVALID, ids=[f"{a}-{c}-{i}" for i, (_, a, c) in
-                                                                     enumerate(INVALID)])
+@pytest.mark.parametrize(
+    ("condition", "attr", "code"), INVALID, ids=[f"{a}-{c}-{i}" for i, (_, a, c) in enumerate(INVALID)]
+)
 def test_invalid_conditions_are_named_by_attr(compiler, condition, attr, code):
     assert (attr, code) in errors_of(compiler, one(condition))
 
 
 def test_every_error_is_collected_with_its_path(compiler):
     body = {
-        "query": {"groups": [
-            {"conditions": [cond("name", "eq", "ok")]},
-            {"conditions": [cond("nope", "eq", "x"), cond("custom.score", "gt", "ten")]},
-        ]},
+        "query": {
+            "groups": [
+                {"conditions": [cond("name", "eq", "ok")]},
+                {"conditions": [cond("nope", "eq", "x"), cond("custom.score", "gt", "ten")]},
+            ]
+        },
         "q": "x" * 201,
         "sort": [{"field": "tags"}, {"field": "nope", "direction": "up"}],
         "limit": 0,
         "offset": -1,
         "bogus": 1,
     }
-    assert sorted(errors_of(compiler, body)) == sorted([
-        ("query.groups.1.conditions.0.field", "unknown_field"),
-        ("query.groups.1.conditions.1.value", "wrong_type"),
-        ("q", "too_long"),
-        ("sort.0.field", "not_sortable"),
-        ("sort.1.direction", "invalid_choice"),
-        ("limit", "out_of_range"),
-        ("offset", "out_of_range"),
-        ("bogus", "unknown_key"),
-    ])
+    assert sorted(errors_of(compiler, body)) == sorted(
+        [
+            ("query.groups.1.conditions.0.field", "unknown_field"),
+            ("query.groups.1.conditions.1.value", "wrong_type"),
+            ("q", "too_long"),
+            ("sort.0.field", "not_sortable"),
+            ("sort.1.direction", "invalid_choice"),
+            ("limit", "out_of_range"),
+            ("offset", "out_of_range"),
+            ("bogus", "unknown_key"),
+        ]
+    )
 
 
 def test_caps_on_groups_and_conditions(compiler):
@@ -415,8 +462,7 @@ def test_caps_on_groups_and_conditions(compiler):
     compiler.compile_request({"query": {"groups": [five] * 20}})  # exactly 100
     six = {"conditions": [cond("name", "eq", "x")] * 6}
     assert ("query.groups.16.conditions", "too_many") in errors_of(compiler, {"query": {"groups": [six] * 17}})
-    assert errors_of(compiler, {"query": {"groups": [{"conditions": []}]}}) == [
-        ("query.groups.0.conditions", "empty")]
+    assert errors_of(compiler, {"query": {"groups": [{"conditions": []}]}}) == [("query.groups.0.conditions", "empty")]
 
 
 @pytest.mark.parametrize("body", [[], "x", 5, None, True])
