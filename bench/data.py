@@ -212,45 +212,85 @@ def email_for(first: str, last: str, index: int, domain: str, prefix: str = "") 
     return f"{prefix}{first}.{last}{index}@{domain}".lower()
 
 
-class ContactFactory:
-    """Makes contacts as plain dicts (API shape) or COPY tuples (table shape)."""
+POOL_SIZE = 1 << 15  # distinct "profiles" (custom values + tags) drawn from; enough for the rare ranges to exist
 
-    def __init__(self, seed: int, now: dt.datetime):
+
+class ContactFactory:
+    """Makes contacts as plain dicts (API shape) or COPY tuples (table shape).
+
+    Custom values and tags come from a pool of POOL_SIZE random profiles (generating them per
+    row would make Python, not PostgreSQL, the bottleneck of seeding); names, emails, phones,
+    external ids, the rare tag and timestamps are drawn per row.
+    """
+
+    def __init__(self, seed: int, now: dt.datetime, pool_size: int = POOL_SIZE):
         from contacts.normalize import build_search_text, display_name  # needs Django set up
 
         self.build_search_text, self.display_name = build_search_text, display_name
         self.rng = random.Random(seed)
         self.now = now
         self.start = now - dt.timedelta(days=365 * YEARS)
+        self._pool: list | None = None
+        self.pool_size = pool_size
+
+    @property
+    def pool(self) -> list:
+        if self._pool is None:
+            self._pool = [self._profile() for _ in range(self.pool_size)]
+        return self._pool
+
+    def _profile(self) -> tuple[dict, str, list[str]]:
+        custom = self.custom_values()
+        tail = json.dumps(custom, separators=(",", ":"))[1:]  # '"plan":"Pro",...}' or '}'
+        return custom, tail, self.common_tags()
+
+    def _pick(self):
+        r = self.rng.random
+        first, last = FIRST[int(r() * len(FIRST))], LAST[int(r() * len(LAST))]
+        profile = self.pool[int(r() * self.pool_size)]
+        tags = profile[2]
+        if r() < RARE_TAG_RATE:
+            tags = sorted({*tags, RARE_TAG})
+        return r, first, last, profile, tags
+
+    def _contact_fields(self, r, first, last, index, prefix):
+        email = email_for(first, last, index, DOMAINS[int(r() * len(DOMAINS))], prefix) if r() < 0.97 else None
+        phone = f"+1{AREAS[int(r() * len(AREAS))]}{2000000 + int(r() * 7999999)}" if r() < 0.85 else None
+        company = COMPANIES[int(r() * len(COMPANIES))]
+        return email, phone, company, SOURCES[int(r() * len(SOURCES))], NOTES[int(r() * len(NOTES))], r() < 0.03
 
     def api_contact(self, org_id: int, index: int, prefix: str = "") -> dict:
         """One contact as a client would send it (import body), values canonical."""
-        rng = self.rng
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        contact = {
-            "first_name": first,
-            "last_name": last,
-            "email": email_for(first, last, index, rng.choice(DOMAINS), prefix) if rng.random() < 0.97 else None,
-            "phone": f"+1{rng.choice(AREAS)}{rng.randrange(2000000, 9999999)}" if rng.random() < 0.85 else None,
-            "company": rng.choice(COMPANIES),
-            "source": rng.choice(SOURCES),
-            "notes": rng.choice(NOTES),
-            "tags": self.tags(),
-            "dnc": rng.random() < 0.03,
-            "custom": self.custom(org_id, index, first, last),
-        }
-        return contact
+        r, first, last, (custom, _, _), tags = self._pick()
+        email, phone, company, source, notes, dnc = self._contact_fields(r, first, last, index, prefix)
+        return {
+            "first_name": first, "last_name": last, "email": email, "phone": phone, "company": company,
+            "source": source, "notes": notes, "tags": tags, "dnc": dnc,
+            "custom": {"external_id": external_id(org_id, index), **custom},
+        }  # fmt: skip
 
-    def tags(self) -> list[str]:
-        rng = self.rng
-        tags = set(rng.choices(TAG_NAMES, cum_weights=TAG_CUM_WEIGHTS, k=rng.choice(TAGS_PER_CONTACT)))
-        if rng.random() < RARE_TAG_RATE:
-            tags.add(RARE_TAG)
-        return sorted(tags)
+    def seed_row(self, org_id, index, assigned_to, created_at, updated_at, extra_tag=None) -> tuple:
+        """A contacts_contact COPY row, straight from the pool (the seeding fast path)."""
+        r, first, last, (_, tail, _), tags = self._pick()
+        email, phone, company, source, notes, dnc = self._contact_fields(r, first, last, index, "")
+        if extra_tag:
+            tags = sorted({*tags, extra_tag})
+        ext = external_id(org_id, index)
+        custom_json = f'{{"external_id":"{ext}"}}' if tail == "}" else f'{{"external_id":"{ext}",{tail}'
+        name = self.display_name(first, last)
+        return (
+            org_id, first, last, name, email, phone, company, source, notes, tags, dnc, custom_json, assigned_to,
+            self.build_search_text(name, email, phone, company), created_at, updated_at,
+        )  # fmt: skip
 
-    def custom(self, org_id: int, index: int, first: str, last: str) -> dict:
+    def common_tags(self) -> list[str]:
         rng = self.rng
-        custom: dict = {"external_id": external_id(org_id, index)}
+        return sorted(set(rng.choices(TAG_NAMES, cum_weights=TAG_CUM_WEIGHTS, k=rng.choice(TAGS_PER_CONTACT))))
+
+    def custom_values(self) -> dict:
+        """Custom values of one profile (every key but external_id), in canonical JSON form."""
+        rng = self.rng
+        custom: dict = {}
         r = rng.random()
         if r < 0.9:
             custom["plan"] = PLANS[int(r * 10) % 4]
@@ -262,18 +302,16 @@ class ContactFactory:
         if rng.random() < 0.9:
             custom["renewal_on"] = (RENEWAL_START + dt.timedelta(days=rng.randrange(RENEWAL_DAYS))).isoformat()
         if rng.random() < 0.7:
-            seen = self.start + dt.timedelta(
-                seconds=rng.randrange(YEARS * 365 * 86400), microseconds=rng.randrange(10**6)
-            )
-            custom["last_seen_at"] = seen.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            offset = dt.timedelta(seconds=rng.randrange(YEARS * 365 * 86400), microseconds=rng.randrange(10**6))
+            custom["last_seen_at"] = (self.start + offset).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if r < 0.6:
             custom["newsletter"] = r < 0.35
         if r > 0.7:
-            custom["billing_email"] = f"billing{index}@{rng.choice(DOMAINS)}"
+            custom["billing_email"] = f"billing{rng.randrange(10**6)}@{rng.choice(DOMAINS)}"
         if r > 0.8:
             custom["mobile"] = f"+1{rng.choice(AREAS)}{rng.randrange(2000000, 9999999)}"
         if 0.2 < r < 0.45:
-            custom["website"] = f"https://{first.lower()}-{last.lower()}.example.com/"
+            custom["website"] = f"https://{rng.choice(FIRST).lower()}-{rng.choice(LAST).lower()}.example.com/"
         return custom
 
     def copy_row(

@@ -52,9 +52,15 @@ def _make_org(name: str, email: str):
 
 
 def _catalogs(org_id: int) -> None:
+    from crm.db_security import rls_bypass
     from customization.catalog import ensure_tags
     from customization.models import CustomField
 
+    with rls_bypass():  # a cross-org bootstrap write, like orgs.services
+        _catalog_rows(org_id, ensure_tags, CustomField)
+
+
+def _catalog_rows(org_id: int, ensure_tags, CustomField) -> None:  # noqa: N803 - the model class
     ensure_tags(org_id, data.ALL_TAGS)
     CustomField.objects.bulk_create(
         [
@@ -140,10 +146,8 @@ def _rows(cast: Cast, contacts: int, other_contacts: int, seed: int):
             other_counts[org] += 1
             other_left -= 1
             assignee = None
-        contact = factory.api_contact(org, index)
-        if org == cast.main_org and index < data.OLD_TAG_ROWS:
-            contact["tags"] = sorted({*contact["tags"], data.OLD_TAG})
-        yield factory.copy_row(contact, org, assignee, created, updated)
+        old = data.OLD_TAG if org == cast.main_org and index < data.OLD_TAG_ROWS else None
+        yield factory.seed_row(org, index, assignee, created, updated, old)
 
 
 def seed_contacts(db: BenchDatabase, cast: Cast, contacts: int, other_contacts: int, seed: int = 7) -> dict:
