@@ -207,3 +207,8 @@ def test_a_view_whose_custom_field_was_deleted_still_loads_and_applying_it_names
     error = response.json()["errors"][0]
     assert error["attr"] == "view.query.groups.0.conditions.0.field"
     assert "custom.score" in error["detail"]
+
+
+def test_view_names_with_unpaired_surrogates_are_422(alice):
+    response = alice.client.put(URL, '{"views": [{"name": "\\ud800"}]}', content_type="application/json")
+    assert response.status_code == 422

@@ -306,3 +306,19 @@ def test_schema_documents_the_filter_language(anon):
     operation = schema["paths"]["/api/v1/contacts/search"]["post"]
     assert "422" in operation["responses"]
     assert operation["requestBody"]["content"]["application/json"]["examples"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"query": {"groups": [{"conditions": [{"field": "name", "op": "eq", "value": "\\ud800"}]}]}}',
+        '{"query": {"groups": [{"conditions": [{"field": "\\ud800", "op": "eq", "value": "x"}]}]}}',
+        '{"query": {"groups": [{"conditions": [{"field": "name", "op": "eq", "value": "x", "\\ud800": 1}]}]}}',
+        '{"q": "\\ud800"}',
+        '{"q": "a\\u0000b"}',
+        '{"\\udfff": 1}',
+    ],
+)
+def test_unpaired_surrogates_and_nul_are_422_never_500(alice, raw):
+    response = alice.client.post(URL, raw, content_type="application/json")
+    assert response.status_code == 422, response.content
