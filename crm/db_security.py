@@ -96,6 +96,7 @@ def as_org(org_id: int):
 
 # --- migrations ------------------------------------------------------------------------
 
+
 def tenant_rls(table: str, extra_using: str = "") -> migrations.RunSQL:
     """Migration operation: force RLS on a tenant table with the org policy."""
     condition = f"({ORG_MATCH}) OR ({BYPASS})" + (f" OR ({extra_using})" if extra_using else "")

@@ -1,6 +1,7 @@
 """Settings, all from the environment (see README "Configuration")."""
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -93,6 +94,12 @@ else:
             "CONN_MAX_AGE": CONN_MAX_AGE,
         }
     }
+# Optional second URL: log in directly as the non-owner app role at run time (migrations keep
+# using DATABASE_URL, the owner). Without it, requests `SET LOCAL ROLE` to RLS_APP_ROLE.
+_MIGRATING = len(sys.argv) > 1 and sys.argv[1] in {"migrate", "makemigrations", "sqlmigrate", "showmigrations"}
+if os.environ.get("DATABASE_APP_URL") and not _MIGRATING:
+    DATABASES["default"] = dj_database_url.parse(os.environ["DATABASE_APP_URL"], conn_max_age=CONN_MAX_AGE)
+    DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Row-level security (docs/security.md): requests run as this non-owner role, one org per transaction.
 RLS_ENABLED = env_bool("RLS_ENABLED", True)

@@ -6,7 +6,6 @@ from django.db import transaction
 from django.http import JsonResponse
 
 from crm import db_security
-
 from crm.api.exceptions import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
 
 

@@ -1,0 +1,117 @@
+"""Row-level security, the second wall: even with the application's scoping bypassed, the
+database refuses to hand one org's rows to another."""
+
+import pytest
+from django.db import ProgrammingError, connection, transaction
+
+from contacts.models import Contact
+from crm.db_security import as_org, rls_bypass
+from customization.models import Tag
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_orgs(alice, charlie):
+    a = alice.client.post(
+        "/api/v1/contacts", {"name": "A secret", "email": "a@a.test", "tags": ["t"]}, format="json"
+    ).json()
+    b = charlie.client.post(
+        "/api/v1/contacts", {"name": "B secret", "email": "b@b.test", "tags": ["t"]}, format="json"
+    ).json()
+    return a["id"], b["id"]
+
+
+def tenant_tables():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                   EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped
+            WHERE c.relkind = 'r'
+            """
+        )
+        return cursor.fetchall()
+
+
+def test_every_table_with_org_id_has_a_forced_policy():
+    tables = tenant_tables()
+    assert len(tables) >= 9, tables  # contacts, opportunities, views, tags, folders, fields, values, ...
+    missing = [name for name, enabled, forced, policy in tables if not (enabled and forced and policy)]
+    assert missing == []
+
+
+def test_the_app_role_owns_nothing_and_cannot_bypass():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolbypassrls, rolsuper FROM pg_roles WHERE rolname = 'crm_app'")
+        assert cursor.fetchone() == (False, False)
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE tableowner = 'crm_app'")
+        assert cursor.fetchone() == (0,)
+
+
+def test_unscoped_queries_see_only_the_current_org(alice, two_orgs):
+    a_id, b_id = two_orgs
+    with as_org(alice.org.id):
+        assert list(Contact.objects.values_list("id", flat=True)) == [a_id]
+        assert Contact.objects.filter(pk=b_id).update(name="Pwned") == 0
+        assert Contact.objects.filter(pk=b_id).delete()[0] == 0
+        assert set(Tag.objects.values_list("org_id", flat=True)) == {alice.org.id}
+    assert Contact.objects.get(pk=b_id).name == "B secret"
+
+
+def test_writing_a_row_into_another_org_is_refused(alice, charlie):
+    with pytest.raises(ProgrammingError, match="row-level security"), as_org(alice.org.id):
+        Contact.objects.create(org_id=charlie.org.id, name="Planted")
+    assert not Contact.objects.filter(name="Planted").exists()
+
+
+def test_no_org_set_sees_nothing(two_orgs):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL ROLE crm_app")
+        cursor.execute("SELECT count(*) FROM contacts_contact")
+        assert cursor.fetchone() == (0,)
+        with pytest.raises(ProgrammingError), transaction.atomic():
+            cursor.execute(
+                "INSERT INTO contacts_contact (org_id, first_name, last_name, name, company, source, "
+                "notes, tags, dnc, custom, search_text, created_at, updated_at) VALUES "
+                "(1, '', '', 'x', '', '', '', '{}', false, '{}', '', now(), now())"
+            )
+        cursor.execute("RESET ROLE")
+
+
+def test_the_named_bypass_spans_orgs(two_orgs):
+    with rls_bypass(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL ROLE crm_app")
+        cursor.execute("SELECT count(*) FROM contacts_contact")
+        assert cursor.fetchone() == (2,)
+        cursor.execute("RESET ROLE")
+
+
+def test_api_request_with_app_scoping_bypassed_still_cannot_reach_another_org(alice, two_orgs, monkeypatch):
+    """Break the application's wall on purpose: the database's wall still holds."""
+    from contacts.models import ContactQuerySet
+
+    monkeypatch.setattr(ContactQuerySet, "for_member", lambda self, membership: self.all())
+    a_id, b_id = two_orgs
+    assert alice.client.get(f"/api/v1/contacts/{b_id}").status_code == 404
+    assert alice.client.patch(f"/api/v1/contacts/{b_id}", {"name": "Pwned"}, format="json").status_code == 404
+    assert alice.client.delete(f"/api/v1/contacts/{b_id}").status_code == 404
+    listed = alice.client.get("/api/v1/contacts").json()
+    assert [c["id"] for c in listed["results"]] == [a_id]
+    assert Contact.objects.get(pk=b_id).name == "B secret"
+
+
+def test_a_request_leaves_no_role_or_org_behind(alice):
+    alice.client.get("/api/v1/contacts")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user = session_user, current_setting('app.org_id', true)")
+        assert cursor.fetchone() in ((True, ""), (True, None))
+
+
+def test_unique_violation_inside_rls_is_still_a_409(alice):
+    alice.client.post("/api/v1/contacts", {"email": "dup@a.test"}, format="json")
+    response = alice.client.post("/api/v1/contacts", {"email": "dup@a.test"}, format="json")
+    assert response.status_code == 409
