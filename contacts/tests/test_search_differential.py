@@ -26,7 +26,7 @@ TZ_NAME = "Europe/Berlin"
 TZ = zoneinfo.ZoneInfo(TZ_NAME)
 SEED = 20240312
 N_CONTACTS = 300
-N_QUERIES = 150
+N_QUERIES = 120
 
 COMPANIES = ["Acme", "ACME corp", "acme", "Globex", "Initech", "", "Umbrella", "globex GmbH"]
 TAGS = ["vip", "cold", "lead", "replied-interested", "customer"]
