@@ -39,7 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "knox",
-    "crm",
+    "crm.apps.CrmConfig",
     "orgs",
     "customization",
     "contacts",
@@ -188,10 +188,6 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API token."}}
-    },
-    "SECURITY": [{"bearerAuth": []}],
     "AUTHENTICATION_WHITELIST": ["orgs.auth.BearerTokenAuthentication"],
 }
 

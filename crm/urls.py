@@ -14,3 +14,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+handler404 = "crm.api.views.not_found"
+handler500 = "crm.api.views.server_error"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from django.db.models import Q
 
 from contacts.models import Contact
@@ -30,18 +32,26 @@ def q_filter(queryset, q: str):
     return queryset.filter(condition)
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class TagFilter(django_filters.MultipleChoiceFilter):
+    """Repeatable `tag=`; names are free-form (normalized like stored tags)."""
+
+
 class ContactFilterSet(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="filter_q", max_length=MAX_Q_LENGTH,
-                                  help_text="Substring across name, email, phone (by digits) and company.")
-    tag = django_filters.MultipleChoiceFilter(method="filter_tags",
-                                              help_text="Repeatable; the contact must carry every tag given.")
+    q = django_filters.CharFilter(
+        method="filter_q",
+        max_length=MAX_Q_LENGTH,
+        help_text="Substring across name, email, phone (by digits) and company.",
+    )
+    tag = TagFilter(method="filter_tags", help_text="Repeatable; the contact must carry every tag given.")
     assigned_to = django_filters.NumberFilter(field_name="assigned_to_id", help_text="User id.")
-    dnc = django_filters.TypedChoiceFilter(choices=[("true", "true"), ("false", "false")],
-                                           coerce=lambda value: value == "true", help_text="true / false.")
+    dnc = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true", help_text="true / false."
+    )
     view = django_filters.CharFilter(
         method="filter_view",
         help_text="Id of a saved view (GET /contacts/views): applies its query, q and sort (an explicit "
-                  "`ordering` wins). Unknown id, or a view naming a since-deleted field: 422 with attr `view...`.",
+        "`ordering` wins). Unknown id, or a view naming a since-deleted field: 422 with attr `view...`.",
     )
     ordering = django_filters.OrderingFilter(
         fields=ORDERING_FIELDS, help_text="Sort field, `-` for descending (default `-created_at`)."
@@ -80,8 +90,11 @@ class ContactFilterSet(django_filters.FilterSet):
     @property
     def qs(self):
         if not self.is_valid():
-            errors = [FieldError(attr, str(e.code or "invalid"), str(e.message % (e.params or {})))
-                      for attr, errs in self.errors.as_data().items() for e in errs]
+            errors = [
+                FieldError(attr, str(e.code or "invalid"), str(e.message % (e.params or {})))
+                for attr, errs in self.errors.as_data().items()
+                for e in errs
+            ]
             raise InvalidInput(errors)
         queryset = super().qs
         # A stable order for paging: whatever the sort, ties break on id.

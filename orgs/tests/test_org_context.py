@@ -45,3 +45,9 @@ def test_body_over_the_cap_is_413(alice):
     assert response.status_code == 413
     assert response["Content-Type"] == "application/problem+json"
     assert "at most 100 bytes" in response.json()["detail"]
+
+
+def test_unknown_api_path_is_a_problem_404(alice):
+    response = alice.client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
