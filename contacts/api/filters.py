@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import django_filters
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from django.db.models import Q
 
 from contacts.models import Contact
 from crm.api.exceptions import FieldError, InvalidInput
