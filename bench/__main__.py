@@ -18,9 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--reuse", action="store_true", help="keep crm_bench if it was seeded with the same sizes")
     run.add_argument("--requests", type=int, default=40, help="timed requests per shape")
     run.add_argument("--warmup", type=int, default=5)
-    run.add_argument("--api-budget", type=float, default=20.0, help="seconds per shape before stopping early")
-    run.add_argument("--sql-runs", type=int, default=20)
-    run.add_argument("--sql-budget", type=float, default=10.0)
+    run.add_argument("--api-budget", type=float, default=10.0, help="seconds per shape before stopping early")
+    run.add_argument("--sql-runs", type=int, default=15)
+    run.add_argument("--sql-budget", type=float, default=5.0)
     run.add_argument(
         "--count-mode",
         default="none",

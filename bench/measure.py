@@ -170,12 +170,18 @@ def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
                 cur.execute(sql)
             cur.execute("EXPLAIN (FORMAT JSON) " + main_sql)
             plan = cur.fetchone()[0][0]["Plan"]
+        # The same query outside the request's org context (the bench connects as the table owner or a
+        # superuser, which row-level security does not restrict): shows whether RLS changed the plan.
+        with conn.transaction(force_rollback=True):
+            cur.execute("EXPLAIN (FORMAT JSON) " + main_sql)
+            plan_no_rls = cur.fetchone()[0][0]["Plan"]
     return {
         "sql_p50_ms": p50(totals) * 1000,
         "queries": len(queries),
         "main_p50_ms": p50(per_query[slowest]) * 1000,
         "main_rows": rows[slowest],
         "plan": plan_summary(plan),
+        "plan_without_rls": plan_summary(plan_no_rls),
         "main_sql": main_sql,
         "per_query_ms": [round(p50(t) * 1000, 3) for t in per_query],
         "sql_runs": len(totals),

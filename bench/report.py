@@ -53,6 +53,15 @@ def machine_facts(database) -> dict:
     }
 
 
+def plan_cell(row: dict) -> str:
+    plan, bare = row.get("plan", "—"), row.get("plan_without_rls")
+    return plan if not bare or bare == plan else f"{plan} (without RLS: {bare})"
+
+
+def fmt_load(load) -> str:
+    return "/".join(f"{x:.1f}" for x in load) if load else "?"
+
+
 def ms(value) -> str:
     return "—" if value is None else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
@@ -108,6 +117,8 @@ def write(results: dict, report_path: Path, chart_path: Path, command: str) -> s
         f"- Command: `{command}`",
         f"- Started {results['started']}, finished {results.get('finished', '?')}; commit `{m['commit']}`",
         f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}",
+        f"- Load average (1/5/15 min) at start {fmt_load(results.get('load_start'))}, at end "
+        f"{fmt_load(results.get('load_end'))} — anything above ~0.5 means other work shared the CPUs during the run",
         f"- PostgreSQL {pg['version']} ({where}); "
         f"settings: {', '.join(f'{k}={v}' for k, v in sorted(pg['settings'].items()))}",
         f"- Python {m['python']}, Django {m['django']}, gunicorn {m['gunicorn']}, psycopg {m['psycopg']}",
@@ -147,7 +158,7 @@ def write(results: dict, report_path: Path, chart_path: Path, command: str) -> s
         lines.append(
             f"| {row['shape']} | {row['endpoint']} | {ms(row['p50_ms'])} | {ms(row['p95_ms'])} | "
             f"{ms(row.get('sql_p50_ms'))} | {ratio} | {row.get('queries', '—')} | {row.get('main_rows', '—')} | "
-            f"{row.get('plan', '—')} | {verdict} |"
+            f"{plan_cell(row)} | {verdict} |"
         )
     lines += [
         "",
