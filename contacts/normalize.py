@@ -144,7 +144,7 @@ class ContactNormalizer:
             values["assigned_to_id"] = self.membership.user_id
 
         if not errors:
-            self._derive(values, data, existing)
+            self.derive(values, data, existing)
         return values, errors
 
     def _clean_tags(self, raw, errors) -> list[str] | None:
@@ -209,7 +209,7 @@ class ContactNormalizer:
             return
         values["assigned_to_id"] = raw
 
-    def _derive(self, values: dict, data: dict, existing) -> None:
+    def derive(self, values: dict, data: dict, existing) -> None:
         """Keep name ⇄ first/last and search_text consistent with what was written."""
 
         def current(key, default=""):

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import phonenumbers
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 
 class FieldValueError(ValueError):
@@ -326,15 +326,36 @@ class UrlType(FieldType):
         return text
 
 
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+_PLAIN_EMAIL = re.compile(
+    r"(?P<local>[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*)@"
+    r"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+)
+
+
 def normalize_email(text: str) -> str:
-    """Validated, with the domain lowercased (email-validator's normalization); compared lowercased."""
+    """Validated, with the domain lowercased (email-validator's normalization); compared lowercased.
+
+    Plain ASCII addresses (the vast majority) take a regex fast path that gives exactly
+    email-validator's answer for them; anything else (IDNA, quoted parts, special-use
+    domains) goes through email-validator itself. Import normalizes 100,000 rows at a time.
+    """
     if len(text) > 254:
         raise FieldValueError("Email addresses are at most 254 characters.", "too_long")
+    plain = _PLAIN_EMAIL.fullmatch(text)
+    if plain and len(plain["local"]) <= 64 and not _is_special_use(plain["domain"].lower()):
+        return f"{plain['local']}@{plain['domain'].lower()}"
     try:
         # test_environment=True admits the reserved `.test` TLD (RFC 2606), used by sandboxes and demos.
         return validate_email(text, check_deliverability=False, test_environment=True).normalized
     except EmailNotValidError as exc:
         raise FieldValueError(f"Enter a valid email address ({exc}).", "invalid_email")
+
+
+def _is_special_use(domain: str) -> bool:
+    labels = domain.split(".")
+    # "--" in a label (positions 3–4 are reserved for IDNA) is left to email-validator
+    return "--" in domain or any(".".join(labels[i:]) in _SPECIAL_USE for i in range(len(labels)))
 
 
 def normalize_phone(text: str, region: str = "US") -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.generics import GenericAPIView
@@ -11,6 +9,7 @@ from rest_framework.response import Response
 
 from contacts.api.serializers import ContactSerializer
 from contacts.models import Contact, SmartListView
+from contacts.paging import count_rows, decode_cursor, encode_cursor, rows_after
 from contacts.search import FieldRegistry, SearchCompiler
 from contacts.search.openapi import (
     SEARCH_EXAMPLES,
@@ -37,12 +36,6 @@ class _OrgAPIView(OrgScopedViewMixin, GenericAPIView):
     filter_backends: list = []
 
 
-def estimate_count(queryset) -> int:
-    """The planner's row estimate for the filter (cheap; can be far off for rare values)."""
-    plan = json.loads(queryset.order_by().explain(format="json"))
-    return int(plan[0]["Plan"]["Plan Rows"])
-
-
 class ContactSearchView(_OrgAPIView):
     queryset_model = Contact
     serializer_class = SearchResponseSerializer
@@ -62,18 +55,17 @@ class ContactSearchView(_OrgAPIView):
     def post(self, request):
         plan = SearchCompiler.for_member(self.membership).compile_request(request.data)
         filtered = plan.filter(self.get_queryset())
-        page = list(plan.sort.apply(filtered)[plan.offset : plan.offset + plan.limit])
-        if plan.count == "none":
-            count = None
-        elif plan.count == "estimate":
-            count = estimate_count(filtered)
-        else:
-            count = filtered.order_by().count()
+        ordered = plan.sort.apply(filtered)
+        if plan.cursor:
+            ordered = ordered.filter(rows_after(plan.sort.order_by, decode_cursor(plan.cursor, plan.sort.order_by)))
+        page = list(ordered[plan.offset : plan.offset + plan.limit])
+        next_cursor = encode_cursor(page[-1], plan.sort.order_by) if len(page) == plan.limit else None
         return Response(
             {
-                "count": count,
+                "count": count_rows(filtered, plan.count),
                 "limit": plan.limit,
                 "offset": plan.offset,
+                "next_cursor": next_cursor,
                 "results": ContactSerializer(page, many=True).data,
             }
         )

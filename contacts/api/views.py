@@ -7,11 +7,13 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_v
 from rest_framework.decorators import action
 
 from contacts.api.filters import ContactFilterSet
+from contacts.api.pagination import ContactPagination
 from contacts.api.serializers import ContactSerializer, OpportunitySerializer
 from contacts.models import Contact, Opportunity
 from contacts.normalize import ContactNormalizer
 from contacts.services import create_contact, update_contact
 from crm.api.idempotency import idempotent
+from crm.api.pagination import LimitOffsetPagination
 from crm.api.viewsets import OrgScopedModelViewSet
 
 CONTACT_EXAMPLE = {
@@ -39,6 +41,7 @@ class ContactViewSet(OrgScopedModelViewSet):
     queryset_model = Contact
     serializer_class = ContactSerializer
     filterset_class = ContactFilterSet
+    pagination_class = ContactPagination
     error_statuses = ("409",)
 
     def get_serializer_context(self):
@@ -59,7 +62,13 @@ class ContactViewSet(OrgScopedModelViewSet):
             serializer.instance = update_contact(serializer.instance, serializer.validated_data, self.membership)
 
     @extend_schema(summary="A contact's opportunities", responses=OpportunitySerializer(many=True), filters=False)
-    @action(detail=True, methods=["get"], filterset_class=None, url_path="opportunities")
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=None,
+        pagination_class=LimitOffsetPagination,
+        url_path="opportunities",
+    )
     def opportunities(self, request, pk=None):
         contact = self.get_object()
         opportunities = Opportunity.objects.for_member(self.membership).filter(contact=contact)

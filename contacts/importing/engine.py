@@ -359,7 +359,7 @@ class ContactImporter:
                 values["tags"] = [*existing.tags, *(t for t in values["tags"] if t not in existing.tags)]
             if "custom" in values:
                 values["custom"] = {**existing.custom, **values["custom"]}
-        self.normalizer._derive(values, target.keys, existing)
+        self.normalizer.derive(values, target.keys, existing)
         if existing is None and "assigned_to_id" not in values and self._assigned_only_user is not None:
             values["assigned_to_id"] = self._assigned_only_user
         base = {c: getattr(existing, c) for c in COLUMNS} if existing is not None else DEFAULTS

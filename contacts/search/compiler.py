@@ -56,6 +56,7 @@ class SearchPlan:
     limit: int
     offset: int
     count: str = "exact"
+    cursor: str | None = None
 
     def filter(self, queryset):
         """The filtered (unordered) queryset: conditions AND q."""
@@ -171,7 +172,7 @@ class SearchCompiler:
     def compile_parsed(self, request: SearchRequest, errors: list[FieldError]) -> SearchPlan:
         condition = self.compile_query(request.query, errors)
         sort = self.compile_sort(request.sort, errors)
-        return SearchPlan(condition, request.q, sort, request.limit, request.offset, request.count)
+        return SearchPlan(condition, request.q, sort, request.limit, request.offset, request.count, request.cursor)
 
     def validate_view(self, query: Any, q: Any, sort: Any, attr: str, errors: list[FieldError]) -> dict:
         """A saved view's parts, validated like a search; returns their normalized JSON."""

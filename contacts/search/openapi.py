@@ -114,12 +114,21 @@ class SearchSerializer(serializers.Serializer):
         default="exact",
         help_text="`exact` count(*), the planner's `estimate`, or `none` (null).",
     )
+    cursor = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text="`next_cursor` of the previous page (keyset paging, fast at any depth; same query and sort). "
+        "Not combinable with offset.",
+    )
 
 
 class SearchResponseSerializer(serializers.Serializer):
     count = serializers.IntegerField(allow_null=True, help_text="Null when count=none.")
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
+    next_cursor = serializers.CharField(
+        allow_null=True, help_text="Pass as `cursor` for the next page; null at the end."
+    )
     results = ContactSerializer(many=True)
 
 

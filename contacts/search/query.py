@@ -26,7 +26,7 @@ CONDITION_KEYS = frozenset({"field", "op", "value"})
 GROUP_KEYS = frozenset({"conditions"})
 QUERY_KEYS = frozenset({"groups"})
 SORT_KEYS = frozenset({"field", "direction"})
-BODY_KEYS = frozenset({"query", "q", "sort", "limit", "offset", "count"})
+BODY_KEYS = frozenset({"query", "q", "sort", "limit", "offset", "count", "cursor"})
 
 
 @dataclass
@@ -63,6 +63,7 @@ class SearchRequest:
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     count: str = "exact"
+    cursor: str | None = None
 
 
 def _join(attr: str, key) -> str:
@@ -223,5 +224,17 @@ def parse_search_body(data: Any) -> tuple[SearchRequest, list[FieldError]]:
         limit=_bounded_int(data.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, errors),
         offset=_bounded_int(data.get("offset"), "offset", 0, 0, 10**12, errors),
         count=count,
+        cursor=_parse_cursor(data.get("cursor"), errors),
     )
+    if request.cursor and request.offset:
+        errors.append(FieldError("cursor", "cursor_with_offset", "Use either cursor or offset, not both."))
     return request, errors
+
+
+def _parse_cursor(raw: Any, errors: list[FieldError]) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or len(raw) > 2000 or not raw.isascii():
+        errors.append(FieldError("cursor", "invalid_cursor", "Expected the next_cursor of a previous page."))
+        return None
+    return raw

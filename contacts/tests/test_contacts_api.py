@@ -199,7 +199,7 @@ def names(response):
 
 def test_list_envelope_and_default_order(alice, roster):
     body = alice.client.get(URL).json()
-    assert set(body) == {"count", "next", "previous", "results"}
+    assert set(body) == {"count", "next", "previous", "next_cursor", "results"}
     assert body["count"] == 3
     assert [c["name"] for c in body["results"]] == ["Alan Turing", "Grace Hopper", "Ada Lovelace"]
 

@@ -1,0 +1,82 @@
+"""`GET /contacts` paging: limit/offset as everywhere, plus a keyset `cursor` and `count` modes."""
+
+from __future__ import annotations
+
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+from contacts.paging import COUNT_MODES, count_rows, decode_cursor, encode_cursor, parse_count_mode, rows_after
+from crm.api.exceptions import FieldError, InvalidInput
+from crm.api.pagination import LimitOffsetPagination
+
+
+class ContactPagination(LimitOffsetPagination):
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.offset = self.get_offset(request)
+        self.count_mode = parse_count_mode(request.query_params.get("count"))
+        cursor = request.query_params.get(self.cursor_query_param)
+        order_by = list(queryset.query.order_by)
+        if cursor and self.offset:
+            raise InvalidInput([FieldError("cursor", "cursor_with_offset", "Use either cursor or offset, not both.")])
+        self.count = count_rows(queryset, self.count_mode)
+        page_qs = queryset.filter(rows_after(order_by, decode_cursor(cursor, order_by))) if cursor else queryset
+        page = list(page_qs[self.offset : self.offset + self.limit])
+        self.next_cursor = encode_cursor(page[-1], order_by) if len(page) == self.limit else None
+        self.cursor_mode = bool(cursor)
+        return page
+
+    def get_next_link(self):
+        if self.cursor_mode or self.count is None:
+            if self.next_cursor is None:
+                return None
+            url = remove_query_param(self.request.build_absolute_uri(), self.offset_query_param)
+            return replace_query_param(url, self.cursor_query_param, self.next_cursor)
+        return super().get_next_link()
+
+    def get_previous_link(self):
+        return None if self.cursor_mode else super().get_previous_link()
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "count": self.count,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "next_cursor": self.next_cursor,
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        envelope = super().get_paginated_response_schema(schema)
+        envelope["properties"]["count"]["nullable"] = True
+        envelope["properties"]["count"]["description"] = "Per `count`: exact, the planner's estimate, or null."
+        envelope["properties"]["next_cursor"] = {
+            "type": "string",
+            "nullable": True,
+            "description": "Pass as `cursor` to get the next page (keyset paging; fast at any depth).",
+        }
+        return envelope
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            *super().get_schema_operation_parameters(view),
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "`next_cursor` of the previous page. Not combinable with offset.",
+            },
+            {
+                "name": "count",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "enum": list(COUNT_MODES), "default": "exact"},
+                "description": "exact (default), estimate (planner's estimate, cheap) or none.",
+            },
+        ]
