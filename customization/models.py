@@ -56,8 +56,9 @@ class CustomField(TenantModel):
     key = models.CharField(max_length=64)
     name = models.CharField(max_length=100)
     data_type = models.CharField(max_length=20, choices=[(t, t) for t in DATA_TYPES])
-    folder = models.ForeignKey(CustomFieldFolder, null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="fields")
+    folder = models.ForeignKey(
+        CustomFieldFolder, null=True, blank=True, on_delete=models.SET_NULL, related_name="fields"
+    )
     options = models.JSONField(default=list, blank=True)
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
