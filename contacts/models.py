@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from orgs.models import TenantModel, TenantQuerySet
+from orgs.models import Organization, TenantModel, TenantQuerySet
 
 
 class ContactQuerySet(TenantQuerySet):
@@ -26,6 +26,8 @@ class ContactQuerySet(TenantQuerySet):
 
 
 class Contact(TenantModel):
+    # No single-column org index: every index of this hot table already starts with org_id.
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     first_name = models.CharField(max_length=100, blank=True, default="")
     last_name = models.CharField(max_length=100, blank=True, default="")
     name = models.CharField(max_length=201, blank=True, default="")

@@ -115,3 +115,17 @@ def test_unique_violation_inside_rls_is_still_a_409(alice):
     alice.client.post("/api/v1/contacts", {"email": "dup@a.test"}, format="json")
     response = alice.client.post("/api/v1/contacts", {"email": "dup@a.test"}, format="json")
     assert response.status_code == 409
+
+
+def test_rls_keeps_the_gin_and_trigram_indexes_usable(alice):
+    """Under the policy, tag, custom and q filters must still be index conditions (LEAKPROOF operators)."""
+    with as_org(alice.org.id), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plans = {}
+        for name, where in [("tags", "tags @> '{vip}'"), ("custom", "custom @> '{\"k\": 1}'"),
+                            ("q", "search_text LIKE '%%zzz%%'")]:
+            cursor.execute(f"EXPLAIN SELECT id FROM contacts_contact WHERE {where}")
+            plans[name] = "\n".join(row[0] for row in cursor.fetchall())
+    assert "contact_tags_gin" in plans["tags"], plans["tags"]
+    assert "contact_custom_gin" in plans["custom"], plans["custom"]
+    assert "contact_search_trgm" in plans["q"], plans["q"]
