@@ -186,7 +186,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # One name for the filter operators, used by conditions (`op`) and the field catalog (`operators`).
+    "ENUM_NAME_OVERRIDES": {"OpEnum": "contacts.search.operators.ALL_OPERATORS"},
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "AUTHENTICATION_WHITELIST": ["orgs.auth.BearerTokenAuthentication"],
 }

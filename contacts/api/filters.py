@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 import django_filters
+from django import forms
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from contacts.models import Contact
+from contacts.models import Contact, Opportunity
 from crm.api.exceptions import FieldError, InvalidInput
 
 MAX_Q_LENGTH = 200
@@ -37,6 +38,11 @@ class TagFilter(django_filters.MultipleChoiceFilter):
     """Repeatable `tag=`; names are free-form (normalized like stored tags)."""
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
+class BooleanChoiceFilter(django_filters.TypedChoiceFilter):
+    """`true` / `false` only (anything else is a 422), published as a plain boolean."""
+
+
 class ContactFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="filter_q",
@@ -45,7 +51,7 @@ class ContactFilterSet(django_filters.FilterSet):
     )
     tag = TagFilter(method="filter_tags", help_text="Repeatable; the contact must carry every tag given.")
     assigned_to = django_filters.NumberFilter(field_name="assigned_to_id", help_text="User id.")
-    dnc = django_filters.TypedChoiceFilter(
+    dnc = BooleanChoiceFilter(
         choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true", help_text="true / false."
     )
     view = django_filters.CharFilter(
@@ -101,3 +107,17 @@ class ContactFilterSet(django_filters.FilterSet):
         ordering = list(queryset.query.order_by) or ["-created_at"]
         tiebreak = "-id" if ordering[0].startswith("-") else "id"
         return queryset.order_by(*ordering, tiebreak)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class OpportunityFilterSet(django_filters.FilterSet):
+    # By id, not a model choice: an id the caller cannot see (or that does not exist) lists nothing.
+    contact = IntegerFilter(field_name="contact_id", help_text="Contact id.")
+
+    class Meta:
+        model = Opportunity
+        fields = ["contact", "status", "pipeline", "stage"]

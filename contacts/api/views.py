@@ -6,7 +6,7 @@ from django.db import transaction
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 
-from contacts.api.filters import ContactFilterSet
+from contacts.api.filters import ContactFilterSet, OpportunityFilterSet
 from contacts.api.pagination import ContactPagination
 from contacts.api.serializers import ContactSerializer, OpportunitySerializer
 from contacts.models import Contact, Opportunity
@@ -103,7 +103,7 @@ class ContactViewSet(OrgScopedModelViewSet):
 class OpportunityViewSet(OrgScopedModelViewSet):
     queryset_model = Opportunity
     serializer_class = OpportunitySerializer
-    filterset_fields = ["contact", "status", "pipeline", "stage"]
+    filterset_class = OpportunityFilterSet
 
     def refine_queryset(self, qs):
         return qs.order_by("-created_at", "-id")

@@ -81,8 +81,9 @@ class QuerySerializer(serializers.Serializer):
         many=True,
         max_length=MAX_GROUPS,
         required=False,
-        help_text=f"OR-ed together; none = every contact. At most {MAX_GROUPS} groups and {MAX_CONDITIONS} "
-        "conditions in all.",
+        allow_null=True,
+        help_text=f"OR-ed together; none (absent or null) = every contact. At most {MAX_GROUPS} groups and "
+        f"{MAX_CONDITIONS} conditions in all.",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -21,6 +22,8 @@ from crm.models import IdempotencyRecord
 HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=24)
 REPLAY_HEADER = "Idempotent-Replayed"
+# Visible ASCII, inner spaces allowed, 1–255 characters (published as the header's schema pattern).
+KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
 
 
 def _request_hash(request) -> str:
@@ -36,9 +39,9 @@ def _request_hash(request) -> str:
 
 def _parse_key(raw: str) -> str:
     key = raw.strip()
-    if not key or len(key) > 255 or not key.isprintable():
+    if not re.fullmatch(KEY_PATTERN, key):
         raise MalformedRequest(
-            f"{HEADER} must be 1–255 printable characters.", attr=HEADER, code="malformed_idempotency_key"
+            f"{HEADER} must be 1–255 visible ASCII characters.", attr=HEADER, code="malformed_idempotency_key"
         )
     return key
 

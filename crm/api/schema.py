@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from drf_spectacular import openapi
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from crm.api.context import ORG_HEADER
 from crm.api.exceptions import PROBLEM_CONTENT_TYPE
+from crm.api.idempotency import KEY_PATTERN
 from crm.api.permissions import IsOrgMember
 
 
@@ -69,7 +72,7 @@ class AutoSchema(openapi.AutoSchema):
             params.append(
                 OpenApiParameter(
                     "Idempotency-Key",
-                    str,
+                    {**build_basic_type(OpenApiTypes.STR), "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN},
                     OpenApiParameter.HEADER,
                     required=False,
                     description="Makes retries safe: the same key with the same body replays the first answer "
