@@ -69,6 +69,20 @@ def set_request_org(org_id: int) -> None:
         _set(ORG_SETTING, str(org_id))
 
 
+def set_request_identity(user_id: int, org_id: int) -> None:
+    """User and (claimed) org in one round trip, before the membership check.
+
+    Until that check passes, the only query run is the membership lookup, which is itself
+    filtered by both; a non-member is answered 403 and the transaction ends.
+    """
+    if settings.RLS_ENABLED and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
+                [USER_SETTING, str(user_id), ORG_SETTING, str(org_id)],
+            )
+
+
 @contextlib.contextmanager
 def rls_bypass():
     """The named escape hatch for code that legitimately spans orgs (admin, management commands)."""

@@ -34,10 +34,9 @@ def resolve_membership(request) -> Membership:
     if cached is not None:
         return cached
     org_id = parse_org_id(request.META.get(_META_KEY))
-    db_security.set_request_user(request.user.pk)
+    db_security.set_request_identity(request.user.pk, org_id)
     membership = Membership.objects.select_related("org", "user").filter(org_id=org_id, user_id=request.user.pk).first()
     if membership is None:
         raise PermissionDenied(_NOT_A_MEMBER, code="not_a_member")
-    db_security.set_request_org(membership.org_id)
     request._membership = membership
     return membership

@@ -57,11 +57,14 @@ class RequestTransactionMiddleware:
         if not request.path.startswith(("/api/", "/admin/")):
             return self.get_response(request)
         with transaction.atomic():
+            # Nested (as in tests): reset the role and org on the way out; else COMMIT does it.
+            nested = bool(transaction.get_connection().savepoint_ids)
             db_security.enter_request(bypass=request.path.startswith("/admin/"))
             try:
                 response = self.get_response(request)
                 if response.status_code >= 500:
                     transaction.set_rollback(True)
             finally:
-                db_security.leave_request()
+                if nested:
+                    db_security.leave_request()
         return response
