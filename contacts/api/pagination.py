@@ -5,7 +5,15 @@ from __future__ import annotations
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from contacts.paging import COUNT_MODES, count_rows, decode_cursor, encode_cursor, parse_count_mode, rows_after
+from contacts.paging import (
+    COUNT_MODES,
+    count_rows,
+    decode_cursor,
+    encode_cursor,
+    fetch_page,
+    parse_count_mode,
+    rows_after,
+)
 from crm.api.exceptions import FieldError, InvalidInput
 from crm.api.pagination import LimitOffsetPagination
 
@@ -24,7 +32,8 @@ class ContactPagination(LimitOffsetPagination):
             raise InvalidInput([FieldError("cursor", "cursor_with_offset", "Use either cursor or offset, not both.")])
         self.count = count_rows(queryset, self.count_mode)
         page_qs = queryset.filter(rows_after(order_by, decode_cursor(cursor, order_by))) if cursor else queryset
-        page = list(page_qs[self.offset : self.offset + self.limit])
+        filter_params = set(request.query_params) - {"limit", "offset", "cursor", "count", "ordering"}
+        page = fetch_page(page_qs, queryset, self.count, bool(filter_params), self.offset, self.limit)
         self.next_cursor = encode_cursor(page[-1], order_by) if len(page) == self.limit else None
         self.cursor_mode = bool(cursor)
         return page

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from contacts.api.serializers import ContactSerializer
 from contacts.models import Contact, SmartListView
-from contacts.paging import count_rows, decode_cursor, encode_cursor, rows_after
+from contacts.paging import count_rows, decode_cursor, encode_cursor, fetch_page, rows_after
 from contacts.search import FieldRegistry, SearchCompiler
 from contacts.search.openapi import (
     SEARCH_EXAMPLES,
@@ -58,11 +58,13 @@ class ContactSearchView(_OrgAPIView):
         ordered = plan.sort.apply(filtered)
         if plan.cursor:
             ordered = ordered.filter(rows_after(plan.sort.order_by, decode_cursor(plan.cursor, plan.sort.order_by)))
-        page = list(ordered[plan.offset : plan.offset + plan.limit])
+        count = count_rows(filtered, plan.count)
+        has_filter = bool(plan.condition) or bool(plan.q)
+        page = fetch_page(ordered, filtered, count, has_filter, plan.offset, plan.limit)
         next_cursor = encode_cursor(page[-1], plan.sort.order_by) if len(page) == plan.limit else None
         return Response(
             {
-                "count": count_rows(filtered, plan.count),
+                "count": count,
                 "limit": plan.limit,
                 "offset": plan.offset,
                 "next_cursor": next_cursor,

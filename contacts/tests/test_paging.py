@@ -121,3 +121,35 @@ def test_cursor_never_crosses_orgs(many, charlie):
     cursor = many.client.get("/api/v1/contacts?limit=2").json()["next_cursor"]
     body = charlie.client.get(f"/api/v1/contacts?limit=2&cursor={cursor}").json()
     assert body["results"] == []
+
+
+def _statements(actor, method, url, body=None):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = getattr(actor.client, method)(url, body, format="json") if body else actor.client.get(url)
+    assert response.status_code == 200
+    return [q["sql"] for q in ctx.captured_queries], response.json()
+
+
+def test_small_filtered_results_are_not_paged_by_walking_the_sort_index(many):
+    Contact.objects.filter(name__in=["Person 00", "Person 01"]).update(tags=["legacy"])
+    sql, body = _statements(many, "get", "/api/v1/contacts?tag=legacy")
+    assert any("enable_indexscan = off" in s for s in sql)
+    assert [c["name"] for c in body["results"]] == ["Person 01", "Person 00"]
+    sql, body = _statements(
+        many,
+        "post",
+        "/api/v1/contacts/search",
+        {
+            "count": "none",
+            "query": {"groups": [{"conditions": [{"field": "tags", "op": "contains", "value": "legacy"}]}]},
+        },
+    )
+    assert any("enable_indexscan = off" in s for s in sql) and len(body["results"]) == 2
+
+
+def test_unfiltered_pages_keep_the_index_walk(many):
+    sql, _ = _statements(many, "get", "/api/v1/contacts?count=none")
+    assert not any("enable_indexscan" in s for s in sql)
