@@ -14,7 +14,7 @@ from contacts.api.serializers import ContactSerializer
 from contacts.search.fields import BUILTIN_FIELDS
 from contacts.search.operators import ALL_OPERATORS, MAX_LIST_ITEMS, MAX_SPAN_AMOUNT, SPAN_UNITS
 from contacts.search.query import MAX_CONDITIONS, MAX_GROUPS, MAX_Q_LENGTH, MAX_SORT_KEYS
-from crm.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from crm.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 
 FIELD_HELP = (
     f"A built-in field ({', '.join(BUILTIN_FIELDS)}) or `custom.<key>` of one of the org's custom fields. "
@@ -95,7 +95,7 @@ class SortSerializer(serializers.Serializer):
 class SearchSerializer(serializers.Serializer):
     """The body of POST /contacts/search (component `SearchRequest`)."""
 
-    query = QuerySerializer(required=False)
+    query = QuerySerializer(required=False, allow_null=True)
     q = serializers.CharField(
         required=False,
         max_length=MAX_Q_LENGTH,
@@ -109,7 +109,7 @@ class SearchSerializer(serializers.Serializer):
         help_text="Nulls last; ties always break on id. Default: created_at desc.",
     )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
     count = serializers.ChoiceField(
         choices=["exact", "estimate", "none"],
         default="exact",

@@ -12,7 +12,7 @@ from typing import Any
 
 from contacts.search.operators import clean_text
 from crm.api.exceptions import FieldError
-from crm.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from crm.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 
 MAX_GROUPS = 20
 MAX_CONDITIONS = 100
@@ -222,7 +222,7 @@ def parse_search_body(data: Any) -> tuple[SearchRequest, list[FieldError]]:
         q=parse_q(data.get("q"), "q", errors),
         sort=parse_sort(data.get("sort"), "sort", errors),
         limit=_bounded_int(data.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, errors),
-        offset=_bounded_int(data.get("offset"), "offset", 0, 0, 10**12, errors),
+        offset=_bounded_int(data.get("offset"), "offset", 0, 0, MAX_OFFSET, errors),
         count=count,
         cursor=_parse_cursor(data.get("cursor"), errors),
     )

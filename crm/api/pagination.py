@@ -6,6 +6,7 @@ from crm.api.exceptions import FieldError, InvalidInput
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+MAX_OFFSET = 10**12
 
 
 def parse_bounded_int(raw, attr: str, default: int, minimum: int, maximum: int | None) -> tuple[int, list]:
@@ -38,7 +39,7 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         return value
 
     def get_offset(self, request):
-        value, errors = parse_bounded_int(request.query_params.get("offset"), "offset", 0, 0, None)
+        value, errors = parse_bounded_int(request.query_params.get("offset"), "offset", 0, 0, MAX_OFFSET)
         if errors:
             raise InvalidInput(errors)
         return value
@@ -50,5 +51,5 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
                 param["schema"].update({"minimum": 1, "maximum": self.max_limit, "default": self.default_limit})
                 param["description"] = f"Page size, 1–{self.max_limit} (default {self.default_limit})."
             if param["name"] == "offset":
-                param["schema"].update({"minimum": 0, "default": 0})
+                param["schema"].update({"minimum": 0, "maximum": MAX_OFFSET, "default": 0})
         return params

@@ -47,7 +47,7 @@ class TagNameField(serializers.CharField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("help_text", "Normalized: trimmed, lowercased, inner whitespace collapsed; ≤ 64 chars.")
-        super().__init__(max_length=200, trim_whitespace=False, **kwargs)
+        super().__init__(max_length=64, trim_whitespace=False, **kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

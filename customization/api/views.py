@@ -278,10 +278,15 @@ VALUE_EXAMPLE = {
 }
 
 
+CUSTOM_VALUE_KEY = OpenApiParameter("key", str, OpenApiParameter.PATH, pattern=KEY_RE.pattern)
+
+
 @extend_schema_view(
     list=extend_schema(summary="List custom values", description="The org's token store, ordered by key."),
-    retrieve=extend_schema(summary="Get a custom value"),
-    destroy=extend_schema(summary="Delete a custom value", description=f"{ADMIN_ONLY} 404 when absent."),
+    retrieve=extend_schema(summary="Get a custom value", parameters=[CUSTOM_VALUE_KEY]),
+    destroy=extend_schema(
+        summary="Delete a custom value", description=f"{ADMIN_ONLY} 404 when absent.", parameters=[CUSTOM_VALUE_KEY]
+    ),
 )
 class CustomValueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedViewSet):
     queryset_model = CustomValue
@@ -296,6 +301,7 @@ class CustomValueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSc
         return super().get_object()
 
     @extend_schema(
+        parameters=[CUSTOM_VALUE_KEY],
         summary="Create or replace a custom value",
         description=f"{ADMIN_ONLY} 201 when created, 200 when replaced. Rendered as `{{{{custom_values.<key>}}}}`.",
         request=CustomValueWriteSerializer,
