@@ -37,6 +37,17 @@ def _request_hash(request) -> str:
     return digest.hexdigest()
 
 
+def _storable(value):
+    """jsonb holds no NUL and no unpaired surrogate: an answer echoing such input is stored with U+FFFD / '?'."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(item) for item in value]
+    return value
+
+
 def _parse_key(raw: str) -> str:
     key = raw.strip()
     if not re.fullmatch(KEY_PATTERN, key):
@@ -106,7 +117,7 @@ def idempotent(handler):
             scope.update(
                 state=IdempotencyRecord.State.DONE,
                 response_status=response.status_code,
-                response_body=response.data,
+                response_body=_storable(response.data),
                 response_content_type=getattr(response, "content_type", None) or "",
             )
         return response

@@ -18,7 +18,7 @@ def _strict_char(self, data):
 
 def _strict_decimal(self, data):
     # Decimals are published as strings (`"1500.00"`): exact, no float rounding.
-    if self.coerce_to_string is not False and not isinstance(data, str):
+    if getattr(self, "coerce_to_string", None) is not False and not isinstance(data, str):
         self.fail("invalid")
     return _decimal_to_internal(self, data)
 

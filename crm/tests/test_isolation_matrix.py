@@ -1,0 +1,150 @@
+"""Isolation cases for every org-scoped route not already declared in contacts/tests/test_isolation.py.
+
+`ISOLATION_CASES` is what the test below is parametrized with, and what the scoping guard
+(crm/tests/test_scoping_guard.py) reads, so the declaration cannot drift from the tests.
+
+Actors: charlie (owner of another org) and carol (member of org A with the assigned-only scope).
+- Contact data (contacts, their tags/custom values/opportunities, search, render, import): both get
+  404 or see nothing of the secret contact, which is not assigned to carol, and nothing changes.
+- Org-wide catalogs (tags, custom fields and folders, custom values, views, field catalog, org):
+  charlie sees nothing of org A (404, empty lists, 403 for org A's id); carol gets the role answer:
+  reads succeed (catalogs are org-shared), admin-only writes are 403 and change nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from contacts.models import Contact, Opportunity, SmartListView
+from customization.models import CustomField, CustomFieldFolder, CustomValue, Tag
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "Secretsson"
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    url: str  # formatted with the ids of the `world` fixture
+    body: dict | None
+    status: int  # expected answer
+    reveals_nothing: bool = True  # the body must not mention the secret contact
+
+    def __str__(self):
+        return f"{self.method.upper()} {self.url} -> {self.status}"
+
+
+CONTACT_ONLY = {"contacts": [{"name": f"Pwned {SECRET}", "email": "secret@a.test"}]}
+
+# For each actor, the cases it runs. Every route of the API that is org-scoped appears here for
+# both actors or in contacts/tests/test_isolation.py ENDPOINTS (run for both).
+ISOLATION_CASES: dict[str, list[Case]] = {
+    "charlie": [
+        Case("get", "/api/v1/org", None, 403, reveals_nothing=True),
+        Case("get", "/api/v1/contacts", None, 200),
+        Case("post", "/api/v1/contacts/search", {"q": SECRET.lower()}, 200),
+        Case("get", "/api/v1/contacts/fields", None, 200),
+        Case("get", "/api/v1/contacts/views", None, 200),
+        Case("put", "/api/v1/contacts/views", {"views": []}, 200),
+        Case("post", "/api/v1/contacts/import", CONTACT_ONLY, 200),
+        Case("post", "/api/v1/templates/render", {"template": "{{contact.last_name}}", "contact_id": "{c}"}, 404),
+        Case("post", "/api/v1/contacts/{c}/tags", {"tags": ["pwned"]}, 404),
+        Case("delete", "/api/v1/contacts/{c}/tags/secret", None, 404),
+        Case("put", "/api/v1/contacts/{c}/custom/plan", {"value": "pro"}, 404),
+        Case("get", "/api/v1/opportunities", None, 200),
+        Case("get", "/api/v1/tags", None, 200),
+        Case("get", "/api/v1/tags/{tag}", None, 404),
+        Case("patch", "/api/v1/tags/{tag}", {"name": "pwned"}, 404),
+        Case("delete", "/api/v1/tags/{tag}", None, 404),
+        Case("get", "/api/v1/custom-field-folders", None, 200),
+        Case("patch", "/api/v1/custom-field-folders/{folder}", {"name": "pwned"}, 404),
+        Case("delete", "/api/v1/custom-field-folders/{folder}", None, 404),
+        Case("get", "/api/v1/custom-fields", None, 200),
+        Case("get", "/api/v1/custom-fields/{field}", None, 404),
+        Case("delete", "/api/v1/custom-fields/{field}", None, 404),
+        Case("get", "/api/v1/custom-values", None, 200),
+        Case("get", "/api/v1/custom-values/secret_link", None, 404),
+        Case("delete", "/api/v1/custom-values/secret_link", None, 404),
+    ],
+    "carol": [
+        Case("get", "/api/v1/org", None, 200),
+        Case("get", "/api/v1/contacts", None, 200),
+        Case("post", "/api/v1/contacts/search", {"q": SECRET.lower()}, 200),
+        Case("get", "/api/v1/contacts/fields", None, 200, reveals_nothing=False),
+        Case("get", "/api/v1/contacts/views", None, 200, reveals_nothing=False),
+        Case("post", "/api/v1/contacts/import", CONTACT_ONLY, 200),
+        Case("post", "/api/v1/templates/render", {"template": "{{contact.last_name}}", "contact_id": "{c}"}, 404),
+        Case("post", "/api/v1/contacts/{c}/tags", {"tags": ["pwned"]}, 404),
+        Case("delete", "/api/v1/contacts/{c}/tags/secret", None, 404),
+        Case("put", "/api/v1/contacts/{c}/custom/plan", {"value": "pro"}, 404),
+        Case("get", "/api/v1/opportunities", None, 200),
+        Case("get", "/api/v1/tags", None, 200, reveals_nothing=False),
+        Case("patch", "/api/v1/tags/{tag}", {"name": "pwned"}, 403),
+        Case("delete", "/api/v1/tags/{tag}", None, 403),
+        Case("post", "/api/v1/custom-field-folders", {"name": "Pwned"}, 403),
+        Case("patch", "/api/v1/custom-field-folders/{folder}", {"name": "pwned"}, 403),
+        Case("delete", "/api/v1/custom-field-folders/{folder}", None, 403),
+        Case("post", "/api/v1/custom-fields", {"name": "Pwned", "data_type": "text"}, 403),
+        Case("patch", "/api/v1/custom-fields/{field}", {"name": "pwned"}, 403),
+        Case("delete", "/api/v1/custom-fields/{field}", None, 403),
+        Case("get", "/api/v1/custom-values", None, 200, reveals_nothing=False),
+        Case("put", "/api/v1/custom-values/secret_link", {"value": "pwned"}, 403),
+        Case("delete", "/api/v1/custom-values/secret_link", None, 403),
+    ],
+}
+PARAMS = [(who, case) for who, cases in ISOLATION_CASES.items() for case in cases]
+
+
+@pytest.fixture
+def world(alice):
+    """Org A's catalog and one secret contact, assigned to nobody (so not to carol)."""
+    org = alice.org
+    folder = CustomFieldFolder.objects.create(org=org, name="Secret folder")
+    field = CustomField.objects.create(
+        org=org, key="plan", name="Plan", data_type="single_select", options=["free", "pro"], folder=folder
+    )
+    tag = Tag.objects.create(org=org, name="secret")
+    CustomValue.objects.create(org=org, key="secret_link", value="https://secret.test")
+    contact = Contact.objects.create(
+        org=org, name=f"Sam {SECRET}", last_name=SECRET, email="secret@a.test", tags=["secret"], custom={"plan": "free"}
+    )
+    Opportunity.objects.create(org=org, contact=contact, name="Secret deal")
+    SmartListView.objects.create(org=org, name="Secret view", query={"groups": []}, position=0)
+    return {"c": contact.id, "tag": tag.id, "folder": folder.id, "field": field.id}
+
+
+def snapshot(org_id):
+    models = (Contact, Opportunity, Tag, CustomField, CustomFieldFolder, CustomValue, SmartListView)
+    return [list(model.objects.filter(org_id=org_id).values().order_by("pk")) for model in models]
+
+
+def fill(value, ids):
+    if isinstance(value, str) and value.startswith("{") and value.strip("{}") in ids:
+        return ids[value.strip("{}")]
+    if isinstance(value, dict):
+        return {key: fill(item, ids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fill(item, ids) for item in value]
+    return value
+
+
+@pytest.mark.parametrize(("who", "case"), PARAMS, ids=[f"{who}:{case}" for who, case in PARAMS])
+def test_outsiders_get_the_isolation_answer_and_change_nothing(request, world, who, case):
+    actor = request.getfixturevalue(who)
+    if who == "charlie" and case.url == "/api/v1/org":
+        actor.client.credentials(HTTP_AUTHORIZATION=f"Bearer {actor.token}", HTTP_X_ORG_ID=str(world_org_id(request)))
+    before = snapshot(world_org_id(request))
+    url = case.url.format(**world)
+    call = getattr(actor.client, case.method)
+    response = call(url, fill(case.body, world), format="json") if case.body is not None else call(url)
+    assert response.status_code == case.status, response.content[:500]
+    if case.reveals_nothing:
+        assert SECRET.lower() not in response.content.decode().lower()
+    assert snapshot(world_org_id(request)) == before
+
+
+def world_org_id(request):
+    return request.getfixturevalue("alice").org.id
