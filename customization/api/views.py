@@ -337,6 +337,7 @@ class TemplateRenderView(OrgScopedViewMixin, GenericAPIView):
 
     queryset_model = CustomValue
     serializer_class = RenderRequestSerializer
+    error_statuses = ("404",)  # `contact_id` not visible to the caller
 
     @extend_schema(
         summary="Render a template's tokens",
