@@ -8,13 +8,15 @@ transaction (the signals are sent there), so catalog and contacts never disagree
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Case, F, Func, JSONField, Value, When
 from django.db.models.functions import Cast, Now
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from contacts.models import Contact
 from customization import signals
+from customization.models import CustomField
 from customization.catalog import register_tag_counter
 from customization.rendering import CONTACT_FIELDS, ContactContext, register_contact_loader
 
@@ -101,3 +103,42 @@ def contact_context(membership, contact_id: int) -> ContactContext | None:
 
 register_tag_counter(count_contacts_per_tag)
 register_contact_loader(contact_context)
+
+
+# --- per-field expression indexes (migration 0004) -------------------------------------------
+
+INDEX_KIND_BY_TYPE = {
+    "text": "text",
+    "textarea": "text",
+    "email": "text",
+    "url": "text",
+    "number": "number",
+    "date": "date",
+    "datetime": "datetime",
+}
+
+
+def custom_field_index(org_id: int, field_id: int, key: str, kind: str) -> None:
+    """Build or drop the index once the field's transaction has committed (the DDL locks the table
+    briefly; it must not run while that transaction holds pending contact writes)."""
+
+    def run():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT crm_custom_field_index(%s, %s, %s, %s)", [org_id, field_id, key, kind])
+
+    transaction.on_commit(run)
+
+
+@receiver(post_save, sender=CustomField, dispatch_uid="contacts.custom_field_index")
+def index_new_custom_field(sender, instance: CustomField, created: bool, **kwargs) -> None:
+    """Text fields get `crm_custom_text(custom, key)`, numbers and dates their typed value: what the
+    compiler filters on. Single/multi selects and phones use containment (the GIN index)."""
+    kind = INDEX_KIND_BY_TYPE.get(instance.data_type)
+    if created and kind:
+        custom_field_index(instance.org_id, instance.pk, instance.key, kind)
+
+
+@receiver(post_delete, sender=CustomField, dispatch_uid="contacts.custom_field_unindex")
+def drop_custom_field_index(sender, instance: CustomField, **kwargs) -> None:
+    if instance.data_type in INDEX_KIND_BY_TYPE:
+        custom_field_index(instance.org_id, instance.pk, instance.key, "drop")

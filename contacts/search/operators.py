@@ -22,7 +22,19 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from django.db.models import BooleanField, Case, CharField, DateField, DateTimeField, F, FloatField, Func, Q, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    DateField,
+    DateTimeField,
+    F,
+    FloatField,
+    Func,
+    Q,
+    Value,
+    When,
+)
 from django.db.models import lookups as L
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Lower
@@ -126,29 +138,31 @@ DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 
 
+def custom_value(key: str, function: str, output_field):
+    """`crm_custom_<type>(custom, key)`: the typed value, NULL unless stored as that type.
+
+    SQL functions from contacts migration 0004: immutable (so each text/number/date field
+    has a per-org expression index on exactly this) and leakproof (so row-level security
+    lets the planner use it).
+    """
+    return Func(F("custom"), Value(key), function=function, output_field=output_field)
+
+
 def custom_number(key: str):
     """The value as a number, NULL unless it is a JSON number (so a stray string never raises)."""
-    return Case(
-        When(L.Exact(json_type(key), "number"), then=Cast(json_text(key), FloatField())),
-        default=None,
-        output_field=FloatField(),
-    )
+    return custom_value(key, "crm_custom_number", FloatField())
 
 
 def custom_date(key: str):
-    return Case(
-        When(L.Regex(json_text(key), DATE_PATTERN), then=Cast(json_text(key), DateField())),
-        default=None,
-        output_field=DateField(),
-    )
+    return custom_value(key, "crm_custom_date", DateField())
 
 
 def custom_datetime(key: str):
-    return Case(
-        When(L.Regex(json_text(key), DATETIME_PATTERN), then=Cast(json_text(key), DateTimeField())),
-        default=None,
-        output_field=DateTimeField(),
-    )
+    return custom_value(key, "crm_custom_datetime", DateTimeField())
+
+
+def custom_text_lower(key: str):
+    return custom_value(key, "crm_custom_text", CharField())
 
 
 def custom_boolean(key: str):
@@ -363,7 +377,8 @@ class TextKind(Kind):
             return q
         if field.type == "phone":
             return Q(phone__in=values)
-        return Q(L.In(Lower(self.expression(field)), sorted({v.lower() for v in values})))
+        lowered = custom_text_lower(field.custom_key) if field.is_custom else Lower(self.expression(field))
+        return Q(L.In(lowered, sorted({v.lower() for v in values})))
 
     def op_eq(self, field, value, ctx):
         return self._exact(field, [value])
