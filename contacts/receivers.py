@@ -16,8 +16,8 @@ from django.dispatch import receiver
 
 from contacts.models import Contact
 from customization import signals
-from customization.models import CustomField
 from customization.catalog import register_tag_counter
+from customization.models import CustomField
 from customization.rendering import CONTACT_FIELDS, ContactContext, register_contact_loader
 
 _TAG_ARRAY = ArrayField(models.CharField(max_length=64))
