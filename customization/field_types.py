@@ -358,10 +358,16 @@ def _is_special_use(domain: str) -> bool:
     return "--" in domain or any(".".join(labels[i:]) in _SPECIAL_USE for i in range(len(labels)))
 
 
+_PHONE_FORMATTING = re.compile(r"[\s().\-]")
+
+
 def normalize_phone(text: str, region: str = "US") -> str:
     """E.164, parsed with the org's default region for numbers written without +country."""
     if len(text) > 40:
         raise FieldValueError("Phone numbers are at most 40 characters.", "too_long")
+    fast = _fast_phone(text, region)
+    if fast is not None:
+        return fast
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -369,6 +375,34 @@ def normalize_phone(text: str, region: str = "US") -> str:
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
         raise FieldValueError(f"{text!r} is not a valid phone number for region {region}.", "invalid_phone")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _fast_phone(text: str, region: str) -> str | None:
+    """The common case without phonenumbers' full parse: `+<cc><number>` of the org's own country,
+    or a plain national number of it without a national prefix, valid for the org's region.
+
+    Answers only when that region is the main one of its calling code, where
+    `is_valid_number_for_region` and the full `is_valid_number` agree; otherwise (and for any
+    number it does not vouch for) returns None and the full path decides. Import normalizes
+    100,000 rows at a time, and the full parse + validation costs ~100 µs a number.
+    """
+    compact = _PHONE_FORMATTING.sub("", text)
+    country_code = phonenumbers.country_code_for_region(region)
+    if not country_code or phonenumbers.region_code_for_country_code(country_code) != region:
+        return None
+    prefix = str(country_code)
+    if compact.startswith("+" + prefix):
+        national = compact[len(prefix) + 1 :]
+    elif compact[:1].isdigit() and not compact.startswith(("0", prefix)):
+        national = compact
+    else:
+        return None
+    if not (national.isascii() and national.isdigit()) or national.startswith("0") or not 4 <= len(national) <= 14:
+        return None
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+    if phonenumbers.is_valid_number_for_region(number, region):
+        return f"+{prefix}{national}"
+    return None
 
 
 FIELD_TYPES: dict[str, FieldType] = {}

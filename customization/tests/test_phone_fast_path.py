@@ -1,0 +1,49 @@
+"""normalize_phone's fast path must give exactly what phonenumbers' full parse and validation give."""
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from customization.field_types import FieldValueError, normalize_phone
+
+
+def full(text, region):
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def ours(text, region):
+    try:
+        return normalize_phone(text, region)
+    except FieldValueError:
+        return None
+
+
+SAMPLES = ["+14155552671", "(415) 555-2671", "415.555.2671", "4155552671", "14155552671", "+1 555 555 1234",
+           "+442079460958", "020 7946 0958", "+33 1 23 45 67 89", "12", "+1", "+1415555267", "0049 30 1234567",
+           "+14155552671 ext 5", "415-555-2671x3", "+1 (800) 555-0199", "2079460958"]
+
+
+@pytest.mark.parametrize("region", ["US", "GB", "CA", "FR", "DE"])
+@pytest.mark.parametrize("text", SAMPLES)
+def test_fast_path_matches_phonenumbers(text, region):
+    assert ours(text, region) == full(text, region)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    plus=st.booleans(),
+    code=st.sampled_from(["1", "44", "33", "49", ""]),
+    digits=st.text(alphabet="0123456789", min_size=4, max_size=13),
+    sep=st.sampled_from(["", " ", "-", "."]),
+    region=st.sampled_from(["US", "GB", "FR", "DE", "CA"]),
+)
+def test_fast_path_matches_on_generated_numbers(plus, code, digits, sep, region):
+    text = ("+" if plus else "") + code + sep + digits[:3] + sep + digits[3:]
+    assert ours(text, region) == full(text, region)
