@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -102,9 +104,14 @@ class ContactSerializer(serializers.ModelSerializer):
             "dnc": instance.dnc,
             "custom": instance.custom,
             "assigned_to": instance.assigned_to_id,
-            "created_at": serializers.DateTimeField().to_representation(instance.created_at),
-            "updated_at": serializers.DateTimeField().to_representation(instance.updated_at),
+            "created_at": iso_utc(instance.created_at),
+            "updated_at": iso_utc(instance.updated_at),
         }
+
+
+def iso_utc(value) -> str:
+    """DRF's DateTimeField output (ISO 8601, UTC as `Z`) without building a field per value."""
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _non_object_error():
