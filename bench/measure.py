@@ -124,8 +124,9 @@ def capture_sql(request: Request, token: str, org_id: int) -> tuple[int, list[st
 
 
 def is_read(sql: str) -> bool:
+    """Reads, plus the `SET LOCAL` planner switches the service issues around them (contacts.paging)."""
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-    return head in ("SELECT", "WITH", "EXPLAIN")
+    return head in ("SELECT", "WITH", "EXPLAIN") or sql.lstrip().upper().startswith("SET LOCAL ENABLE_")
 
 
 def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
@@ -145,7 +146,7 @@ def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
             for i, sql in enumerate(queries):
                 t0 = time.perf_counter()
                 cur.execute(sql)
-                fetched = cur.fetchall()
+                fetched = cur.fetchall() if cur.description else []
                 elapsed = time.perf_counter() - t0
                 rows[i] = len(fetched)
                 if timed:

@@ -133,13 +133,14 @@ def fetch_page(ordered, filtered, count: int | None, has_filter: bool, offset: i
     PostgreSQL picks, for `ORDER BY created_at DESC LIMIT 50` under a rare filter, a walk down
     the created_at index hoping to meet 50 matches early; when the matches are all old (a tag
     only on old contacts) it reads most of the org (216 ms measured) where a bitmap scan of
-    the tag index and a sort take 15 ms. A known or cheaply capped count tells which case
-    this is; for small results index-order scans are switched off for this one query.
+    the tag index and a sort take 15 ms. The exact count, when asked for, or else the planner's
+    estimate (planning only, no execution) tells which case this is; for small results
+    index-order scans are switched off for this one query.
     """
     page = ordered[offset : offset + limit]
     if not has_filter:
         return list(page)
-    small = count if count is not None else filtered.order_by()[: SMALL_RESULT + 1].count()
+    small = count if count is not None else estimate_count(filtered)
     if small > SMALL_RESULT:
         return list(page)
     with connection.cursor() as cursor:
