@@ -1,14 +1,18 @@
 """Row-level security: the database's own wall between orgs (defense in depth).
 
-Every tenant table has ENABLE + FORCE ROW LEVEL SECURITY and the policy
+Every tenant table has ENABLE + FORCE ROW LEVEL SECURITY and two policies:
 
-    org_id = NULLIF(current_setting('app.org_id', true), '')::bigint   -- fail closed when unset
-    OR current_setting('app.rls_bypass', true) = 'on'                    -- the named escape hatch
+    tenant_isolation  TO crm_app     USING (org_id = NULLIF(current_setting('app.org_id', true), '')::bigint)
+    tenant_bypass     TO crm_bypass  USING (true)        -- the named escape hatch
 
-Requests run as APP_ROLE, a role that owns no table and has no BYPASSRLS: the request
-middleware switches to it with `SET LOCAL ROLE` and sets `app.org_id` (and `app.user_id`,
-for membership lookups) per transaction, so a pooled connection (PgBouncer in transaction
-mode) never carries one request's org into the next. Migrations run as the owner.
+Requests run as the app role (owns no table, no BYPASSRLS): the request middleware switches
+to it with `SET LOCAL ROLE` and sets `app.org_id` (and `app.user_id`, for membership lookups)
+per transaction, so a pooled connection (PgBouncer in transaction mode) never carries one
+request's org into the next. An unset org matches nothing (fail closed). The tenant policy is
+a plain equality on `org_id`, so the planner uses it as an index condition, evaluated once.
+
+Code that legitimately spans orgs (admin, bootstrap commands) switches to the bypass role
+with `rls_bypass()`. Migrations run as the owner.
 """
 
 from __future__ import annotations
@@ -18,16 +22,19 @@ import contextlib
 from django.conf import settings
 from django.db import connection, migrations, transaction
 
-BYPASS_SETTING = "app.rls_bypass"
 ORG_SETTING = "app.org_id"
 USER_SETTING = "app.user_id"
 
 ORG_MATCH = f"org_id = NULLIF(current_setting('{ORG_SETTING}', true), '')::bigint"
-BYPASS = f"current_setting('{BYPASS_SETTING}', true) = 'on'"
+USER_MATCH = f"user_id = NULLIF(current_setting('{USER_SETTING}', true), '')::bigint"
 
 
 def app_role() -> str:
     return settings.RLS_APP_ROLE
+
+
+def bypass_role() -> str:
+    return settings.RLS_BYPASS_ROLE
 
 
 def _set(name: str, value: str) -> None:
@@ -41,21 +48,19 @@ def enter_request(*, bypass: bool = False) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('role', %s, true), set_config(%s, '', true), set_config(%s, '', true), "
-            "set_config(%s, %s, true)",
-            [app_role(), ORG_SETTING, USER_SETTING, BYPASS_SETTING, "on" if bypass else "off"],
+            "SELECT set_config('role', %s, true), set_config(%s, '', true), set_config(%s, '', true)",
+            [bypass_role() if bypass else app_role(), ORG_SETTING, USER_SETTING],
         )
 
 
 def leave_request() -> None:
-    """End of a request transaction: drop the role and settings (matters when it is nested, as in tests)."""
+    """End of a nested request transaction (tests): back to the session role, no org."""
     if not settings.RLS_ENABLED or connection.needs_rollback or connection.connection is None:
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('role', 'none', true), set_config(%s, '', true), set_config(%s, '', true), "
-            "set_config(%s, '', true)",
-            [ORG_SETTING, USER_SETTING, BYPASS_SETTING],
+            "SELECT set_config('role', 'none', true), set_config(%s, '', true), set_config(%s, '', true)",
+            [ORG_SETTING, USER_SETTING],
         )
 
 
@@ -83,17 +88,27 @@ def set_request_identity(user_id: int, org_id: int) -> None:
             )
 
 
+def _switch_role(role: str) -> str:
+    """Set the transaction's role; return the one to restore ('none' = the session user)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN current_user = session_user THEN 'none' ELSE current_user::text END, "
+            "set_config('role', %s, true)",
+            [role],
+        )
+        return cursor.fetchone()[0]
+
+
 @contextlib.contextmanager
 def rls_bypass():
-    """The named escape hatch for code that legitimately spans orgs (admin, management commands)."""
+    """The named escape hatch for code that legitimately spans orgs (admin, bootstrap commands)."""
     with transaction.atomic():
-        if settings.RLS_ENABLED:
-            _set(BYPASS_SETTING, "on")
+        previous = _switch_role(bypass_role()) if settings.RLS_ENABLED else None
         try:
             yield
         finally:
-            if settings.RLS_ENABLED and not connection.needs_rollback:
-                _set(BYPASS_SETTING, "")
+            if previous is not None and not connection.needs_rollback:
+                _switch_role(previous)
 
 
 @contextlib.contextmanager
@@ -111,19 +126,43 @@ def as_org(org_id: int):
 # --- migrations ------------------------------------------------------------------------
 
 
-def tenant_rls(table: str, extra_using: str = "") -> migrations.RunSQL:
-    """Migration operation: force RLS on a tenant table with the org policy."""
-    condition = f"({ORG_MATCH}) OR ({BYPASS})" + (f" OR ({extra_using})" if extra_using else "")
+def tenant_rls(table: str, *, own_rows_by_user: bool = False) -> migrations.RunSQL:
+    """Migration operation: force RLS on a tenant table with the org policy and the bypass policy.
+
+    `own_rows_by_user`: the app role may also read rows whose `user_id` is the request's user
+    (memberships: `GET /me` and resolving `X-Org-Id` read the caller's rows of every org).
+    """
+    app, bypass = settings.RLS_APP_ROLE, settings.RLS_BYPASS_ROLE
+    statements = [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
+        f"DROP POLICY IF EXISTS tenant_bypass ON {table}",
+        f"DROP POLICY IF EXISTS own_rows ON {table}",
+        f"CREATE POLICY tenant_isolation ON {table} TO {app} USING ({ORG_MATCH}) WITH CHECK ({ORG_MATCH})",
+        f"CREATE POLICY tenant_bypass ON {table} TO {bypass} USING (true) WITH CHECK (true)",
+    ]
+    if own_rows_by_user:
+        statements.append(f"CREATE POLICY own_rows ON {table} FOR SELECT TO {app} USING ({USER_MATCH})")
     return migrations.RunSQL(
-        sql=[
-            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
-            f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-            f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
-            f"CREATE POLICY tenant_isolation ON {table} USING ({condition}) WITH CHECK ({condition})",
-        ],
+        sql=statements,
         reverse_sql=[
+            f"DROP POLICY IF EXISTS own_rows ON {table}",
+            f"DROP POLICY IF EXISTS tenant_bypass ON {table}",
             f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
             f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
             f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
         ],
     )
+
+
+TENANT_TABLES = [
+    "crm_idempotencyrecord",
+    "contacts_contact",
+    "contacts_opportunity",
+    "contacts_smartlistview",
+    "customization_tag",
+    "customization_customfieldfolder",
+    "customization_customfield",
+    "customization_customvalue",
+]

@@ -104,6 +104,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Row-level security (docs/security.md): requests run as this non-owner role, one org per transaction.
 RLS_ENABLED = env_bool("RLS_ENABLED", True)
 RLS_APP_ROLE = os.environ.get("RLS_APP_ROLE", "crm_app")
+RLS_BYPASS_ROLE = os.environ.get("RLS_BYPASS_ROLE", "crm_bypass")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,26 +1,29 @@
-"""The application role: owns nothing, no BYPASSRLS; requests `SET LOCAL ROLE` to it."""
+"""The application roles: own nothing, no BYPASSRLS; requests `SET LOCAL ROLE` to them."""
 
 from django.conf import settings
 from django.db import migrations
 
-ROLE = settings.RLS_APP_ROLE
-
-CREATE_ROLE = f"""
+def create_role(role: str) -> str:
+    return f"""
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}') THEN
-        CREATE ROLE {ROLE} NOLOGIN NOBYPASSRLS;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+        CREATE ROLE {role} NOLOGIN NOBYPASSRLS;
     END IF;
     -- The owner (the migrating user) must be able to SET ROLE to it.
-    EXECUTE format('GRANT {ROLE} TO %I', current_user);
+    EXECUTE format('GRANT {role} TO %I', current_user);
 END
 $$;
-GRANT USAGE ON SCHEMA public TO {ROLE};
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {ROLE};
-GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {ROLE};
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {ROLE};
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {ROLE};
+GRANT USAGE ON SCHEMA public TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role};
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role};
 """
+
+
+# The request role, and the named escape hatch for work that spans orgs (admin, bootstrap).
+CREATE_ROLE = create_role(settings.RLS_APP_ROLE) + create_role(settings.RLS_BYPASS_ROLE)
 
 
 class Migration(migrations.Migration):

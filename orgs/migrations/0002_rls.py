@@ -8,8 +8,5 @@ class Migration(migrations.Migration):
 
     # A caller reads their own memberships in every org (GET /me, resolving X-Org-Id).
     operations = [
-        tenant_rls(
-            "orgs_membership",
-            extra_using="user_id = NULLIF(current_setting('app.user_id', true), '')::bigint",
-        )
+        tenant_rls("orgs_membership", own_rows_by_user=True)
     ]
