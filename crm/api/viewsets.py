@@ -37,6 +37,13 @@ class OrgScopedViewMixin(SealedQuerysetMixin):
     def refine_queryset(self, qs):
         return qs
 
+    def filter_queryset(self, queryset):
+        # List filters (FilterSets) describe collections; a detail/update/delete of one object
+        # by id skips building them (a measurable share of a GET /contacts/{id}).
+        if getattr(self, "action", "list") not in (None, "list"):
+            return queryset
+        return super().filter_queryset(queryset)
+
     def get_serializer_context(self):
         context = super().get_serializer_context()
         context["membership"] = getattr(self.request, "membership", None)
