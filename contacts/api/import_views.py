@@ -127,7 +127,7 @@ RESULT_EXAMPLE = {
     "ignored_columns": ["favourite_colour"],
     "dry_run": False,
 }
-QUERY_OPTION = "Applies to CSV bodies (a JSON body carries `options`)."
+QUERY_OPTION = "Applies to every body; a JSON body's `options`, when given, take precedence."
 
 
 class ContactImportView(OrgScopedViewMixin, GenericAPIView):
@@ -135,6 +135,7 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
     parser_classes = [JSONParser, CSVParser, MultiPartParser]
     serializer_class = ImportResultSerializer
     error_statuses = ("409", "413")
+    request_body_required = True
 
     @extend_schema(
         summary="Import contacts (JSON, CSV or a CSV upload)",
@@ -188,16 +189,16 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
     def post(self, request):
         normalizer = ContactNormalizer.for_member(self.membership)
         data = request.data
+        options = parse_options(request.query_params)  # validated whatever the body; JSON `options` win
         if isinstance(data, bytes) or request.content_type.startswith("text/csv"):
             rows, ignored = read_csv(data if isinstance(data, bytes) else b"", normalizer.custom_fields)
-            options = parse_options(request.query_params)
         elif "file" in request.FILES:
             rows, ignored = read_csv(request.FILES["file"].read(), normalizer.custom_fields, attr="file")
-            options = parse_options(request.query_params)
         elif request.content_type.startswith("multipart/"):
             raise InvalidInput([FieldError("file", "required", "Upload the CSV in the multipart field `file`.")])
         elif isinstance(data, dict) and "contacts" in data:
-            options = parse_options(data.get("options"), "options.")
+            if data.get("options") is not None:
+                options = parse_options(data.get("options"), "options.")
             rows, ignored = read_json_contacts(data["contacts"])
         else:
             raise InvalidInput([FieldError("contacts", "required", 'Send {"contacts": [...]} as JSON, or a CSV.')])

@@ -23,6 +23,7 @@ class ContactSerializer(serializers.ModelSerializer):
     name = serializers.CharField(
         required=False,
         allow_blank=True,
+        allow_null=True,
         max_length=TEXT_LIMITS["name"],
         help_text="Display name. On write, split into first/last name when those are absent.",
     )
@@ -43,10 +44,12 @@ class ContactSerializer(serializers.ModelSerializer):
     tags = serializers.ListField(
         child=serializers.CharField(max_length=64),
         required=False,
+        allow_null=True,
         help_text="Normalized (trimmed, lowercased); unknown names join the tag catalog.",
     )
     custom = serializers.DictField(
         required=False,
+        allow_null=True,
         help_text="Values keyed by custom-field key, typed by its "
         "definition (see GET /custom-fields). `null` clears a value.",
     )
@@ -74,7 +77,11 @@ class ContactSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs = {"notes": {"max_length": TEXT_LIMITS["notes"]}}
+        # Writing null clears a field (stored as "" / false / {} / []), so the schema admits it.
+        extra_kwargs = {
+            "notes": {"max_length": TEXT_LIMITS["notes"], "allow_null": True},
+            **{key: {"allow_null": True} for key in ("first_name", "last_name", "company", "source", "dnc")},
+        }
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):

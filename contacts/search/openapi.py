@@ -156,7 +156,9 @@ class FieldCatalogSerializer(serializers.Serializer):
 
 
 class SavedViewSerializer(serializers.Serializer):
-    id = serializers.IntegerField(required=False, help_text="Present: keep and update that view; absent: create.")
+    id = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Present: keep and update that view; absent or null: create."
+    )
     name = serializers.CharField(max_length=100)
     query = QuerySerializer(required=False)
     q = serializers.CharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True)

@@ -87,7 +87,8 @@ def _clean_entry(
         errors.append(FieldError(f"{attr}.position", "out_of_range", "Expected a non-negative integer."))
     entry["position"] = position
 
-    columns = raw.get("columns") or []
+    columns = raw.get("columns")
+    columns = [] if columns is None else columns  # `{}` or "" is the wrong type, not "no columns"
     if not isinstance(columns, list) or len(columns) > MAX_COLUMNS:
         errors.append(
             FieldError(f"{attr}.columns", "wrong_type", f"Expected a list of at most {MAX_COLUMNS} field names.")

@@ -212,3 +212,10 @@ def test_a_view_whose_custom_field_was_deleted_still_loads_and_applying_it_names
 def test_view_names_with_unpaired_surrogates_are_422(alice):
     response = alice.client.put(URL, '{"views": [{"name": "\\ud800"}]}', content_type="application/json")
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("columns", [{}, "", 5])
+def test_columns_of_the_wrong_type_are_422(alice, columns):
+    response = alice.client.put("/api/v1/contacts/views", {"views": [{"name": "V", "columns": columns}]}, format="json")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["attr"] == "views.0.columns"

@@ -11,7 +11,7 @@ MAX_OFFSET = 10**12
 
 def parse_bounded_int(raw, attr: str, default: int, minimum: int, maximum: int | None) -> tuple[int, list]:
     """Parse one paging number; return (value, errors) so callers can collect every error."""
-    if raw is None or raw == "":
+    if raw is None:
         return default, []
     if isinstance(raw, bool):
         value = None

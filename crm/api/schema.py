@@ -109,6 +109,12 @@ class AutoSchema(openapi.AutoSchema):
             statuses.add("422")
         return sorted(str(s) for s in statuses)
 
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        if body and getattr(self.view, "request_body_required", False):
+            body["required"] = True
+        return body
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction != "response":

@@ -136,9 +136,10 @@ class TagViewSet(OrgScopedModelViewSet):
 
     def partial_update(self, request, *args, **kwargs):
         tag = self.get_object()
-        write = TagWriteSerializer(data=request.data)
+        write = TagWriteSerializer(data=request.data, partial=True)
         write.is_valid(raise_exception=True)
-        tag = services.rename_tag(tag, write.validated_data["name"])
+        if "name" in write.validated_data:  # PATCH semantics: no name, nothing to change
+            tag = services.rename_tag(tag, write.validated_data["name"])
         return Response(TagSerializer(tag).data)
 
     def perform_destroy(self, instance):
