@@ -43,6 +43,18 @@ class BooleanChoiceFilter(django_filters.TypedChoiceFilter):
     """`true` / `false` only (anything else is a 422), published as a plain boolean."""
 
 
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(django_filters.NumberFilter):
+    """An id: an integer (`3.5` is a 422, not user 3), published as `integer` so generated clients type it."""
+
+    field_class = forms.IntegerField
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class SavedViewIdFilter(django_filters.CharFilter):
+    """A saved view id, published as `integer`; the text is checked in `filter_view` (422 when no such view)."""
+
+
 class ContactFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="filter_q",
@@ -50,11 +62,11 @@ class ContactFilterSet(django_filters.FilterSet):
         help_text="Substring across name, email, phone (by digits) and company.",
     )
     tag = TagFilter(method="filter_tags", help_text="Repeatable; the contact must carry every tag given.")
-    assigned_to = django_filters.NumberFilter(field_name="assigned_to_id", help_text="User id.")
+    assigned_to = IntegerFilter(field_name="assigned_to_id", help_text="User id.")
     dnc = BooleanChoiceFilter(
         choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true", help_text="true / false."
     )
-    view = django_filters.CharFilter(
+    view = SavedViewIdFilter(
         method="filter_view",
         help_text="Id of a saved view (GET /contacts/views): applies its query, q and sort (an explicit "
         "`ordering` wins). Unknown id, or a view naming a since-deleted field: 422 with attr `view...`.",
@@ -107,11 +119,6 @@ class ContactFilterSet(django_filters.FilterSet):
         ordering = list(queryset.query.order_by) or ["-created_at"]
         tiebreak = "-id" if ordering[0].startswith("-") else "id"
         return queryset.order_by(*ordering, tiebreak)
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
 
 
 class OpportunityFilterSet(django_filters.FilterSet):

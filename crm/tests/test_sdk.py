@@ -277,7 +277,7 @@ def test_generated_client_drives_the_api(sdk, live_server, closing):
     assert hot.query.to_dict() == query.to_dict()
     assert hot.columns == ["name", "custom.score"]
     etag = got.headers["etag"]
-    listed = contacts_list.sync(client=client, x_org_id=org, view=str(hot.id))
+    listed = contacts_list.sync(client=client, x_org_id=org, view=hot.id)
     assert [c.name for c in listed.results] == ["Ada Lovelace", "Linus Torvalds", "Margaret Hamilton"]
 
     renamed = views_put.sync_detailed(
