@@ -84,6 +84,16 @@ class CsvRows:
                 continue
             seen.add(name)
             self.columns.append((index, "custom" if key is not None else name, key))
+        if not self.columns:  # not a contacts CSV at all (or the wrong delimiter/encoding)
+            raise InvalidInput(
+                [
+                    FieldError(
+                        attr,
+                        "no_known_columns",
+                        "The header row names no contact field; see docs/import.md for the columns.",
+                    )
+                ]
+            )
 
     @property
     def fraction_read(self) -> float:

@@ -160,12 +160,14 @@ class SavedViewSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="Present: keep and update that view; absent or null: create."
     )
     name = serializers.CharField(max_length=100)
-    query = QuerySerializer(required=False)
-    q = serializers.CharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True)
-    sort = SortSerializer(many=True, required=False, max_length=MAX_SORT_KEYS)
+    # null means the default (no filter, no text, default sort, no columns), as when absent.
+    query = QuerySerializer(required=False, allow_null=True)
+    q = serializers.CharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True, allow_null=True)
+    sort = SortSerializer(many=True, required=False, max_length=MAX_SORT_KEYS, allow_null=True)
     columns = serializers.ListField(
         child=serializers.CharField(),
         required=False,
+        allow_null=True,
         help_text="Field names to display (see GET /contacts/fields), or `id`.",
     )
     position = serializers.IntegerField(required=False, min_value=0, help_text="Defaults to the list index.")

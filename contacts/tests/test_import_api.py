@@ -450,3 +450,9 @@ def test_idempotency_key_replays_the_first_report(alice):
     assert first.json()["created"] == 1 and again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
     assert contacts_of(alice.org).count() == 1
+
+
+def test_csv_whose_header_names_no_contact_field_is_422(alice):
+    response = alice.client.generic("POST", "/api/v1/contacts/import", b"{}\n1\n", content_type="text/csv")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "no_known_columns"

@@ -219,3 +219,11 @@ def test_columns_of_the_wrong_type_are_422(alice, columns):
     response = alice.client.put("/api/v1/contacts/views", {"views": [{"name": "V", "columns": columns}]}, format="json")
     assert response.status_code == 422
     assert response.json()["errors"][0]["attr"] == "views.0.columns"
+
+
+def test_null_parts_of_a_view_mean_the_defaults(alice):
+    body = {"views": [{"id": None, "name": "V", "query": None, "q": None, "sort": None, "columns": None}]}
+    response = alice.client.put("/api/v1/contacts/views", body, format="json")
+    assert response.status_code == 200, response.json()
+    view = response.json()["views"][0]
+    assert (view["query"], view["q"], view["sort"], view["columns"]) == ({"groups": []}, "", [], [])
