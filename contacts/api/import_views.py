@@ -197,8 +197,11 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
         elif request.content_type.startswith("multipart/"):
             raise InvalidInput([FieldError("file", "required", "Upload the CSV in the multipart field `file`.")])
         elif isinstance(data, dict) and "contacts" in data:
-            if data.get("options") is not None:
-                options = parse_options(data.get("options"), "options.")
+            body_options = data.get("options")
+            if isinstance(body_options, dict) and isinstance(body_options.get("tags"), str):
+                raise InvalidInput([FieldError("options.tags", "wrong_type", "Expected a list of tag names.")])
+            if body_options is not None:
+                options = parse_options(body_options, "options.")
             rows, ignored = read_json_contacts(data["contacts"])
         else:
             raise InvalidInput([FieldError("contacts", "required", 'Send {"contacts": [...]} as JSON, or a CSV.')])

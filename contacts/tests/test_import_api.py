@@ -456,3 +456,10 @@ def test_csv_whose_header_names_no_contact_field_is_422(alice):
     response = alice.client.generic("POST", "/api/v1/contacts/import", b"{}\n1\n", content_type="text/csv")
     assert response.status_code == 422
     assert response.json()["errors"][0]["code"] == "no_known_columns"
+
+
+def test_json_options_tags_must_be_a_list(alice):
+    body = {"contacts": [{"name": "A"}], "options": {"tags": "vip"}}
+    response = alice.client.post("/api/v1/contacts/import", body, format="json")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["attr"] == "options.tags"
