@@ -8,3 +8,4 @@ EMBEDDED_PGDATA = tempfile.mkdtemp(prefix="crm-test-pg-") + "/data"
 EMBEDDED_PG_THROWAWAY = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CONN_MAX_AGE = 0
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405 - live-server threads must not keep sessions open

@@ -73,7 +73,7 @@ class ImportContactSerializer(serializers.Serializer):
 
 class ImportJSONSerializer(serializers.Serializer):
     contacts = ImportContactSerializer(many=True, help_text=f"At most {settings.IMPORT_MAX_ROWS:,} rows.")
-    options = ImportOptionsSerializer(required=False)
+    options = ImportOptionsSerializer(required=False, allow_null=True)  # null: the defaults
 
 
 class ImportFileSerializer(serializers.Serializer):

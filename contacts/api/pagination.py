@@ -67,7 +67,8 @@ class ContactPagination(LimitOffsetPagination):
         envelope["properties"]["next_cursor"] = {
             "type": "string",
             "nullable": True,
-            "description": "Pass as `cursor` to get the next page (keyset paging; fast at any depth).",
+            "description": "Pass as `cursor` to get the next page (keyset paging; fast at any depth); "
+            "null when this page is not full.",
         }
         return envelope
 

@@ -128,7 +128,9 @@ class SearchResponseSerializer(serializers.Serializer):
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     next_cursor = serializers.CharField(
-        allow_null=True, help_text="Pass as `cursor` for the next page; null at the end."
+        allow_null=True,
+        help_text="Pass as `cursor` for the next page; null when this page is not full (a full last page "
+        "gets a cursor whose page is empty).",
     )
     results = ContactSerializer(many=True)
 

@@ -64,7 +64,11 @@ TAG_EXAMPLE = {"id": 7, "name": "replied-interested", "created_at": "2026-03-15T
         "contacts visible to the caller that carry it (one grouped query per page).",
         parameters=[
             OpenApiParameter("with_counts", OpenApiTypes.BOOL, description="Add `contact_count` to each tag."),
-            OpenApiParameter("q", OpenApiTypes.STR, description=f"Substring of the name (≤ {TAG_QUERY_MAX} chars)."),
+            OpenApiParameter(
+                "q",
+                {"type": "string", "maxLength": TAG_QUERY_MAX},
+                description=f"Substring of the name (≤ {TAG_QUERY_MAX} chars).",
+            ),
         ],
         examples=[
             OpenApiExample(
@@ -112,8 +116,9 @@ class TagViewSet(OrgScopedModelViewSet):
         return permissions
 
     def refine_queryset(self, qs):
-        q = self.request.query_params.get("q", "").strip().lower()
-        if len(q) > TAG_QUERY_MAX:
+        raw = self.request.query_params.get("q", "")
+        q = raw.strip().lower()
+        if len(raw) > TAG_QUERY_MAX:  # the published maxLength applies to what was sent
             raise InvalidInput([FieldError("q", "too_long", f"q is at most {TAG_QUERY_MAX} characters.")])
         if "\x00" in q:
             raise InvalidInput([FieldError("q", "invalid", "NUL characters are not allowed.")])
