@@ -163,7 +163,11 @@ def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
             if time.monotonic() - started > budget_s and len(totals) >= 3:
                 break
         # The query worth a plan: the slowest one on the contacts table (the page or the count).
-        candidates = [i for i, q in enumerate(queries) if "contacts_contact" in q] or list(range(len(queries)))
+        candidates = [
+            i
+            for i, q in enumerate(queries)
+            if "contacts_contact" in q and not q.lstrip().upper().startswith(("EXPLAIN", "SET"))
+        ] or [i for i, q in enumerate(queries) if not q.lstrip().upper().startswith("SET")]
         slowest = max(candidates, key=lambda i: p50(per_query[i]))
         main_sql = queries[slowest]
         with conn.transaction(force_rollback=True):

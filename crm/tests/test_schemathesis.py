@@ -65,6 +65,11 @@ SEMANTIC_422 = {
     "/api/v1/contacts/{id}": "phone numbers must be valid for the org's region; `assigned_to` a member",
     "/api/v1/contacts/import": "a CSV (body or `file`) must be UTF-8 text with a header row",
 }
+# DESIGN §4 (import): "A bad row is reported and skipped; the good rows land" — a row that violates the row schema
+# is answered 200 with the row in `errors`, never a rejection of the request. Negative-data rejection is
+# therefore widened to admit that 200 for this one operation (body-level problems: no `contacts`, bad options,
+# not UTF-8, are still 422 and tested in contacts/tests/test_import_api.py).
+ROWS_REPORTED_NOT_REJECTED = {"/api/v1/contacts/import"}
 # `DELETE /auth/token` revokes the very token the fuzzer authenticates with; it is tested in orgs/tests.
 EXCLUDED_OPERATION_IDS = ["auth_token_revoke"]
 
@@ -111,12 +116,20 @@ def write_config(path: Path, bootstrap: dict) -> Path:
         lines.append(
             f'[[operations]]\ninclude-path = "{route}"\n'
             'checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]\n'
+            + (
+                # a row-level violation is a 200 with the row in `errors` (plus every rejection status)
+                'checks.negative_data_rejection.expected-statuses = ["200", "400", "401", "403", "404", "405", '
+                '"406", "409", "413", "415", "422", "428", "429"]\n'
+                if route in ROWS_REPORTED_NOT_REJECTED
+                else ""
+            )
         )
     path.write_text("\n".join(lines))
     return path
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~4 min on the 2-core machine; more when it shares the CPU
 def test_schemathesis_finds_nothing(live_server, lifted_rate_limits, tmp_path: Path):
     bootstrap = seed_org()
     config = write_config(tmp_path / "schemathesis.toml", bootstrap)
@@ -157,6 +170,6 @@ def test_schemathesis_finds_nothing(live_server, lifted_rate_limits, tmp_path: P
         "CRM_FUZZ_ORG_ID": str(bootstrap["org_id"]),
         "CRM_FUZZ_KEY_PATTERN": KEY_PATTERN,
     }
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=840, cwd=tmp_path, env=env)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
