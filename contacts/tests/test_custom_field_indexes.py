@@ -84,3 +84,13 @@ def test_deleting_the_field_drops_its_index(alice, django_capture_on_commit_call
     with django_capture_on_commit_callbacks(execute=True):
         assert alice.client.delete(f"/api/v1/custom-fields/{field['id']}").status_code == 204
     assert index_names(alice.org.id) == set()
+
+
+def test_custom_fields_get_planner_statistics(alice, django_capture_on_commit_callbacks):
+    create_field(alice, {"name": "Score", "data_type": "number"}, django_capture_on_commit_callbacks)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_statistic_ext WHERE stxname LIKE 'contact_cfstat_%%' "
+            "AND pg_get_statisticsobjdef_expressions(oid)::text LIKE '%%crm_custom_number%%score%%'"
+        )
+        assert cursor.fetchone() == (1,)
