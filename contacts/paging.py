@@ -124,7 +124,7 @@ def count_rows(queryset, mode: str) -> int | None:
 
 # A filter that matches (or is estimated to match) at most this many rows is paged by fetching them through the
 # filter's own indexes (bitmap scans) and sorting in memory, never by walking the sort index.
-SMALL_RESULT = 10_000
+SMALL_RESULT = 5_000
 
 
 def fetch_page(ordered, filtered, count: int | None, has_filter: bool, offset: int, limit: int) -> list:
