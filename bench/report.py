@@ -219,6 +219,17 @@ def write(results: dict, report_path: Path, chart_path: Path, command: str) -> s
         ]
     else:
         lines.append(f"Not measured: {wrk.get('error', 'no result')}.")
+    rls_rows = [r for r in results.get("shapes", []) if r.get("main_no_rls_p50_ms") and r.get("main_p50_ms")]
+    if rls_rows:
+        lines += ["", "## Cost of row-level security", "",
+                  "The page/count query of each shape under the request's policy (role `crm_app`, org set) and "
+                  "the same query as the table owner (no policy; it still filters on `org_id`), p50 ms. Import "
+                  "runs under the policy too, so its ratio above already includes it.", "",
+                  "| shape | with RLS | without RLS | difference |", "|---|---:|---:|---:|"]  # fmt: skip
+        for row in rls_rows:
+            with_rls, without = row["main_p50_ms"], row["main_no_rls_p50_ms"]
+            diff = (with_rls - without) / without * 100 if without else 0
+            lines.append(f"| {row['shape']} | {ms(with_rls)} | {ms(without)} | {diff:+.0f}% |")
     short = shortfalls(results)
     lines += ["", "## What falls short of DESIGN §5", ""]
     lines += [f"- {item}" for item in short] if short else ["Nothing: every target was met in this run."]
