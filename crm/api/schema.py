@@ -109,6 +109,22 @@ class AutoSchema(openapi.AutoSchema):
             statuses.add("422")
         return sorted(str(s) for s in statuses)
 
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        # DRF trims text before its "may not be blank" check, so a non-blank field needs a
+        # non-space character: say so, or a client (and Schemathesis) may send "\u000b".
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and field.trim_whitespace
+            and not field.allow_blank
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+            and "enum" not in schema
+        ):
+            schema["pattern"] = r"\S"
+        return schema
+
     def _get_request_body(self, direction="request"):
         body = super()._get_request_body(direction)
         if body and getattr(self.view, "request_body_required", False):
