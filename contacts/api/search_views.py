@@ -21,6 +21,9 @@ from contacts.search.openapi import (
 )
 from contacts.search.saved_views import etag_of, list_views, replace_views
 from crm.api.viewsets import OrgScopedViewMixin
+from customization.field_types import OPERATORS_BY_KIND, FilterKind
+
+TEXT_OPERATORS = list(OPERATORS_BY_KIND[FilterKind.TEXT])  # the examples show what the registry says
 
 ETAG_HEADER = OpenApiParameter(
     "ETag",
@@ -93,18 +96,7 @@ class ContactFieldsView(_OrgAPIView):
                             "label": "Email",
                             "type": "email",
                             "kind": "text",
-                            "operators": [
-                                "eq",
-                                "neq",
-                                "contains",
-                                "not_contains",
-                                "starts_with",
-                                "ends_with",
-                                "in",
-                                "not_in",
-                                "is_empty",
-                                "is_not_empty",
-                            ],
+                            "operators": TEXT_OPERATORS,
                             "sortable": True,
                         },
                         {
@@ -112,18 +104,7 @@ class ContactFieldsView(_OrgAPIView):
                             "label": "Tier",
                             "type": "single_select",
                             "kind": "text",
-                            "operators": [
-                                "eq",
-                                "neq",
-                                "contains",
-                                "not_contains",
-                                "starts_with",
-                                "ends_with",
-                                "in",
-                                "not_in",
-                                "is_empty",
-                                "is_not_empty",
-                            ],
+                            "operators": TEXT_OPERATORS,
                             "sortable": True,
                             "options": ["Gold", "Silver"],
                         },
