@@ -39,6 +39,20 @@ class FilterKind:
     USER = "user"
 
 
+# Dates and datetimes share operators (a date-only value on a datetime means that whole day).
+_TEMPORAL_OPERATORS = (
+    "eq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "between",
+    "within_last",
+    "more_than_ago",
+    "is_empty",
+    "is_not_empty",
+)
+
 OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
     FilterKind.TEXT: (
         "eq",
@@ -55,30 +69,8 @@ OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
     FilterKind.TAGS: ("contains", "not_contains", "contains_any", "contains_all", "is_empty", "is_not_empty"),
     FilterKind.BOOLEAN: ("eq", "is_empty", "is_not_empty"),
     FilterKind.NUMBER: ("eq", "neq", "gt", "gte", "lt", "lte", "between", "is_empty", "is_not_empty"),
-    FilterKind.DATE: (
-        "eq",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "between",
-        "within_last",
-        "more_than_ago",
-        "is_empty",
-        "is_not_empty",
-    ),
-    FilterKind.DATETIME: (
-        "eq",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "between",
-        "within_last",
-        "more_than_ago",
-        "is_empty",
-        "is_not_empty",
-    ),
+    FilterKind.DATE: _TEMPORAL_OPERATORS,
+    FilterKind.DATETIME: _TEMPORAL_OPERATORS,
     FilterKind.USER: ("eq", "neq", "in", "not_in", "is_empty", "is_not_empty"),
 }
 
