@@ -17,6 +17,7 @@ import hashlib
 import json
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
@@ -119,7 +120,22 @@ def count_rows(queryset, mode: str) -> int | None:
         return None
     if mode == "estimate":
         return estimate_count(queryset)
-    return queryset.order_by().count()
+    return exact_count(queryset)
+
+
+def exact_count(queryset) -> int:
+    """`count(*)` of the filter, with COUNT_WORK_MEM for this one query.
+
+    A filter matching half a million rows is counted fastest by a bitmap scan of its own index
+    (e.g. a custom number range), but at the default work_mem the bitmap turns lossy and every
+    row's value is recomputed, so PostgreSQL walks the org instead: 640 ms at 1M contacts where
+    an exact bitmap takes 215 ms (`make bench`, "Exact counts").
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.COUNT_WORK_MEM])
+        count = queryset.order_by().count()  # if it fails, the transaction (and the setting) ends with it
+        cursor.execute("SET LOCAL work_mem TO DEFAULT")
+    return count
 
 
 # A filter that matches (or is estimated to match) at most this many rows is paged by fetching them through the

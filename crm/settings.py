@@ -125,6 +125,9 @@ WHITENOISE_USE_FINDERS = True
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 IMPORT_MAX_BODY_BYTES = int(os.environ.get("IMPORT_MAX_BODY_BYTES", str(50 * 1024 * 1024)))
 IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "100000"))
+# work_mem for exact counts only (contacts.paging.exact_count): keeps a big bitmap exact.
+# Each concurrent count may use this much per parallel worker.
+COUNT_WORK_MEM = os.environ.get("COUNT_WORK_MEM", "64MB")
 # Django's own cap would answer 400; ours (the middleware) answers 413 first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_BODY_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_BODY_BYTES + 1024 * 1024

@@ -153,3 +153,25 @@ def test_small_filtered_results_are_not_paged_by_walking_the_sort_index(many):
 def test_unfiltered_pages_keep_the_index_walk(many):
     sql, _ = _statements(many, "get", "/api/v1/contacts?count=none")
     assert not any("enable_indexscan" in s for s in sql)
+
+
+@pytest.mark.parametrize("endpoint", ["list", "search"])
+def test_exact_counts_run_with_count_work_mem_and_only_they_do(many, settings, endpoint):
+    from django.db import connection
+
+    settings.COUNT_WORK_MEM = "48MB"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        before = cursor.fetchone()[0]
+    if endpoint == "list":
+        sql, body = _statements(many, "get", "/api/v1/contacts?q=person")
+    else:
+        sql, body = _statements(many, "post", "/api/v1/contacts/search", {"query": {"groups": []}})
+    assert body["count"] > 0
+    count_at = next(i for i, s in enumerate(sql) if "COUNT(*)" in s)
+    assert "set_config('work_mem'" in sql[count_at - 1]
+    assert sql[count_at + 1] == "SET LOCAL work_mem TO DEFAULT"
+    assert not any("work_mem" in s for s in sql[count_at + 2 :])  # the page query runs at the default
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        assert cursor.fetchone()[0] == before
