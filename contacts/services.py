@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 
 from contacts.models import Contact
 from crm.api.exceptions import Conflict
@@ -14,7 +15,8 @@ EMAIL_CONSTRAINT = "contact_org_email_uniq"
 
 def duplicate_email_conflict(org_id: int, email: str, membership: Membership | None) -> Conflict:
     """409 naming the existing contact only when the caller may see it."""
-    existing = Contact.objects.for_org(org_id).filter(email__iexact=email)
+    # lower(email), not email__iexact's UPPER(): the unique index serves it.
+    existing = Contact.objects.for_org(org_id).alias(email_key=Lower("email")).filter(email_key=email.lower())
     if membership is not None:
         existing = existing.for_member(membership)
     existing_id = existing.values_list("id", flat=True).first()

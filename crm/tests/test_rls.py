@@ -139,7 +139,12 @@ def test_rls_keeps_the_gin_and_trigram_indexes_usable(alice):
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE contacts_contact")
-    filters = {"tags": "tags @> '{vip}'", "custom": "custom @> '{\"k\": 1}'", "q": "search_text LIKE '%zzzqqq%'"}
+    filters = {
+        "tags": "tags @> '{vip}'",
+        "custom": "custom @> '{\"k\": 1}'",
+        "q": "search_text LIKE '%zzzqqq%'",
+        "email": "lower(email) = ANY('{c1@x.test}')",
+    }
 
     def plans(as_app: bool) -> dict:
         out = {}
@@ -156,3 +161,4 @@ def test_rls_keeps_the_gin_and_trigram_indexes_usable(alice):
     assert under_rls == as_owner
     assert any("contact_tags_gin" in line for line in under_rls["tags"]), under_rls
     assert any("contact_custom_gin" in line for line in under_rls["custom"]), under_rls
+    assert any("contact_org_email_uniq" in line for line in under_rls["email"]), under_rls
