@@ -318,7 +318,8 @@ class UrlType(FieldType):
         return text
 
 
-_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+# `.test` is admitted below (test_environment=True), so the fast path admits it too.
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES) - {"test"}
 _PLAIN_EMAIL = re.compile(
     r"(?P<local>[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*)@"
     r"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
