@@ -1,0 +1,122 @@
+"""Import in chunks (contacts.importing.engine): a chunk is written on a background thread while
+the next one is normalized. Chunking must change nothing a client can see."""
+
+import itertools
+import threading
+
+import pytest
+
+from contacts.importing import engine
+from contacts.models import Contact
+from contacts.normalize import ContactNormalizer
+from customization.models import CustomField
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/contacts/import"
+COMPARED = ("first_name", "last_name", "name", "email", "phone", "company", "notes", "tags", "custom", "search_text")
+
+
+def rows_with_duplicates_across_chunks() -> list[dict]:
+    """30 rows: the same people again in other case, by phone only, with more tags and custom values, plus bad rows."""
+    rows = []
+    for i in range(10):
+        phone = {"phone": f"+1415555{2600 + i:04d}"} if i % 2 == 0 else {}
+        person = {"email": f"p{i}@example.com", "first_name": f"P{i}", "tags": [f"t{i % 3}"], "custom": {"seats": i}}
+        rows.append({**person, **phone})
+    for i in range(0, 10, 2):
+        rows.append({"email": f"P{i}@EXAMPLE.com", "last_name": "Again", "phone": f"+1415555{2700 + i:04d}"})
+    for i in range(0, 10, 2):
+        rows.append({"phone": f"(415) 555-{2600 + i:04d}", "company": f"Co{i}", "tags": ["by-phone", "t0"]})
+    rows += [{"email": "broken"}, {"custom": {"seats": "many"}, "email": "x@example.com"}, {}]
+    rows += [{"email": f"p{i}@example.com", "custom": {"plan": "Gold"}} for i in (1, 9)]
+    rows += [{"phone": f"+1415555{2700 + i:04d}", "notes": "moved"} for i in (0, 4)]
+    rows += [{"email": "new@example.com", "tags": ["t1"]}, {"email": "NEW@example.com", "tags": ["t2"]}]
+    return rows
+
+
+def import_rows(actor, rows, chunk_rows, monkeypatch, **options):
+    monkeypatch.setattr(engine, "WRITE_CHUNK_ROWS", chunk_rows)
+    response = actor.client.post(URL, {"contacts": rows, "options": options}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    contacts = {
+        (c["email"] or "").lower() or c["phone"]: tuple(c[k] for k in COMPARED)
+        for c in Contact.objects.for_org(actor.org.id).values(*COMPARED)
+    }
+    return body, contacts
+
+
+@pytest.fixture
+def fields(org_a, org_b):
+    for org in (org_a, org_b):
+        CustomField.objects.create(org=org, key="seats", name="Seats", data_type="number")
+        CustomField.objects.create(org=org, key="plan", name="Plan", data_type="text")
+
+
+OPTION_PAIRS = list(itertools.product(["email", "phone", "email_or_phone", "none"], ["update", "skip"]))
+
+
+@pytest.mark.parametrize(("dedupe_on", "on_duplicate"), OPTION_PAIRS)
+def test_small_chunks_give_the_same_contacts_and_report_as_one_chunk(
+    alice, charlie, fields, monkeypatch, dedupe_on, on_duplicate
+):
+    rows = rows_with_duplicates_across_chunks()
+    whole = import_rows(alice, rows, 10_000, monkeypatch, dedupe_on=dedupe_on, on_duplicate=on_duplicate)
+    chunked = import_rows(charlie, rows, 3, monkeypatch, dedupe_on=dedupe_on, on_duplicate=on_duplicate)
+    assert chunked == whole
+    merged = whole[0]["updated"] + whole[0]["skipped"]
+    assert merged > 0 if dedupe_on != "none" else whole[0]["failed"] > 3  # the file does exercise merging
+
+
+def test_a_conflict_in_a_background_write_is_a_409_and_nothing_is_written(alice, monkeypatch):
+    # Every contact of the org gets one email: a unique violation inside the first chunk's merge.
+    monkeypatch.setattr(
+        engine.ContactImporter,
+        "_update_sql",
+        staticmethod(lambda table: f"UPDATE {table} SET email = 'same@example.com' WHERE org_id = %s"),
+    )
+    monkeypatch.setattr(engine, "WRITE_CHUNK_ROWS", 2)
+    rows = [{"email": f"r{i}@example.com"} for i in range(6)]
+    response = alice.client.post(URL, {"contacts": rows}, format="json")
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["code"] == "import_conflict"
+    assert not Contact.objects.for_org(alice.org.id).exists()
+
+
+def test_a_failure_while_a_chunk_is_being_written_leaves_nothing_and_no_thread(alice, monkeypatch):
+    clean = ContactNormalizer.clean
+
+    def fail_on_row_five(self, data, **kwargs):
+        if data.get("email") == "r4@example.com":  # normalized while chunk 1 is written
+            raise RuntimeError("boom")
+        return clean(self, data, **kwargs)
+
+    monkeypatch.setattr(ContactNormalizer, "clean", fail_on_row_five)
+    monkeypatch.setattr(engine, "WRITE_CHUNK_ROWS", 3)
+    rows = [{"email": f"r{i}@example.com"} for i in range(6)]
+    alice.client.raise_request_exception = False
+    assert alice.client.post(URL, {"contacts": rows}, format="json").status_code == 500
+    assert not Contact.objects.for_org(alice.org.id).exists()
+    assert not [t for t in threading.enumerate() if t.name.startswith("import-writer")]
+
+
+def test_the_background_writer_overlaps_the_callers_work():
+    started, release = threading.Event(), threading.Event()
+
+    def slow_write():
+        started.set()
+        assert release.wait(5)
+
+    with engine.BackgroundWriter() as writer:
+        writer.submit(slow_write)
+        assert started.wait(5)  # running while the caller goes on
+        release.set()
+        writer.wait()
+
+
+def test_the_background_writers_error_reaches_the_caller():
+    def fail():
+        raise ValueError("write failed")
+
+    with pytest.raises(ValueError, match="write failed"), engine.BackgroundWriter() as writer:
+        writer.submit(fail)
