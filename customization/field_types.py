@@ -8,6 +8,7 @@ serializer, import and `GET /contacts/fields` all read this registry.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import zoneinfo
@@ -379,11 +380,10 @@ def _fast_phone(text: str, region: str) -> str | None:
     number it does not vouch for) returns None and the full path decides. Import normalizes
     100,000 rows at a time, and the full parse + validation costs ~100 µs a number.
     """
-    compact = _PHONE_FORMATTING.sub("", text)
-    country_code = phonenumbers.country_code_for_region(region)
-    if not country_code or phonenumbers.region_code_for_country_code(country_code) != region:
+    prefix = _main_calling_code(region)
+    if prefix is None:
         return None
-    prefix = str(country_code)
+    compact = _PHONE_FORMATTING.sub("", text)
     if compact.startswith("+" + prefix):
         national = compact[len(prefix) + 1 :]
     elif compact[:1].isdigit() and not compact.startswith(("0", prefix)):
@@ -392,10 +392,57 @@ def _fast_phone(text: str, region: str) -> str | None:
         return None
     if not (national.isascii() and national.isdigit()) or national.startswith("0") or not 4 <= len(national) <= 14:
         return None
-    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
-    if phonenumbers.is_valid_number_for_region(number, region):
+    patterns = _valid_number_patterns(region, len(national))
+    if patterns is not None and all(pattern.fullmatch(national) for pattern in patterns):
         return f"+{prefix}{national}"
     return None
+
+
+@functools.cache
+def _main_calling_code(region: str) -> str | None:
+    """The region's calling code, if the region is the main one of that code (else None)."""
+    country_code = phonenumbers.country_code_for_region(region)
+    if not country_code or phonenumbers.region_code_for_country_code(country_code) != region:
+        return None
+    return str(country_code)
+
+
+@functools.cache
+def _valid_number_patterns(region: str, length: int) -> tuple[re.Pattern, re.Pattern] | None:
+    """`phonenumbers.is_valid_number_for_region` for national numbers of `length` digits, as two
+    compiled patterns that must both fullmatch: the region's general description, and any one
+    number type's (phonenumbers tries them one by one, each behind the same length check).
+    None when no number of that length can be valid."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+
+    def admits(desc) -> bool:
+        return (
+            desc is not None
+            and bool(desc.national_number_pattern)
+            and (not desc.possible_length or length in desc.possible_length)
+        )
+
+    types = [
+        desc
+        for desc in (
+            metadata.premium_rate,
+            metadata.toll_free,
+            metadata.shared_cost,
+            metadata.voip,
+            metadata.personal_number,
+            metadata.pager,
+            metadata.uan,
+            metadata.voicemail,
+            metadata.fixed_line,
+            metadata.mobile,
+        )
+        if admits(desc)
+    ]
+    if not admits(metadata.general_desc) or not types:
+        return None
+    general = re.compile(metadata.general_desc.national_number_pattern)
+    any_type = re.compile("|".join(f"(?:{desc.national_number_pattern})" for desc in types))
+    return general, any_type
 
 
 FIELD_TYPES: dict[str, FieldType] = {}
