@@ -11,6 +11,10 @@ per transaction, so a pooled connection (PgBouncer in transaction mode) never ca
 request's org into the next. An unset org matches nothing (fail closed). The tenant policy is
 a plain equality on `org_id`, so the planner uses it as an index condition, evaluated once.
 
+Round trips are much of the cost of a small request, so a claimed org is set in the same round
+trip as the token + membership lookup that verifies it (`claim_org`: two statements in one
+message, run in order).
+
 Code that legitimately spans orgs (admin, bootstrap commands) switches to the bypass role
 with `rls_bypass()`. Migrations run as the owner.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 
+import psycopg
 from django.conf import settings
 from django.db import connection, migrations, transaction
 
@@ -86,6 +91,34 @@ def set_request_identity(user_id: int, org_id: int) -> None:
                 "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
                 [USER_SETTING, str(user_id), ORG_SETTING, str(org_id)],
             )
+
+
+def claim_org(org_id: int, lookup_sql: str, params: list) -> list[tuple]:
+    """Set the org a request claims and run `lookup_sql`, the lookup that verifies the claim
+    (the caller's membership in it), in one round trip; return the lookup's rows.
+
+    Fail closed: the lookup is the only query run with the claimed org set. The caller verifies
+    the membership from the rows and must call `drop_org_claim()` on every other outcome.
+    """
+    if not (settings.RLS_ENABLED and connection.in_atomic_block):
+        with connection.cursor() as cursor:
+            cursor.execute(lookup_sql, params)
+            return cursor.fetchall()
+    with connection.cursor() as cursor:
+        claim = "SELECT set_config(%s, %s, true)"
+        if isinstance(cursor.cursor, psycopg.ClientCursor):  # Django's default: both in one message
+            cursor.execute(f"{claim}; {lookup_sql}", [ORG_SETTING, str(org_id), *params])
+            cursor.nextset()
+        else:
+            cursor.execute(claim, [ORG_SETTING, str(org_id)])
+            cursor.execute(lookup_sql, params)
+        return cursor.fetchall()
+
+
+def drop_org_claim() -> None:
+    """Back to no org (sees nothing): the claim set by `claim_org` was not verified."""
+    if settings.RLS_ENABLED and connection.in_atomic_block and not connection.needs_rollback:
+        _set(ORG_SETTING, "")
 
 
 def _switch_role(role: str) -> str:

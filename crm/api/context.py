@@ -11,6 +11,9 @@ from orgs.models import Membership
 ORG_HEADER = "X-Org-Id"
 _META_KEY = "HTTP_X_ORG_ID"
 _NOT_A_MEMBER = "You are not a member of this organization, or it does not exist."
+# Set by the bearer authentication (orgs.auth), which reads the membership with the token:
+# (org id, the caller's Membership in it or None), both verified in this request.
+VERIFIED_ORG_ATTR = "_verified_org_membership"
 
 
 def parse_org_id(raw: str | None) -> int:
@@ -24,6 +27,14 @@ def parse_org_id(raw: str | None) -> int:
     return int(raw)
 
 
+def org_id_or_none(request) -> int | None:
+    """The org id named by the header, or None when it is absent or malformed (answered later)."""
+    try:
+        return parse_org_id(request.META.get(_META_KEY))
+    except MalformedRequest:
+        return None
+
+
 def resolve_membership(request) -> Membership:
     """The caller's membership in the org named by the header (cached on the request).
 
@@ -34,8 +45,14 @@ def resolve_membership(request) -> Membership:
     if cached is not None:
         return cached
     org_id = parse_org_id(request.META.get(_META_KEY))
-    db_security.set_request_identity(request.user.pk, org_id)
-    membership = Membership.objects.select_related("org", "user").filter(org_id=org_id, user_id=request.user.pk).first()
+    verified = getattr(request, VERIFIED_ORG_ATTR, None)
+    if verified is not None and verified[0] == org_id:
+        membership = verified[1]
+    else:
+        db_security.set_request_identity(request.user.pk, org_id)
+        membership = (
+            Membership.objects.select_related("org", "user").filter(org_id=org_id, user_id=request.user.pk).first()
+        )
     if membership is None:
         raise PermissionDenied(_NOT_A_MEMBER, code="not_a_member")
     request._membership = membership
