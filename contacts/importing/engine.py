@@ -214,6 +214,7 @@ class ContactImporter:
         """Import `(row number, row)` pairs in one transaction; counts add into `report`."""
         report = report or ImportReport()
         report.dry_run = self.options.dry_run
+        self._moved_emails: dict[str, str] = {}  # see _carry_moved_emails
         if self.options.dry_run:
             candidates = self._clean(rows, report)
             with transaction.atomic():
@@ -289,7 +290,9 @@ class ContactImporter:
 
     def _plan(self, candidates, report: ImportReport) -> list[Target]:
         options = self.options
-        emails = sorted({g["email"].lower() for _, g, _ in candidates if g.get("email")})
+        emails = {g["email"].lower() for _, g, _ in candidates if g.get("email")}
+        moved = {email: self._current_email(email) for email in emails if email in self._moved_emails}
+        emails = sorted(emails | set(moved.values()))
         phones = sorted({g["phone"] for _, g, _ in candidates if g.get("phone")}) if options.dedupe_phone else []
         by_email: dict[str, Target] = {}
         by_phone: dict[str, Target] = {}
@@ -304,6 +307,10 @@ class ContactImporter:
                 current = by_phone.get(contact.phone)
                 if current is None or (target.visible and not current.visible):
                     by_phone[contact.phone] = target  # prefer the oldest visible contact with that phone
+
+        for email, current in moved.items():  # still reserved to the contact that moved away from it
+            if current in by_email:
+                by_email.setdefault(email, by_email[current])
 
         new_targets: list[Target] = []
         for number, given, keys in candidates:
@@ -351,7 +358,32 @@ class ContactImporter:
                 if old_phone and old_phone != phone and by_phone.get(old_phone) is target:
                     del by_phone[old_phone]  # the contact moved to another number
                 by_phone.setdefault(phone, target)
+        self._carry_moved_emails(by_email)
         return new_targets + [t for t in existing_targets if t.touched]
+
+    def _carry_moved_emails(self, by_email: dict[str, Target]) -> None:
+        """Remember the emails contacts of this chunk moved away from, for the later chunks.
+
+        Within a request such an email stays reserved to its contact (the writes of a chunk
+        are set-based, so it cannot change hands); a later chunk reads contacts back from the
+        database, where only the new email is left, so it follows the move from here.
+        """
+        for email, target in by_email.items():
+            if not target.touched:
+                continue
+            current = target.given.get("email") or (target.existing.email if target.existing else None)
+            current = current.lower() if current else None
+            if current and current != email:
+                self._moved_emails[email] = current
+            elif current == email:
+                self._moved_emails.pop(email, None)
+
+    def _current_email(self, email: str) -> str:
+        for _ in range(len(self._moved_emails)):  # a chain of moves, never a cycle (see above)
+            if email not in self._moved_emails:
+                break
+            email = self._moved_emails[email]
+        return email
 
     @staticmethod
     def _merge(target: Target, given: dict, keys: set) -> tuple[str, str] | None:

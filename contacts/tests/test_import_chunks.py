@@ -30,6 +30,10 @@ def rows_with_duplicates_across_chunks() -> list[dict]:
     rows += [{"email": "broken"}, {"custom": {"seats": "many"}, "email": "x@example.com"}, {}]
     rows += [{"email": f"p{i}@example.com", "custom": {"plan": "Gold"}} for i in (1, 9)]
     rows += [{"phone": f"+1415555{2700 + i:04d}", "notes": "moved"} for i in (0, 4)]
+    # A contact found by phone takes a new email; its old email comes back chunks later.
+    rows += [{"email": "old@example.com", "phone": "+14155553000"}, {}, {}, {}]
+    rows += [{"email": "moved@example.com", "phone": "+14155553000"}, {}, {}, {}]
+    rows += [{"email": "OLD@example.com", "company": "Back"}, {"email": "moved@example.com", "notes": "again"}]
     rows += [{"email": "new@example.com", "tags": ["t1"]}, {"email": "NEW@example.com", "tags": ["t2"]}]
     return rows
 
