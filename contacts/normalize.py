@@ -70,10 +70,11 @@ class ContactNormalizer:
 
     # --- a whole contact -----------------------------------------------------------
 
-    def clean(self, data: dict, existing=None) -> tuple[dict, list[FieldError]]:
+    def clean(self, data: dict, existing=None, derive: bool = True) -> tuple[dict, list[FieldError]]:
         """Validate `data` (only the keys given: PATCH semantics) into model values.
 
         With `existing`, derived values (name, search_text, merged custom) account for it.
+        `derive=False` leaves name/search_text to the caller (import derives once per merged contact).
         """
         values: dict[str, Any] = {}
         errors: list[FieldError] = []
@@ -143,7 +144,7 @@ class ContactNormalizer:
         elif existing is None and self.membership is not None and self.membership.sees_only_assigned:
             values["assigned_to_id"] = self.membership.user_id
 
-        if not errors:
+        if derive and not errors:
             self.derive(values, data, existing)
         return values, errors
 

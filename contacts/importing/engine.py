@@ -249,7 +249,7 @@ class ContactImporter:
             if extra_tags:
                 tags = data.get("tags", [])
                 data["tags"] = [*tags, *extra_tags] if isinstance(tags, list) else tags
-            values, errors = self.normalizer.clean(data)
+            values, errors = self.normalizer.clean(data, derive=False)  # final_values() derives
             if errors:
                 report.fail(number, [(e.attr, e.detail) for e in errors])
                 continue
