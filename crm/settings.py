@@ -83,7 +83,7 @@ EMBEDDED_PG_THROWAWAY = False
 CONN_MAX_AGE = int(os.environ.get("CONN_MAX_AGE", "60"))
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=CONN_MAX_AGE)}
-    DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+    DATABASES["default"]["ENGINE"] = "crm.db_postgresql"
 else:
     DATABASES = {
         "default": {
@@ -99,7 +99,7 @@ else:
 _MIGRATING = len(sys.argv) > 1 and sys.argv[1] in {"migrate", "makemigrations", "sqlmigrate", "showmigrations"}
 if os.environ.get("DATABASE_APP_URL") and not _MIGRATING:
     DATABASES["default"] = dj_database_url.parse(os.environ["DATABASE_APP_URL"], conn_max_age=CONN_MAX_AGE)
-    DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+    DATABASES["default"]["ENGINE"] = "crm.db_postgresql"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Row-level security (docs/security.md): requests run as this non-owner role, one org per transaction.
 RLS_ENABLED = env_bool("RLS_ENABLED", True)

@@ -1,13 +1,13 @@
-"""Django's PostgreSQL backend, pointed at the embedded server, started on first connect.
+"""The project's PostgreSQL backend (crm.db_postgresql), pointed at the embedded server, started on first connect.
 
 Starting lazily keeps commands that never touch the database (ruff, `check`, schema
 generation) from booting a server.
 """
 
 from django.conf import settings
-from django.db.backends.postgresql import base
 
 from crm import embedded_db
+from crm.db_postgresql import base
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -27,3 +27,17 @@ def test_password_attempts_are_limited(anon, tight_limits):
     body = {"email": "x@y.test", "password": "nope"}
     statuses = [anon.post("/api/v1/auth/token", body, format="json").status_code for _ in range(3)]
     assert statuses == [401, 401, 429]
+
+
+def test_the_request_log_is_stored_as_an_array_of_times(alice):
+    """Pickled into the cache on every request: an array of doubles, not a list of floats."""
+    from array import array
+
+    from django.core.cache import cache
+
+    for _ in range(3):
+        assert alice.client.get("/api/v1/org").status_code == 200
+    token_key = alice.token[:15]
+    history = cache.get(f"throttle_api_token:{token_key}")
+    assert isinstance(history, array) and history.typecode == "d" and len(history) == 3
+    assert list(history) == sorted(history, reverse=True)
