@@ -3,7 +3,7 @@
 1. Each row goes through `ContactNormalizer.clean` (the one validation path); a bad row is
    reported and skipped.
 2. Under a per-org transaction advisory lock (imports of one org run one at a time), the
-   contacts matching the file's emails/phones are read `FOR UPDATE`. Rows are then resolved in
+   contacts matching the rows' emails/phones are read `FOR UPDATE`. Rows are then resolved in
    file order, as if imported one at a time: a row whose dedupe key matches an existing contact
    or an earlier row updates (or skips) it, otherwise it creates one. Emails stay unique per org
    whatever `dedupe_on` says; a row that would duplicate one is an error.
@@ -13,12 +13,14 @@
    lock) raced us; it merges instead of failing.
 
 Rows go through these steps in chunks of WRITE_CHUNK_ROWS, in file order, in the one
-transaction. While PostgreSQL writes a chunk (index maintenance is most of an import's database
-time) a background thread waits on it, and the next chunk is normalized meanwhile: Python and
-PostgreSQL each keep one core busy. A later chunk finds the contacts an earlier one created
-through step 2's read, so rows still merge as if imported one at a time.
+transaction, as a pipeline (`ContactImporter.run`): while PostgreSQL writes one chunk (index
+upkeep is most of an import's database time) on a background thread, the next is planned and
+the one after normalized, so Python and PostgreSQL each keep a core busy. The run's maps
+(email → contact, phone → contact) span the chunks, and new contacts take their ids from the
+table's sequence when staged, so a later chunk updates them by id; the result is the same as
+one chunk (tests compare them).
 
-Dry runs do steps 1–2 on the whole input without the lock and stop before step 3.
+Dry runs do steps 1–2 without the lock and stop before step 3.
 """
 
 from __future__ import annotations
@@ -173,7 +175,11 @@ class Target:
     visible: bool = True
     given: dict = field(default_factory=dict)  # merged values of the keys the rows gave
     keys: set = field(default_factory=set)  # merged raw keys the rows gave (for derived values)
-    touched: bool = False
+    created_id: int | None = None  # a new contact's id, once an earlier chunk inserted it
+
+    @property
+    def contact_id(self) -> int | None:
+        return self.existing.id if self.existing is not None else self.created_id
 
 
 def prune(raw: dict) -> dict:
@@ -211,25 +217,34 @@ class ContactImporter:
     # --- the whole run ----------------------------------------------------------------
 
     def run(self, rows: Iterable[tuple[int, dict | None]], report: ImportReport | None = None) -> ImportReport:
-        """Import `(row number, row)` pairs in one transaction; counts add into `report`."""
+        """Import `(row number, row)` pairs in one transaction; counts add into `report`.
+
+        A pipeline over chunks: while PostgreSQL writes chunk k-1 (on the writer thread), chunk k
+        is planned and chunk k+1 normalized. Chunk k's existing contacts are read before chunk
+        k-1 is written, which is safe: every contact an earlier chunk touched is already in the
+        run's maps, and a read contact the maps know is ignored.
+        """
         report = report or ImportReport()
-        report.dry_run = self.options.dry_run
-        self._moved_emails: dict[str, str] = {}  # see _carry_moved_emails
-        if self.options.dry_run:
-            candidates = self._clean(rows, report)
-            with transaction.atomic():
-                self._plan(candidates, report)
-            return report
+        write = not self.options.dry_run
+        report.dry_run = not write
+        self._by_email: dict[str, Target] = {}
+        self._by_phone: dict[str, Target] = {}
+        self._by_id: dict[int, Target] = {}  # every contact of the run's maps, by id
+        self._in_flight: dict[int, Target] = {}  # new contacts of the chunk being written, by planned id
+        planned: list[Target] = []
         with transaction.atomic(), BackgroundWriter() as writer:
             for index, chunk in enumerate(_chunks(rows, WRITE_CHUNK_ROWS)):
-                candidates = self._clean(chunk, report)  # overlaps the previous chunk's write
-                writer.wait()  # the connection is ours again
-                if index == 0:
+                candidates = self._clean(chunk, report)  # overlaps the write of the chunk before last
+                self._repoint(writer.wait())  # the connection is ours again
+                if index == 0 and write:
                     self._lock()
-                targets = self._plan(candidates, report)
-                if targets:
-                    self._stage(targets)
-                    writer.submit(self._merge_staged, connection.connection)
+                found = self._fetch_existing(candidates)
+                if planned and write:
+                    writer.submit(self._merge_staged, connection.connection, self._stage(planned))
+                planned = self._plan(candidates, found, report)  # overlaps that write
+            self._repoint(writer.wait())
+            if planned and write:
+                self._merge_staged(connection.connection, self._stage(planned))
         return report
 
     # --- 1. normalize -----------------------------------------------------------------
@@ -267,20 +282,29 @@ class ContactImporter:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_CLASS, self.org_id % 2**31])
 
-    def _fetch_existing(self, emails: list[str], phones: list[str]) -> list[Existing]:
+    def _fetch_existing(self, candidates) -> list[Existing]:
+        """The contacts (not yet in the run's maps) holding the emails/phones of these rows."""
+        emails = sorted({g["email"].lower() for _, g, _ in candidates if g.get("email")} - self._by_email.keys())
+        phones = []
+        if self.options.dedupe_phone:
+            phones = sorted({g["phone"] for _, g, _ in candidates if g.get("phone")} - self._by_phone.keys())
         if not emails and not phones:
             return []
-        lock = "" if self.options.dry_run else " FOR UPDATE"
-        sql = (
-            f"SELECT id, {', '.join(c for c in COLUMNS)} FROM {Contact._meta.db_table} "
-            "WHERE org_id = (SELECT %s::bigint) AND (lower(email) = ANY(%s::text[]) OR phone = ANY(%s::text[])) "
-            f"ORDER BY id{lock}"
+        return self._read_contacts(
+            "(lower(email) = ANY(%s::text[]) OR phone = ANY(%s::text[]))", [emails, phones], lock=True
         )
+
+    def _read_contacts(self, where: str, params: list, lock: bool) -> list[Existing]:
         # The org as a parameter, not a constant: a per-org partial index (contacts.receivers) cannot
         # match it, so stale statistics (an org emptied, then refilled) never make the planner scan
         # the whole org through one instead of probing the email and phone indexes.
+        sql = (
+            f"SELECT id, {', '.join(COLUMNS)} FROM {Contact._meta.db_table} "
+            f"WHERE org_id = (SELECT %s::bigint) AND {where} ORDER BY id"
+            + (" FOR UPDATE" if lock and not self.options.dry_run else "")
+        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [self.org_id, emails, phones])
+            cursor.execute(sql, [self.org_id, *params])
             names = ["id", *COLUMNS]
             found = [Existing(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
         for contact in found:  # Django's psycopg setup leaves jsonb undecoded
@@ -288,19 +312,16 @@ class ContactImporter:
                 contact.custom = json.loads(contact.custom)
         return found
 
-    def _plan(self, candidates, report: ImportReport) -> list[Target]:
+    def _plan(self, candidates, found: list[Existing], report: ImportReport) -> list[Target]:
+        """Resolve rows in file order against the run's maps; the targets this chunk writes."""
         options = self.options
-        emails = {g["email"].lower() for _, g, _ in candidates if g.get("email")}
-        moved = {email: self._current_email(email) for email in emails if email in self._moved_emails}
-        emails = sorted(emails | set(moved.values()))
-        phones = sorted({g["phone"] for _, g, _ in candidates if g.get("phone")}) if options.dedupe_phone else []
-        by_email: dict[str, Target] = {}
-        by_phone: dict[str, Target] = {}
+        by_email, by_phone = self._by_email, self._by_phone
         scope_user = self._assigned_only_user
-        existing_targets = []
-        for contact in self._fetch_existing(emails, phones):
+        for contact in found:
+            if contact.id in self._by_id:
+                continue  # an earlier chunk has it: its state here is newer than the database's
             target = Target(0, contact, visible=scope_user is None or contact.assigned_to_id == scope_user)
-            existing_targets.append(target)
+            self._by_id[contact.id] = target
             if contact.email:
                 by_email.setdefault(contact.email.lower(), target)
             if contact.phone and options.dedupe_phone:
@@ -308,11 +329,7 @@ class ContactImporter:
                 if current is None or (target.visible and not current.visible):
                     by_phone[contact.phone] = target  # prefer the oldest visible contact with that phone
 
-        for email, current in moved.items():  # still reserved to the contact that moved away from it
-            if current in by_email:
-                by_email.setdefault(email, by_email[current])
-
-        new_targets: list[Target] = []
+        written: dict[int, Target] = {}  # by id(target), in order
         for number, given, keys in candidates:
             email_key = given["email"].lower() if given.get("email") else None
             phone = given.get("phone")
@@ -327,8 +344,7 @@ class ContactImporter:
                 report.fail(number, [("email", "Another contact in this organization already has this email.")])
                 continue
             if target is None:
-                target = Target(number, given=dict(given), keys=set(keys), touched=True)
-                new_targets.append(target)
+                target = Target(number, given=dict(given), keys=set(keys))
                 report.created += 1
             elif not target.visible:
                 report.fail(
@@ -352,38 +368,14 @@ class ContactImporter:
                     report.fail(number, [error])
                     continue
                 report.updated += 1
+            written[id(target)] = target
             if email_key:
                 by_email[email_key] = target
             if phone and options.dedupe_phone:
                 if old_phone and old_phone != phone and by_phone.get(old_phone) is target:
                     del by_phone[old_phone]  # the contact moved to another number
                 by_phone.setdefault(phone, target)
-        self._carry_moved_emails(by_email)
-        return new_targets + [t for t in existing_targets if t.touched]
-
-    def _carry_moved_emails(self, by_email: dict[str, Target]) -> None:
-        """Remember the emails contacts of this chunk moved away from, for the later chunks.
-
-        Within a request such an email stays reserved to its contact (the writes of a chunk
-        are set-based, so it cannot change hands); a later chunk reads contacts back from the
-        database, where only the new email is left, so it follows the move from here.
-        """
-        for email, target in by_email.items():
-            if not target.touched:
-                continue
-            current = target.given.get("email") or (target.existing.email if target.existing else None)
-            current = current.lower() if current else None
-            if current and current != email:
-                self._moved_emails[email] = current
-            elif current == email:
-                self._moved_emails.pop(email, None)
-
-    def _current_email(self, email: str) -> str:
-        for _ in range(len(self._moved_emails)):  # a chain of moves, never a cycle (see above)
-            if email not in self._moved_emails:
-                break
-            email = self._moved_emails[email]
-        return email
+        return list(written.values())
 
     @staticmethod
     def _merge(target: Target, given: dict, keys: set) -> tuple[str, str] | None:
@@ -402,7 +394,7 @@ class ContactImporter:
             current = target.existing.tags if target.existing else []
             if len(set(current) | set(merged["tags"])) > MAX_TAGS_PER_CONTACT:
                 return "tags", f"At most {MAX_TAGS_PER_CONTACT} tags per contact."
-        target.given, target.touched = merged, True
+        target.given = merged
         target.keys |= keys
         return None
 
@@ -423,38 +415,69 @@ class ContactImporter:
 
     # --- 3. write --------------------------------------------------------------------
 
-    def _stage(self, targets: list[Target]) -> None:
-        """COPY the final rows of `targets` into a fresh staging table; their tags join the catalog."""
-        rows = [(t.existing.id if t.existing else None, t.first_row, self.final_values(t)) for t in targets]
-        ensure_tags(self.org_id, {tag for _, _, values in rows for tag in values["tags"]})
+    def _stage(self, targets: list[Target]) -> int:
+        """COPY the final rows of `targets` into a fresh staging table; their tags join the catalog.
+        Returns how many of them are updates.
+
+        New contacts get their ids here, from the table's own sequence, so a later chunk can
+        update them by id while this one is still being written.
+        """
+        new = [t for t in targets if t.contact_id is None]
+        if new:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                    [Contact._meta.db_table, len(new)],
+                )
+                for target, (contact_id,) in zip(new, cursor.fetchall(), strict=True):
+                    target.created_id = contact_id
+        self._in_flight = {t.created_id: t for t in new}
+        self._by_id.update(self._in_flight)
+        creating = {id(t) for t in new}
+        rows = [(t.contact_id, id(t) in creating, t.first_row, self.final_values(t)) for t in targets]
+        ensure_tags(self.org_id, {tag for *_, values in rows for tag in values["tags"]})
         with connection.cursor() as cursor:
             cursor.execute(
-                "CREATE TEMP TABLE contact_import_staging (contact_id int8, row_no int4, "
+                "CREATE TEMP TABLE contact_import_staging (contact_id int8, creating bool, row_no int4, "
                 + ", ".join(f"{c} {t}" for c, t in zip(COLUMNS, COLUMN_TYPES, strict=True))
                 + ") ON COMMIT DROP"
             )
             with cursor.cursor.copy(
-                f"COPY contact_import_staging (contact_id, row_no, {', '.join(COLUMNS)}) FROM STDIN"
+                f"COPY contact_import_staging (contact_id, creating, row_no, {', '.join(COLUMNS)}) FROM STDIN"
             ) as copy:
-                copy.set_types(["int8", "int4", *COLUMN_TYPES])
-                for contact_id, row_no, values in rows:
+                copy.set_types(["int8", "bool", "int4", *COLUMN_TYPES])
+                for contact_id, is_new, row_no, values in rows:
                     copy.write_row(
-                        [contact_id, row_no, *(Jsonb(values[c]) if c == "custom" else values[c] for c in COLUMNS)]
+                        [
+                            contact_id,
+                            is_new,
+                            row_no,
+                            *(Jsonb(values[c]) if c == "custom" else values[c] for c in COLUMNS),
+                        ]
                     )
+        return len(targets) - len(new)  # the updates
 
-    def _merge_staged(self, raw: psycopg.Connection) -> None:
+    def _merge_staged(self, raw: psycopg.Connection, updates: int) -> dict[int, str]:
         """Merge the staging table into contacts: most of an import's database time (index upkeep).
 
         Runs on the writer thread with the request's psycopg connection itself (Django's wrapper
-        is per thread), while the caller normalizes the next chunk and issues no query. Three
-        statements, so the thread seldom needs the GIL back while the caller holds it.
+        is per thread), while the caller plans and normalizes the next chunks and issues no
+        query. A few statements, so the thread seldom needs the GIL back while the caller holds it.
+        Returns the planned ids that a concurrent single-contact create made wrong, with their
+        emails (see `_repoint`).
         """
         table = Contact._meta.db_table
         try:
             with raw.cursor() as cursor:
                 cursor.execute(self._insert_sql(table), [self.org_id])
+                written = {contact_id for contact_id, _ in cursor.fetchall()}
+                cursor.execute("SELECT contact_id, lower(email) FROM contact_import_staging WHERE creating")
+                raced = {contact_id: email for contact_id, email in cursor.fetchall() if contact_id not in written}
                 cursor.execute(self._update_sql(table), [self.org_id])
+                updated = cursor.rowcount
                 cursor.execute("DROP TABLE contact_import_staging")
+            if updated != updates:  # a contact to update is gone: never drop its rows silently
+                raise psycopg.errors.IntegrityError(f"{updated} of {updates} contacts updated")
         except (IntegrityError, psycopg.errors.IntegrityError):
             # Only a concurrent single-contact write can get here (imports of an org are serialized).
             raise Conflict(
@@ -462,17 +485,37 @@ class ContactImporter:
                 "nothing was imported. Retry the import.",
                 code="import_conflict",
             )
+        return raced
+
+    def _repoint(self, raced: dict[int, str] | None) -> None:
+        """A single-contact create took an email this import was creating (it does not take the
+        import lock), so that row merged into it or was skipped: from now on the target is that
+        contact, as read back (the rows' values stay merged on top, which repeats harmlessly)."""
+        if not raced:
+            return
+        read = self._read_contacts("lower(email) = ANY(%s::text[])", [sorted(set(raced.values()))], lock=True)
+        by_email = {contact.email.lower(): contact for contact in read if contact.email}
+        scope_user = self._assigned_only_user
+        for planned_id, email in raced.items():
+            target = self._in_flight.pop(planned_id)
+            target.created_id = None  # without a contact (deleted meanwhile) it is created again if touched
+            contact = by_email.get(email)
+            if contact is not None:
+                target.existing = contact
+                target.visible = scope_user is None or contact.assigned_to_id == scope_user
+                self._by_id[contact.id] = target
 
     def _insert_sql(self, table: str) -> str:
         columns = ", ".join(COLUMNS)
         insert = (
-            f"INSERT INTO {table} AS c (org_id, {columns}, created_at, updated_at) "
-            f"SELECT %s, {columns}, statement_timestamp(), statement_timestamp() FROM contact_import_staging "
-            "WHERE contact_id IS NULL ORDER BY row_no "
+            f"INSERT INTO {table} AS c (id, org_id, {columns}, created_at, updated_at) "
+            f"SELECT contact_id, %s, {columns}, statement_timestamp(), statement_timestamp() "
+            "FROM contact_import_staging WHERE creating ORDER BY row_no "
             "ON CONFLICT (org_id, lower(email)) "
         )
+        returning = " RETURNING c.id, lower(c.email)"
         if self.options.on_duplicate == "skip":
-            return insert + "DO NOTHING"
+            return insert + "DO NOTHING" + returning
         # A single-contact create raced this import: fill the given fields, as an update would.
         fill = {
             c: f"COALESCE(NULLIF(EXCLUDED.{c}, ''), c.{c})"
@@ -491,14 +534,14 @@ class ContactImporter:
         where = ""
         if self._assigned_only_user is not None:
             where = f" WHERE c.assigned_to_id = {int(self._assigned_only_user)}"
-        return insert + "DO UPDATE SET " + ", ".join(sets) + where
+        return insert + "DO UPDATE SET " + ", ".join(sets) + where + returning
 
     @staticmethod
     def _update_sql(table: str) -> str:
         sets = ", ".join(f"{c} = s.{c}" for c in COLUMNS)
         return (
             f"UPDATE {table} AS c SET {sets}, updated_at = statement_timestamp() FROM contact_import_staging AS s "
-            "WHERE s.contact_id IS NOT NULL AND c.id = s.contact_id AND c.org_id = %s"
+            "WHERE NOT s.creating AND c.id = s.contact_id AND c.org_id = %s"
         )
 
 
@@ -525,10 +568,10 @@ class BackgroundWriter:
         self.wait()
         self._pending = self._executor.submit(fn, *args)
 
-    def wait(self) -> None:
+    def wait(self):
+        """The pending write's result (None if there was none); its error is raised here."""
         pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        return pending.result() if pending is not None else None
 
     def __enter__(self) -> BackgroundWriter:
         return self

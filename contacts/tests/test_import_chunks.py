@@ -2,6 +2,7 @@
 the next one is normalized. Chunking must change nothing a client can see."""
 
 import itertools
+import random
 import threading
 
 import pytest
@@ -70,6 +71,75 @@ def test_small_chunks_give_the_same_contacts_and_report_as_one_chunk(
     assert chunked == whole
     merged = whole[0]["updated"] + whole[0]["skipped"]
     assert merged > 0 if dedupe_on != "none" else whole[0]["failed"] > 3  # the file does exercise merging
+
+
+def random_rows(seed: int) -> list[dict]:
+    """40 rows over a few emails (in any case) and phones, so rows collide every which way."""
+    rng = random.Random(seed)
+    emails = [f"u{i}@example.com" for i in range(6)]
+    phones = [f"+1415555{2600 + i:04d}" for i in range(5)]
+    rows = []
+    for _ in range(40):
+        row = {}
+        if rng.random() < 0.7:
+            email = rng.choice(emails)
+            row["email"] = email.upper() if rng.random() < 0.2 else email
+        if rng.random() < 0.6:
+            row["phone"] = rng.choice(phones)
+        for key in ("first_name", "last_name", "company", "notes"):
+            if rng.random() < 0.3:
+                row[key] = f"{key}{rng.randint(0, 3)}"
+        if rng.random() < 0.4:
+            row["tags"] = rng.sample(["a", "b", "c", "d"], rng.randint(1, 2))
+        if rng.random() < 0.3:
+            row["custom"] = {"seats": rng.randint(0, 9)}
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("dedupe_on", "on_duplicate"), [("email_or_phone", "update"), ("phone", "update")])
+def test_random_files_give_the_same_result_in_any_chunk_size(
+    alice, charlie, fields, monkeypatch, seed, dedupe_on, on_duplicate
+):
+    rows = random_rows(seed)
+    options = {"dedupe_on": dedupe_on, "on_duplicate": on_duplicate}
+    whole = import_rows(alice, rows, 10_000, monkeypatch, **options)
+    for chunk_rows in (1, 4):
+        Contact.objects.for_org(charlie.org.id).delete()
+        assert import_rows(charlie, rows, chunk_rows, monkeypatch, **options) == whole
+
+
+def test_a_contact_created_meanwhile_with_an_email_being_imported_is_merged_into(alice, monkeypatch):
+    """A single create does not take the import lock: if it takes an email a chunk is creating,
+    that row merges into it, and later chunks update that contact, not the planned id."""
+    merge = engine.ContactImporter._merge_staged
+    calls = []
+
+    def create_first(self, raw, updates):
+        if not calls:
+            raw.execute(
+                "INSERT INTO contacts_contact (org_id, first_name, last_name, name, email, company, source, notes,"
+                " tags, dnc, custom, search_text, created_at, updated_at) VALUES (%s, '', '', 'Raced',"
+                " 'R1@example.com', '', '', 'kept', '{}', false, '{}', 'raced', now(), now())",
+                [alice.org.id],
+            )
+        calls.append(1)
+        return merge(self, raw, updates)
+
+    monkeypatch.setattr(engine.ContactImporter, "_merge_staged", create_first)
+    monkeypatch.setattr(engine, "WRITE_CHUNK_ROWS", 2)
+    rows = [
+        {"email": "r0@example.com"},
+        {"email": "r1@example.com", "company": "Import"},
+        {"email": "r2@example.com"},
+        {"email": "r1@example.com", "tags": ["later"]},
+    ]
+    body = alice.client.post(URL, {"contacts": rows}, format="json").json()
+    assert (body["created"], body["updated"], body["failed"]) == (3, 1, 0)
+    (r1,) = Contact.objects.for_org(alice.org.id).filter(email__iexact="r1@example.com")
+    assert (r1.name, r1.notes, r1.company, r1.tags) == ("Raced", "kept", "Import", ["later"])
+    assert Contact.objects.for_org(alice.org.id).count() == 3 and len(calls) == 2
 
 
 def test_a_conflict_in_a_background_write_is_a_409_and_nothing_is_written(alice, monkeypatch):
