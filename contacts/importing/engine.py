@@ -25,6 +25,7 @@ Dry runs do steps 1–2 without the lock and stop before step 3.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +36,8 @@ from typing import Any
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from psycopg.copy import FileWriter
 from psycopg.types.json import Jsonb
 
 from contacts.importing.options import ImportOptions
@@ -96,6 +99,11 @@ DEFAULTS: dict[str, Any] = {
     "assigned_to_id": None,
     "search_text": "",
 }
+# The rows a chunk writes, as COPYed into contacts (new contacts) or the staging table (updates).
+WRITE_COLUMNS = ("id", "org_id", *COLUMNS, "created_at", "updated_at")
+WRITE_TYPES = ("int8", "int8", *COLUMN_TYPES, "timestamptz", "timestamptz")
+STAGING = "contact_import_staging"
+TAGS_AT = COLUMNS.index("tags")
 # A raw input key → the model value it sets.
 VALUE_KEY = {"assigned_to": "assigned_to_id"}
 
@@ -240,11 +248,11 @@ class ContactImporter:
                     self._lock()
                 found = self._fetch_existing(candidates)
                 if planned and write:
-                    writer.submit(self._merge_staged, connection.connection, self._stage(planned))
+                    writer.submit(self._write_chunk, connection.connection, self._stage(planned))
                 planned = self._plan(candidates, found, report)  # overlaps that write
             self._repoint(writer.wait())
             if planned and write:
-                self._merge_staged(connection.connection, self._stage(planned))
+                self._write_chunk(connection.connection, self._stage(planned))
         return report
 
     # --- 1. normalize -----------------------------------------------------------------
@@ -288,20 +296,17 @@ class ContactImporter:
         phones = []
         if self.options.dedupe_phone:
             phones = sorted({g["phone"] for _, g, _ in candidates if g.get("phone")} - self._by_phone.keys())
-        if not emails and not phones:
+        arms = [("lower(email) = ANY(%s::text[])", emails), ("phone = ANY(%s::text[])", phones)]
+        arms = [(sql, keys) for sql, keys in arms if keys]
+        if not arms:
             return []
-        return self._read_contacts(
-            "(lower(email) = ANY(%s::text[]) OR phone = ANY(%s::text[]))", [emails, phones], lock=True
-        )
+        where = "(" + " OR ".join(sql for sql, _ in arms) + ")"
+        return self._read_contacts(where, [keys for _, keys in arms], lock=True)
 
     def _read_contacts(self, where: str, params: list, lock: bool) -> list[Existing]:
-        # The org as a parameter, not a constant: a per-org partial index (contacts.receivers) cannot
-        # match it, so stale statistics (an org emptied, then refilled) never make the planner scan
-        # the whole org through one instead of probing the email and phone indexes.
         sql = (
             f"SELECT id, {', '.join(COLUMNS)} FROM {Contact._meta.db_table} "
-            f"WHERE org_id = (SELECT %s::bigint) AND {where} ORDER BY id"
-            + (" FOR UPDATE" if lock and not self.options.dry_run else "")
+            f"WHERE org_id = %s AND {where} ORDER BY id" + (" FOR UPDATE" if lock and not self.options.dry_run else "")
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [self.org_id, *params])
@@ -415,12 +420,12 @@ class ContactImporter:
 
     # --- 3. write --------------------------------------------------------------------
 
-    def _stage(self, targets: list[Target]) -> int:
-        """COPY the final rows of `targets` into a fresh staging table; their tags join the catalog.
-        Returns how many of them are updates.
+    def _stage(self, targets: list[Target]) -> Staged:
+        """The chunk's final rows as COPY data, new contacts and updates apart; tags join the catalog.
 
         New contacts get their ids here, from the table's own sequence, so a later chunk can
-        update them by id while this one is still being written.
+        update them by id while this one is still being written. The COPY data is formatted
+        here, so the writer thread only sends it (and seldom needs the GIL).
         """
         new = [t for t in targets if t.contact_id is None]
         if new:
@@ -433,51 +438,53 @@ class ContactImporter:
                     target.created_id = contact_id
         self._in_flight = {t.created_id: t for t in new}
         self._by_id.update(self._in_flight)
-        creating = {id(t) for t in new}
-        rows = [(t.contact_id, id(t) in creating, t.first_row, self.final_values(t)) for t in targets]
-        ensure_tags(self.org_id, {tag for *_, values in rows for tag in values["tags"]})
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "CREATE TEMP TABLE contact_import_staging (contact_id int8, creating bool, row_no int4, "
-                + ", ".join(f"{c} {t}" for c, t in zip(COLUMNS, COLUMN_TYPES, strict=True))
-                + ") ON COMMIT DROP"
-            )
-            with cursor.cursor.copy(
-                f"COPY contact_import_staging (contact_id, creating, row_no, {', '.join(COLUMNS)}) FROM STDIN"
-            ) as copy:
-                copy.set_types(["int8", "bool", "int4", *COLUMN_TYPES])
-                for contact_id, is_new, row_no, values in rows:
-                    copy.write_row(
-                        [
-                            contact_id,
-                            is_new,
-                            row_no,
-                            *(Jsonb(values[c]) if c == "custom" else values[c] for c in COLUMNS),
-                        ]
-                    )
-        return len(targets) - len(new)  # the updates
+        creating = set(self._in_flight)
+        now = timezone.now()
+        rows = [[t.contact_id, self.org_id, *self._column_values(t), now, now] for t in targets]
+        ensure_tags(self.org_id, {tag for row in rows for tag in row[2 + TAGS_AT]})
+        return Staged(
+            creating=_copy_data([row for row in rows if row[0] in creating]),
+            updating=_copy_data([row for row in rows if row[0] not in creating]),
+            updates=len(rows) - len(creating),
+        )
 
-    def _merge_staged(self, raw: psycopg.Connection, updates: int) -> dict[int, str]:
-        """Merge the staging table into contacts: most of an import's database time (index upkeep).
+    def _column_values(self, target: Target) -> list:
+        values = self.final_values(target)
+        return [Jsonb(values[c]) if c == "custom" else values[c] for c in COLUMNS]
+
+    def _write_chunk(self, raw: psycopg.Connection, staged: Staged) -> dict[int, str]:
+        """Write one chunk: most of an import's database time (index upkeep).
 
         Runs on the writer thread with the request's psycopg connection itself (Django's wrapper
         is per thread), while the caller plans and normalizes the next chunks and issues no
-        query. A few statements, so the thread seldom needs the GIL back while the caller holds it.
-        Returns the planned ids that a concurrent single-contact create made wrong, with their
-        emails (see `_repoint`).
+        query. New contacts are inserted from the staging table with a plain INSERT (row-level
+        security rules out COPY into the table itself); if a concurrent single create took one
+        of their emails, they go through `INSERT … ON CONFLICT` instead, which merges into it. Returns the planned ids
+        that such a create made wrong, with their emails (see `_repoint`).
         """
         table = Contact._meta.db_table
+        raced: dict[int, str] = {}
         try:
             with raw.cursor() as cursor:
-                cursor.execute(self._insert_sql(table), [self.org_id])
-                written = {contact_id for contact_id, _ in cursor.fetchall()}
-                cursor.execute("SELECT contact_id, lower(email) FROM contact_import_staging WHERE creating")
-                raced = {contact_id: email for contact_id, email in cursor.fetchall() if contact_id not in written}
-                cursor.execute(self._update_sql(table), [self.org_id])
-                updated = cursor.rowcount
-                cursor.execute("DROP TABLE contact_import_staging")
-            if updated != updates:  # a contact to update is gone: never drop its rows silently
-                raise psycopg.errors.IntegrityError(f"{updated} of {updates} contacts updated")
+                if staged.creating:
+                    _create_staging(cursor)
+                    _copy(cursor, STAGING, staged.creating)
+                    cursor.execute("SAVEPOINT contact_import_insert")
+                    try:
+                        cursor.execute(self._insert_sql(table, merging=False))
+                        cursor.execute("RELEASE SAVEPOINT contact_import_insert")
+                    except psycopg.errors.UniqueViolation:
+                        cursor.execute("ROLLBACK TO SAVEPOINT contact_import_insert")
+                        raced = self._insert_merging(cursor)
+                    cursor.execute(f"DROP TABLE {STAGING}")
+                if staged.updating:
+                    _create_staging(cursor)
+                    _copy(cursor, STAGING, staged.updating)
+                    cursor.execute(self._update_sql(table), [self.org_id])
+                    updated = cursor.rowcount
+                    cursor.execute(f"DROP TABLE {STAGING}")
+                    if updated != staged.updates:  # a contact to update is gone: never drop rows silently
+                        raise psycopg.errors.IntegrityError(f"{updated} of {staged.updates} contacts updated")
         except (IntegrityError, psycopg.errors.IntegrityError):
             # Only a concurrent single-contact write can get here (imports of an org are serialized).
             raise Conflict(
@@ -486,6 +493,13 @@ class ContactImporter:
                 code="import_conflict",
             )
         return raced
+
+    def _insert_merging(self, cursor) -> dict[int, str]:
+        """The staged new contacts through `INSERT … ON CONFLICT`; the planned ids it did not use."""
+        cursor.execute(self._insert_sql(Contact._meta.db_table, merging=True))
+        written = {contact_id for contact_id, _ in cursor.fetchall()}
+        cursor.execute(f"SELECT id, lower(email) FROM {STAGING}")
+        return {contact_id: email for contact_id, email in cursor.fetchall() if contact_id not in written}
 
     def _repoint(self, raced: dict[int, str] | None) -> None:
         """A single-contact create took an email this import was creating (it does not take the
@@ -505,14 +519,12 @@ class ContactImporter:
                 target.visible = scope_user is None or contact.assigned_to_id == scope_user
                 self._by_id[contact.id] = target
 
-    def _insert_sql(self, table: str) -> str:
-        columns = ", ".join(COLUMNS)
-        insert = (
-            f"INSERT INTO {table} AS c (id, org_id, {columns}, created_at, updated_at) "
-            f"SELECT contact_id, %s, {columns}, statement_timestamp(), statement_timestamp() "
-            "FROM contact_import_staging WHERE creating ORDER BY row_no "
-            "ON CONFLICT (org_id, lower(email)) "
-        )
+    def _insert_sql(self, table: str, merging: bool) -> str:
+        columns = ", ".join(WRITE_COLUMNS)
+        insert = f"INSERT INTO {table} AS c ({columns}) SELECT {columns} FROM {STAGING} ORDER BY id"
+        if not merging:
+            return insert  # the usual case: a conflict is a unique violation, and then merging runs
+        insert += " ON CONFLICT (org_id, lower(email)) "
         returning = " RETURNING c.id, lower(c.email)"
         if self.options.on_duplicate == "skip":
             return insert + "DO NOTHING" + returning
@@ -529,7 +541,7 @@ class ContactImporter:
             "assigned_to_id = COALESCE(c.assigned_to_id, EXCLUDED.assigned_to_id)",
             "search_text = lower(concat_ws(' ', NULLIF({name}, ''), c.email, NULLIF({company}, ''), "
             "NULLIF(ltrim(COALESCE(EXCLUDED.phone, c.phone), '+'), '')))".format(**fill),
-            "updated_at = statement_timestamp()",
+            "updated_at = EXCLUDED.updated_at",
         ]
         where = ""
         if self._assigned_only_user is not None:
@@ -538,11 +550,39 @@ class ContactImporter:
 
     @staticmethod
     def _update_sql(table: str) -> str:
-        sets = ", ".join(f"{c} = s.{c}" for c in COLUMNS)
-        return (
-            f"UPDATE {table} AS c SET {sets}, updated_at = statement_timestamp() FROM contact_import_staging AS s "
-            "WHERE NOT s.creating AND c.id = s.contact_id AND c.org_id = %s"
-        )
+        sets = ", ".join(f"{c} = s.{c}" for c in (*COLUMNS, "updated_at"))
+        return f"UPDATE {table} AS c SET {sets} FROM {STAGING} AS s WHERE c.id = s.id AND c.org_id = %s"
+
+
+@dataclass
+class Staged:
+    """A chunk ready for the writer: COPY data of its new contacts and of its updates."""
+
+    creating: bytes
+    updating: bytes
+    updates: int
+
+
+def _copy_data(rows: list[list]) -> bytes:
+    """`rows` in COPY text format (psycopg's own formatting, without a database round trip)."""
+    if not rows:
+        return b""
+    buffer = io.BytesIO()
+    with psycopg.Copy(connection.connection.cursor(), writer=FileWriter(buffer)) as copy:
+        copy.set_types(list(WRITE_TYPES))
+        for row in rows:
+            copy.write_row(row)
+    return buffer.getvalue()
+
+
+def _copy(cursor, table: str, data: bytes) -> None:
+    with cursor.copy(f"COPY {table} ({', '.join(WRITE_COLUMNS)}) FROM STDIN") as copy:
+        copy.write(data)
+
+
+def _create_staging(cursor) -> None:
+    columns = ", ".join(f"{c} {t}" for c, t in zip(WRITE_COLUMNS, WRITE_TYPES, strict=True))
+    cursor.execute(f"CREATE TEMP TABLE {STAGING} ({columns}) ON COMMIT DROP")
 
 
 def _chunks(rows: Iterable, size: int) -> Iterator[list]:

@@ -113,10 +113,10 @@ def test_random_files_give_the_same_result_in_any_chunk_size(
 def test_a_contact_created_meanwhile_with_an_email_being_imported_is_merged_into(alice, monkeypatch):
     """A single create does not take the import lock: if it takes an email a chunk is creating,
     that row merges into it, and later chunks update that contact, not the planned id."""
-    merge = engine.ContactImporter._merge_staged
+    merge = engine.ContactImporter._write_chunk
     calls = []
 
-    def create_first(self, raw, updates):
+    def create_first(self, raw, staged):
         if not calls:
             raw.execute(
                 "INSERT INTO contacts_contact (org_id, first_name, last_name, name, email, company, source, notes,"
@@ -125,9 +125,9 @@ def test_a_contact_created_meanwhile_with_an_email_being_imported_is_merged_into
                 [alice.org.id],
             )
         calls.append(1)
-        return merge(self, raw, updates)
+        return merge(self, raw, staged)
 
-    monkeypatch.setattr(engine.ContactImporter, "_merge_staged", create_first)
+    monkeypatch.setattr(engine.ContactImporter, "_write_chunk", create_first)
     monkeypatch.setattr(engine, "WRITE_CHUNK_ROWS", 2)
     rows = [
         {"email": "r0@example.com"},
@@ -143,14 +143,14 @@ def test_a_contact_created_meanwhile_with_an_email_being_imported_is_merged_into
 
 
 def test_a_conflict_in_a_background_write_is_a_409_and_nothing_is_written(alice, monkeypatch):
-    # Every contact of the org gets one email: a unique violation inside the first chunk's merge.
+    # Every contact of the org gets one email: a unique violation inside a later chunk's update.
     monkeypatch.setattr(
         engine.ContactImporter,
         "_update_sql",
         staticmethod(lambda table: f"UPDATE {table} SET email = 'same@example.com' WHERE org_id = %s"),
     )
     monkeypatch.setattr(engine, "WRITE_CHUNK_ROWS", 2)
-    rows = [{"email": f"r{i}@example.com"} for i in range(6)]
+    rows = [{"email": f"r{i}@example.com"} for i in range(4)] + [{"email": "r0@example.com", "company": "Again"}]
     response = alice.client.post(URL, {"contacts": rows}, format="json")
     assert response.status_code == 409
     assert response.json()["errors"][0]["code"] == "import_conflict"
