@@ -47,6 +47,10 @@ from crm.api.exceptions import Conflict
 from customization.catalog import ensure_tags
 
 MAX_REPORTED_ERRORS = 1000
+CONFLICT_DETAIL = (
+    "A concurrent change to this organization's contacts collided with the import; nothing was imported. "
+    "Retry the import."
+)
 # Rows normalized while the previous chunk is written (see the module docstring). Smaller chunks
 # overlap more but pay a staging table and an existing-contacts read each.
 WRITE_CHUNK_ROWS = 2_500
@@ -103,7 +107,6 @@ DEFAULTS: dict[str, Any] = {
 WRITE_COLUMNS = ("id", "org_id", *COLUMNS, "created_at", "updated_at")
 WRITE_TYPES = ("int8", "int8", *COLUMN_TYPES, "timestamptz", "timestamptz")
 STAGING = "contact_import_staging"
-TAGS_AT = COLUMNS.index("tags")
 # A raw input key → the model value it sets.
 VALUE_KEY = {"assigned_to": "assigned_to_id"}
 
@@ -238,21 +241,25 @@ class ContactImporter:
         self._by_email: dict[str, Target] = {}
         self._by_phone: dict[str, Target] = {}
         self._by_id: dict[int, Target] = {}  # every contact of the run's maps, by id
-        self._in_flight: dict[int, Target] = {}  # new contacts of the chunk being written, by planned id
-        planned: list[Target] = []
+        self._inserted_ids: set[int] = set()  # new contacts staged for insert (later rows update them)
+        staged: Staged | None = None  # the previous chunk, ready to be written
         with transaction.atomic(), BackgroundWriter() as writer:
             for index, chunk in enumerate(_chunks(rows, WRITE_CHUNK_ROWS)):
                 candidates = self._clean(chunk, report)  # overlaps the write of the chunk before last
-                self._repoint(writer.wait())  # the connection is ours again
+                if self._repoint(writer.wait(), staged):  # the connection is ours again
+                    staged = self._restage(staged)  # a raced contact changed the previous chunk's rows
                 if index == 0 and write:
                     self._lock()
                 found = self._fetch_existing(candidates)
-                if planned and write:
-                    writer.submit(self._write_chunk, connection.connection, self._stage(planned))
-                planned = self._plan(candidates, found, report)  # overlaps that write
-            self._repoint(writer.wait())
-            if planned and write:
-                self._write_chunk(connection.connection, self._stage(planned))
+                ids = self._reserve_ids(candidates) if write else []
+                if staged is not None:
+                    writer.submit(self._write_chunk, connection.connection, staged)
+                targets = self._plan(candidates, found, ids, report)  # overlaps that write, and so does
+                staged = self._stage(targets) if write and targets else None  # formatting this chunk
+            if self._repoint(writer.wait(), staged):
+                staged = self._restage(staged)
+            if staged is not None:
+                self._write_chunk(connection.connection, staged)
         return report
 
     # --- 1. normalize -----------------------------------------------------------------
@@ -303,6 +310,19 @@ class ContactImporter:
         where = "(" + " OR ".join(sql for sql, _ in arms) + ")"
         return self._read_contacts(where, [keys for _, keys in arms], lock=True)
 
+    def _reserve_ids(self, candidates) -> list[int]:
+        """Ids for the chunk's new contacts from the table's own sequence (one per row, since at
+        most that many are new; unused ones are gaps, as after any rollback), last first for
+        pop(); and the rows' tag names join the catalog. So a chunk is staged as soon as it is
+        planned, and a later chunk can update a new contact by id while this one is written."""
+        ensure_tags(self.org_id, {tag for _, given, _ in candidates for tag in given.get("tags", ())})
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [Contact._meta.db_table, len(candidates)],
+            )
+            return [contact_id for (contact_id,) in reversed(cursor.fetchall())]
+
     def _read_contacts(self, where: str, params: list, lock: bool) -> list[Existing]:
         sql = (
             f"SELECT id, {', '.join(COLUMNS)} FROM {Contact._meta.db_table} "
@@ -317,7 +337,7 @@ class ContactImporter:
                 contact.custom = json.loads(contact.custom)
         return found
 
-    def _plan(self, candidates, found: list[Existing], report: ImportReport) -> list[Target]:
+    def _plan(self, candidates, found: list[Existing], ids: list[int], report: ImportReport) -> list[Target]:
         """Resolve rows in file order against the run's maps; the targets this chunk writes."""
         options = self.options
         by_email, by_phone = self._by_email, self._by_phone
@@ -349,7 +369,9 @@ class ContactImporter:
                 report.fail(number, [("email", "Another contact in this organization already has this email.")])
                 continue
             if target is None:
-                target = Target(number, given=dict(given), keys=set(keys))
+                target = Target(number, given=dict(given), keys=set(keys), created_id=ids.pop() if ids else None)
+                if target.created_id is not None:
+                    self._by_id[target.created_id] = target
                 report.created += 1
             elif not target.visible:
                 report.fail(
@@ -421,38 +443,33 @@ class ContactImporter:
     # --- 3. write --------------------------------------------------------------------
 
     def _stage(self, targets: list[Target]) -> Staged:
-        """The chunk's final rows as COPY data, new contacts and updates apart; tags join the catalog.
+        """The chunk's final rows as COPY data, new contacts and updates apart (Python only).
 
-        New contacts get their ids here, from the table's own sequence, so a later chunk can
-        update them by id while this one is still being written. The COPY data is formatted
-        here, so the writer thread only sends it (and seldom needs the GIL).
+        Formatted here, on the caller's thread, so the writer thread only sends bytes and seldom
+        needs the GIL. The values are those of this moment: later chunks may merge more into
+        the same contacts, and are staged again then.
         """
-        new = [t for t in targets if t.contact_id is None]
-        if new:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                    [Contact._meta.db_table, len(new)],
-                )
-                for target, (contact_id,) in zip(new, cursor.fetchall(), strict=True):
-                    target.created_id = contact_id
-        self._in_flight = {t.created_id: t for t in new}
-        self._by_id.update(self._in_flight)
-        creating = set(self._in_flight)
         now = timezone.now()
-        rows = [[t.contact_id, self.org_id, *self._column_values(t), now, now] for t in targets]
-        ensure_tags(self.org_id, {tag for row in rows for tag in row[2 + TAGS_AT]})
-        return Staged(
-            creating=_copy_data([row for row in rows if row[0] in creating]),
-            updating=_copy_data([row for row in rows if row[0] not in creating]),
-            updates=len(rows) - len(creating),
-        )
+        creating, updating, new = [], [], {}
+        for target in targets:
+            row = [target.contact_id, self.org_id, *self._column_values(target), now, now]
+            if target.existing is None and target.created_id not in self._inserted_ids:
+                creating.append(row)
+                new[target.created_id] = target
+            else:
+                updating.append(row)
+        self._inserted_ids.update(new)  # writes run in order: later chunks update these
+        return Staged(targets, new, _copy_data(creating), _copy_data(updating), len(updating))
+
+    def _restage(self, staged: Staged) -> Staged:
+        self._inserted_ids.difference_update(staged.new)
+        return self._stage(staged.targets)
 
     def _column_values(self, target: Target) -> list:
         values = self.final_values(target)
         return [Jsonb(values[c]) if c == "custom" else values[c] for c in COLUMNS]
 
-    def _write_chunk(self, raw: psycopg.Connection, staged: Staged) -> dict[int, str]:
+    def _write_chunk(self, raw: psycopg.Connection, staged: Staged) -> tuple[Staged, dict[int, str]]:
         """Write one chunk: most of an import's database time (index upkeep).
 
         Runs on the writer thread with the request's psycopg connection itself (Django's wrapper
@@ -487,12 +504,8 @@ class ContactImporter:
                         raise psycopg.errors.IntegrityError(f"{updated} of {staged.updates} contacts updated")
         except (IntegrityError, psycopg.errors.IntegrityError):
             # Only a concurrent single-contact write can get here (imports of an org are serialized).
-            raise Conflict(
-                "A concurrent change to this organization's contacts collided with the import; "
-                "nothing was imported. Retry the import.",
-                code="import_conflict",
-            )
-        return raced
+            raise Conflict(CONFLICT_DETAIL, code="import_conflict")
+        return staged, raced
 
     def _insert_merging(self, cursor) -> dict[int, str]:
         """The staged new contacts through `INSERT … ON CONFLICT`; the planned ids it did not use."""
@@ -501,23 +514,29 @@ class ContactImporter:
         cursor.execute(f"SELECT id, lower(email) FROM {STAGING}")
         return {contact_id: email for contact_id, email in cursor.fetchall() if contact_id not in written}
 
-    def _repoint(self, raced: dict[int, str] | None) -> None:
+    def _repoint(self, written: tuple[Staged, dict[int, str]] | None, staged: Staged | None) -> bool:
         """A single-contact create took an email this import was creating (it does not take the
         import lock), so that row merged into it or was skipped: from now on the target is that
-        contact, as read back (the rows' values stay merged on top, which repeats harmlessly)."""
+        contact, as read back (the rows' values stay merged on top, which repeats harmlessly).
+        True when `staged` (the next chunk, not yet written) holds such a target."""
+        raced = written[1] if written else None
         if not raced:
-            return
+            return False
+        chunk = written[0]
         read = self._read_contacts("lower(email) = ANY(%s::text[])", [sorted(set(raced.values()))], lock=True)
         by_email = {contact.email.lower(): contact for contact in read if contact.email}
         scope_user = self._assigned_only_user
+        repointed = set()
         for planned_id, email in raced.items():
-            target = self._in_flight.pop(planned_id)
-            target.created_id = None  # without a contact (deleted meanwhile) it is created again if touched
+            target = chunk.new[planned_id]
             contact = by_email.get(email)
-            if contact is not None:
-                target.existing = contact
-                target.visible = scope_user is None or contact.assigned_to_id == scope_user
-                self._by_id[contact.id] = target
+            if contact is None:  # deleted meanwhile: nothing left to merge into
+                raise Conflict(CONFLICT_DETAIL, code="import_conflict")
+            target.created_id, target.existing = None, contact
+            target.visible = scope_user is None or contact.assigned_to_id == scope_user
+            self._by_id[contact.id] = target
+            repointed.add(id(target))
+        return staged is not None and any(id(t) in repointed for t in staged.targets)
 
     def _insert_sql(self, table: str, merging: bool) -> str:
         columns = ", ".join(WRITE_COLUMNS)
@@ -558,6 +577,8 @@ class ContactImporter:
 class Staged:
     """A chunk ready for the writer: COPY data of its new contacts and of its updates."""
 
+    targets: list[Target]
+    new: dict[int, Target]  # by planned id
     creating: bytes
     updating: bytes
     updates: int
