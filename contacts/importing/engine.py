@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
@@ -619,11 +621,27 @@ class BackgroundWriter:
     database's work overlap. The caller must `wait()` before using the connection itself. On the
     way out the pending write is always finished first (a rollback must not race it); its error
     is raised unless another one is already on its way.
+
+    Each time the writer comes back from PostgreSQL it needs the GIL, which the busy caller
+    only yields after the interpreter's switch interval (5 ms by default): a dozen such waits
+    per chunk left PostgreSQL idle. While a writer runs the interval is 0.5 ms (measured: the
+    import 15–20% faster).
     """
+
+    SWITCH_INTERVAL = 0.0005
+    _switch_lock = threading.Lock()
+    _switch_users = 0
+    _switch_default = 0.005
 
     def __init__(self):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._pending: Future | None = None
+        cls = BackgroundWriter
+        with cls._switch_lock:
+            if cls._switch_users == 0:
+                cls._switch_default = sys.getswitchinterval()
+                sys.setswitchinterval(cls.SWITCH_INTERVAL)
+            cls._switch_users += 1
 
     def submit(self, fn, *args) -> None:
         self.wait()
@@ -645,3 +663,8 @@ class BackgroundWriter:
                 wait_for([self._pending])
         finally:
             self._executor.shutdown(wait=True)
+            cls = BackgroundWriter
+            with cls._switch_lock:
+                cls._switch_users -= 1
+                if cls._switch_users == 0:
+                    sys.setswitchinterval(cls._switch_default)

@@ -3,6 +3,7 @@ the next one is normalized. Chunking must change nothing a client can see."""
 
 import itertools
 import random
+import sys
 import threading
 
 import pytest
@@ -194,3 +195,13 @@ def test_the_background_writers_error_reaches_the_caller():
 
     with pytest.raises(ValueError, match="write failed"), engine.BackgroundWriter() as writer:
         writer.submit(fail)
+
+
+def test_the_gil_switch_interval_is_short_while_a_writer_runs_and_restored_after():
+    default = sys.getswitchinterval()
+    with engine.BackgroundWriter():
+        assert sys.getswitchinterval() == engine.BackgroundWriter.SWITCH_INTERVAL
+        with engine.BackgroundWriter():  # two imports in one process
+            pass
+        assert sys.getswitchinterval() == engine.BackgroundWriter.SWITCH_INTERVAL
+    assert sys.getswitchinterval() == default
