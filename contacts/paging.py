@@ -141,10 +141,6 @@ def exact_count(queryset) -> int:
 # A filter that matches (or is estimated to match) at most this many rows is paged by fetching them through the
 # filter's own indexes (bitmap scans) and sorting in memory, never by walking the sort index.
 SMALL_RESULT = 5_000
-# Estimates within this factor of SMALL_RESULT are settled by counting, up to SMALL_RESULT + 1.
-# A rare value's estimate swings with ANALYZE's sample: 84 matching rows were estimated at 4,341
-# by one ANALYZE and above 5,000 by the one before (walking created_at then took 485 ms).
-UNSURE_FACTOR = 10
 
 
 def fetch_page(ordered, filtered, count: int | None, has_filter: bool, offset: int, limit: int) -> list:
@@ -154,16 +150,13 @@ def fetch_page(ordered, filtered, count: int | None, has_filter: bool, offset: i
     the created_at index hoping to meet 50 matches early; when the matches are all old (a tag
     only on old contacts) it reads most of the org (216 ms measured) where a bitmap scan of
     the tag index and a sort take 15 ms. The exact count, when asked for, or else the planner's
-    estimate (planning only, no execution) tells which case this is, and a count capped at
-    SMALL_RESULT + 1 when the estimate is too close to call; for small results index-order
-    scans are switched off for this one query.
+    estimate (planning only, no execution) tells which case this is; for small results
+    index-order scans are switched off for this one query.
     """
     page = ordered[offset : offset + limit]
     if not has_filter:
         return list(page)
     small = count if count is not None else estimate_count(filtered)
-    if count is None and SMALL_RESULT // UNSURE_FACTOR < small <= SMALL_RESULT * UNSURE_FACTOR:
-        small = filtered.order_by()[: SMALL_RESULT + 1].count()
     if small > SMALL_RESULT:
         return list(page)
     with connection.cursor() as cursor:
