@@ -256,8 +256,9 @@ class ContactImporter:
                 ids = self._reserve_ids(candidates) if write else []
                 if staged is not None:
                     writer.submit(self._write_chunk, connection.connection, staged)
-                targets = self._plan(candidates, found, ids, report)  # overlaps that write, and so does
-                staged = self._stage(targets) if write and targets else None  # formatting this chunk
+                # Planning and staging (formatting the COPY data) overlap that write.
+                targets = self._plan(candidates, found, ids, report)
+                staged = self._stage(targets) if write and targets else None
             if self._repoint(writer.wait(), staged):
                 staged = self._restage(staged)
             if staged is not None:
