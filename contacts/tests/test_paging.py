@@ -175,3 +175,49 @@ def test_exact_counts_run_with_count_work_mem_and_only_they_do(many, settings, e
     with connection.cursor() as cursor:
         cursor.execute("SHOW work_mem")
         assert cursor.fetchone()[0] == before
+
+
+def _show(name):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SHOW {name}")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize(("estimate", "budgeted"), [(6_000, True), (60_000, False)])
+def test_a_walk_chosen_near_the_line_runs_within_a_budget(many, monkeypatch, estimate, budgeted):
+    from contacts import paging
+
+    monkeypatch.setattr(paging, "estimate_count", lambda queryset: estimate)
+    before = _show("statement_timeout")
+    sql, body = _statements(many, "get", "/api/v1/contacts?q=person&count=none&limit=3")
+    assert [c["name"] for c in body["results"]] == ["Person 22", "Person 21", "Person 20"]
+    assert any("set_config('statement_timeout'" in s for s in sql) is budgeted
+    assert not any("enable_indexscan = off" in s for s in sql)  # the walk answered in time
+    assert _show("statement_timeout") == before
+
+
+def test_a_walk_out_of_budget_is_cancelled_and_the_bitmap_plan_answers(many, monkeypatch):
+    """A rare filter estimated just above the line: the walk is cancelled at the budget (as if it
+    were reading the whole org), and the same page comes from the bitmap plan."""
+    from django.db import connection
+
+    from contacts import paging
+
+    monkeypatch.setattr(paging, "estimate_count", lambda queryset: 6_000)
+    monkeypatch.setattr(paging, "WALK_BUDGET_MS", 5)
+    walks = []
+
+    def slow_first_walk(execute, sql, params, many_, context):
+        if 'FROM "contacts_contact"' in sql and "LIMIT" in sql and not walks:
+            walks.append(sql)
+            execute("SELECT pg_sleep(0.5)", None, many_, context)  # cancelled by the budget
+        return execute(sql, params, many_, context)
+
+    before = _show("statement_timeout")
+    with connection.execute_wrapper(slow_first_walk):
+        sql, body = _statements(many, "get", "/api/v1/contacts?q=person&count=none&limit=3")
+    assert [c["name"] for c in body["results"]] == ["Person 22", "Person 21", "Person 20"]
+    assert walks and any("enable_indexscan = off" in s for s in sql)
+    assert _show("statement_timeout") == before
