@@ -37,7 +37,7 @@ from itertools import islice
 from typing import Any
 
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.copy import FileWriter
 from psycopg.types.json import Jsonb
@@ -183,12 +183,11 @@ class Existing:
 class Target:
     """A contact the import ends up writing: an existing one (update) or a new one (create)."""
 
-    first_row: int
     existing: Existing | None = None
     visible: bool = True
     given: dict = field(default_factory=dict)  # merged values of the keys the rows gave
     keys: set = field(default_factory=set)  # merged raw keys the rows gave (for derived values)
-    created_id: int | None = None  # a new contact's id, once an earlier chunk inserted it
+    created_id: int | None = None  # a new contact's id, reserved from the sequence when planned
 
     @property
     def contact_id(self) -> int | None:
@@ -348,7 +347,7 @@ class ContactImporter:
         for contact in found:
             if contact.id in self._by_id:
                 continue  # an earlier chunk has it: its state here is newer than the database's
-            target = Target(0, contact, visible=scope_user is None or contact.assigned_to_id == scope_user)
+            target = Target(contact, visible=scope_user is None or contact.assigned_to_id == scope_user)
             self._by_id[contact.id] = target
             if contact.email:
                 by_email.setdefault(contact.email.lower(), target)
@@ -372,7 +371,7 @@ class ContactImporter:
                 report.fail(number, [("email", "Another contact in this organization already has this email.")])
                 continue
             if target is None:
-                target = Target(number, given=dict(given), keys=set(keys), created_id=ids.pop() if ids else None)
+                target = Target(given=dict(given), keys=set(keys), created_id=ids.pop() if ids else None)
                 if target.created_id is not None:
                     self._by_id[target.created_id] = target
                 report.created += 1
@@ -505,7 +504,7 @@ class ContactImporter:
                     cursor.execute(f"DROP TABLE {STAGING}")
                     if updated != staged.updates:  # a contact to update is gone: never drop rows silently
                         raise psycopg.errors.IntegrityError(f"{updated} of {staged.updates} contacts updated")
-        except (IntegrityError, psycopg.errors.IntegrityError):
+        except psycopg.errors.IntegrityError:  # raw psycopg: Django does not wrap the writer's errors
             # Only a concurrent single-contact write can get here (imports of an org are serialized).
             raise Conflict(CONFLICT_DETAIL, code="import_conflict")
         return staged, raced
