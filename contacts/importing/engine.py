@@ -29,6 +29,7 @@ import io
 import json
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
@@ -231,10 +232,11 @@ class ContactImporter:
     def run(self, rows: Iterable[tuple[int, dict | None]], report: ImportReport | None = None) -> ImportReport:
         """Import `(row number, row)` pairs in one transaction; counts add into `report`.
 
-        A pipeline over chunks: while PostgreSQL writes chunk k-1 (on the writer thread), chunk k
-        is planned and chunk k+1 normalized. Chunk k's existing contacts are read before chunk
-        k-1 is written, which is safe: every contact an earlier chunk touched is already in the
-        run's maps, and a read contact the maps know is ignored.
+        A pipeline over chunks. While the writer thread reads chunk k's existing contacts and
+        then writes chunk k-1, this thread normalizes chunk k+1, then plans and stages chunk k.
+        Chunk k's existing contacts are read before chunk k-1 is written, which is safe: every
+        contact an earlier chunk touched is already in the run's maps, and a read contact the
+        maps know is ignored.
         """
         report = report or ImportReport()
         write = not self.options.dry_run
@@ -243,28 +245,49 @@ class ContactImporter:
         self._by_phone: dict[str, Target] = {}
         self._by_id: dict[int, Target] = {}  # every contact of the run's maps, by id
         self._inserted_ids: set[int] = set()  # new contacts staged for insert (later rows update them)
+        self._known_tags: set[str] = set()  # tag names already in the catalog
         staged: Staged | None = None  # the previous chunk, ready to be written
         with transaction.atomic(), BackgroundWriter() as writer:
-            for index, chunk in enumerate(_chunks(rows, WRITE_CHUNK_ROWS)):
-                candidates = self._clean(chunk, report)  # overlaps the write of the chunk before last
-                if self._repoint(writer.wait(), staged):  # the connection is ours again
-                    staged = self._restage(staged)  # a raced contact changed the previous chunk's rows
-                if index == 0 and write:
-                    self._lock()
-                found = self._fetch_existing(candidates)
-                ids = self._reserve_ids(candidates) if write else []
-                if staged is not None:
-                    writer.submit(self._write_chunk, connection.connection, staged)
-                # Planning and staging (formatting the COPY data) overlap that write.
+            raw = connection.connection
+            if write:
+                self._lock()
+            chunks = _chunks(rows, WRITE_CHUNK_ROWS)
+            candidates = self._clean_next(chunks, report)
+            while candidates is not None:
+                if write:
+                    self._ensure_tags(candidates)
+                looked_up: Future = Future()
+                writer.submit(self._look_up_then_write, raw, candidates, staged, looked_up)
+                upcoming = self._clean_next(chunks, report)  # overlaps the writer
+                found, ids = looked_up.result()
                 targets = self._plan(candidates, found, ids, report)
-                staged = self._stage(targets) if write and targets else None
-            if self._repoint(writer.wait(), staged):
-                staged = self._restage(staged)
+                staged = self._stage(targets) if write and targets else None  # overlaps the write
+                if self._repoint(writer.wait(), staged):  # the connection is ours again
+                    staged = self._restage(staged)  # a raced contact changed this chunk's rows
+                candidates = upcoming
             if staged is not None:
-                self._write_chunk(connection.connection, staged)
+                self._write_chunk(raw, staged)
         return report
 
+    def _look_up_then_write(self, raw: psycopg.Connection, candidates, staged: Staged | None, looked_up: Future):
+        """The writer thread's turn: chunk k's existing contacts and new ids (into `looked_up`),
+        then the write of chunk k-1 (`staged`), whose outcome is returned."""
+        try:
+            with raw.cursor() as cursor:
+                found = self._fetch_existing(cursor, candidates)
+                ids = [] if self.options.dry_run else self._reserve_ids(cursor, len(candidates))
+        except BaseException as exc:
+            looked_up.set_exception(exc)
+            raise
+        looked_up.set_result((found, ids))
+        return self._write_chunk(raw, staged) if staged is not None else None
+
     # --- 1. normalize -----------------------------------------------------------------
+
+    def _clean_next(self, chunks: Iterator[list], report: ImportReport) -> list[tuple[int, dict, set]] | None:
+        """The next chunk's valid rows (maybe none), or None after the last chunk."""
+        chunk = next(chunks, None)
+        return None if chunk is None else self._clean(chunk, report)
 
     def _clean(self, rows, report: ImportReport) -> list[tuple[int, dict, set]]:
         candidates = []
@@ -299,7 +322,7 @@ class ContactImporter:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_CLASS, self.org_id % 2**31])
 
-    def _fetch_existing(self, candidates) -> list[Existing]:
+    def _fetch_existing(self, cursor, candidates) -> list[Existing]:
         """The contacts (not yet in the run's maps) holding the emails/phones of these rows."""
         emails = sorted({g["email"].lower() for _, g, _ in candidates if g.get("email")} - self._by_email.keys())
         phones = []
@@ -310,30 +333,36 @@ class ContactImporter:
         if not arms:
             return []
         where = "(" + " OR ".join(sql for sql, _ in arms) + ")"
-        return self._read_contacts(where, [keys for _, keys in arms], lock=True)
+        return self._read_contacts(cursor, where, [keys for _, keys in arms], lock=True)
 
-    def _reserve_ids(self, candidates) -> list[int]:
-        """Ids for the chunk's new contacts from the table's own sequence (one per row, since at
+    def _ensure_tags(self, candidates) -> None:
+        """The rows' tag names join the catalog (new names only: one INSERT, seldom needed)."""
+        names = {tag for _, given, _ in candidates for tag in given.get("tags", ())} - self._known_tags
+        if names:
+            ensure_tags(self.org_id, names)
+            self._known_tags |= names
+
+    def _reserve_ids(self, cursor, count: int) -> list[int]:
+        """Ids for a chunk's new contacts from the table's own sequence (one per row, since at
         most that many are new; unused ones are gaps, as after any rollback), last first for
-        pop(); and the rows' tag names join the catalog. So a chunk is staged as soon as it is
-        planned, and a later chunk can update a new contact by id while this one is written."""
-        ensure_tags(self.org_id, {tag for _, given, _ in candidates for tag in given.get("tags", ())})
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [Contact._meta.db_table, len(candidates)],
-            )
-            return [contact_id for (contact_id,) in reversed(cursor.fetchall())]
+        pop(). So a chunk is staged as soon as it is planned, and a later chunk can update a
+        new contact by id while this one is written."""
+        if not count:
+            return []
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [Contact._meta.db_table, count],
+        )
+        return [contact_id for (contact_id,) in reversed(cursor.fetchall())]
 
-    def _read_contacts(self, where: str, params: list, lock: bool) -> list[Existing]:
+    def _read_contacts(self, cursor, where: str, params: list, lock: bool) -> list[Existing]:
         sql = (
             f"SELECT id, {', '.join(COLUMNS)} FROM {Contact._meta.db_table} "
             f"WHERE org_id = %s AND {where} ORDER BY id" + (" FOR UPDATE" if lock and not self.options.dry_run else "")
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [self.org_id, *params])
-            names = ["id", *COLUMNS]
-            found = [Existing(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+        cursor.execute(sql, [self.org_id, *params])
+        names = ["id", *COLUMNS]
+        found = [Existing(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
         for contact in found:  # Django's psycopg setup leaves jsonb undecoded
             if isinstance(contact.custom, str):
                 contact.custom = json.loads(contact.custom)
@@ -525,7 +554,10 @@ class ContactImporter:
         if not raced:
             return False
         chunk = written[0]
-        read = self._read_contacts("lower(email) = ANY(%s::text[])", [sorted(set(raced.values()))], lock=True)
+        with connection.connection.cursor() as cursor:
+            read = self._read_contacts(
+                cursor, "lower(email) = ANY(%s::text[])", [sorted(set(raced.values()))], lock=True
+            )
         by_email = {contact.email.lower(): contact for contact in read if contact.email}
         scope_user = self._assigned_only_user
         repointed = set()
@@ -609,9 +641,25 @@ def _create_staging(cursor) -> None:
 
 
 def _chunks(rows: Iterable, size: int) -> Iterator[list]:
+    """`rows` in chunks of `size`, smaller at both ends of the run.
+
+    The pipeline's first chunk is normalized and planned before anything is written, and its
+    last one written after everything is planned: nothing overlaps them. So chunks grow from
+    size/8, doubling, and the last rows go out in halves down to size/8.
+    """
+    smallest = max(1, size // 8)
     iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+    buffer: deque = deque()
+    want = smallest
+    while True:
+        buffer.extend(islice(iterator, want + size - len(buffer)))
+        if len(buffer) < want + size:  # the input has ended
+            break
+        yield [buffer.popleft() for _ in range(want)]
+        want = min(2 * want, size)
+    while buffer:
+        count = len(buffer) if len(buffer) <= smallest else max(smallest, (len(buffer) + 1) // 2)
+        yield [buffer.popleft() for _ in range(count)]
 
 
 class BackgroundWriter:
