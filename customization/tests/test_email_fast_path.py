@@ -23,6 +23,10 @@ SAMPLES = [
     "a@localhost",
     "a@foo.local",
     "a@foo.invalid",
+    "a@x.onion",
+    "a@home.arpa",
+    "a@onion.com",
+    "a@mylocal.com",
     "bob@demo.test",
     "a@123.456",
     "a@xn--bcher-kva.ch",
@@ -54,10 +58,11 @@ def test_fast_path_agrees_with_email_validator(text):
 
 ATOM = st.text(alphabet="abcXYZ019_%+-.", min_size=1, max_size=12)
 LABEL = st.text(alphabet="abcXYZ019-", min_size=1, max_size=10)
+TLDS = ["com", "IO", "test", "c", "local", "ONION", "arpa", "localhost", "invalid"]  # and special-use ones
 
 
 @settings(max_examples=300, deadline=None)
-@given(local=ATOM, labels=st.lists(LABEL, min_size=1, max_size=3), tld=st.sampled_from(["com", "IO", "test", "c"]))
+@given(local=ATOM, labels=st.lists(LABEL, min_size=1, max_size=3), tld=st.sampled_from(TLDS))
 def test_fast_path_agrees_on_generated_addresses(local, labels, tld):
     text = f"{local}@{'.'.join(labels)}.{tld}"
     assert fast(text) == slow(text)
