@@ -25,6 +25,8 @@ Dry runs do steps 1–2 without the lock and stop before step 3.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import json
 import sys
@@ -246,8 +248,9 @@ class ContactImporter:
         self._by_id: dict[int, Target] = {}  # every contact of the run's maps, by id
         self._inserted_ids: set[int] = set()  # new contacts staged for insert (later rows update them)
         self._known_tags: set[str] = set()  # tag names already in the catalog
+        self._id_sequence: str | None = None  # the contacts id sequence, looked up once
         staged: Staged | None = None  # the previous chunk, ready to be written
-        with transaction.atomic(), BackgroundWriter() as writer:
+        with paused_gc(), transaction.atomic(), BackgroundWriter() as writer:
             raw = connection.connection
             if write:
                 self._lock()
@@ -349,9 +352,13 @@ class ContactImporter:
         new contact by id while this one is written."""
         if not count:
             return []
+        if self._id_sequence is None:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Contact._meta.db_table])
+            (self._id_sequence,) = cursor.fetchone()
+        # The name as a constant regclass: resolved once, not per row (6x cheaper).
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [Contact._meta.db_table, count],
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+            [self._id_sequence, count],
         )
         return [contact_id for (contact_id,) in reversed(cursor.fetchall())]
 
@@ -716,3 +723,33 @@ class BackgroundWriter:
                 cls._switch_users -= 1
                 if cls._switch_users == 0:
                     sys.setswitchinterval(cls._switch_default)
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """The cyclic garbage collector off for the block (nested and concurrent blocks share one pause).
+
+    An import holds the parsed file (up to 100,000 dicts) and its plan, all new objects, and
+    every few thousand allocations the collector runs; its full passes walk all of them. Measured
+    on a 25,000-row import: 0.95 s of 3.4 s, a third of the request thread's time. Import data
+    are plain dicts, lists and strings, freed by reference counting; what cycles a request does
+    make are collected by the first pass after the block.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()

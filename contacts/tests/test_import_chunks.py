@@ -205,3 +205,37 @@ def test_the_gil_switch_interval_is_short_while_a_writer_runs_and_restored_after
             pass
         assert sys.getswitchinterval() == engine.BackgroundWriter.SWITCH_INTERVAL
     assert sys.getswitchinterval() == default
+
+
+def test_the_garbage_collector_is_paused_during_an_import_and_restored_after(alice, monkeypatch):
+    import gc
+
+    seen = []
+    clean = ContactNormalizer.clean
+
+    def spy(self, data, **kwargs):
+        seen.append(gc.isenabled())
+        return clean(self, data, **kwargs)
+
+    monkeypatch.setattr(ContactNormalizer, "clean", spy)
+    assert gc.isenabled()
+    response = alice.client.post(URL, {"contacts": [{"email": "gc@example.com"}]}, format="json")
+    assert response.status_code == 200 and seen == [False]
+    assert gc.isenabled()
+
+
+def test_a_paused_collector_stays_paused_until_the_last_pause_ends_and_a_disabled_one_stays_off():
+    import gc
+
+    with engine.paused_gc():
+        with engine.paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with engine.paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
