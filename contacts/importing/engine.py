@@ -12,13 +12,13 @@
    The ON CONFLICT arm only fires when a single-contact create (which does not take the import
    lock) raced us; it merges instead of failing.
 
-Rows go through these steps in chunks of WRITE_CHUNK_ROWS, in file order, in the one
-transaction, as a pipeline (`ContactImporter.run`): while PostgreSQL writes one chunk (index
-upkeep is most of an import's database time) on a background thread, the next is planned and
-the one after normalized, so Python and PostgreSQL each keep a core busy. The run's maps
-(email → contact, phone → contact) span the chunks, and new contacts take their ids from the
-table's sequence when staged, so a later chunk updates them by id; the result is the same as
-one chunk (tests compare them).
+Rows go through these steps in chunks of up to WRITE_CHUNK_ROWS, in file order, in the one
+transaction, as a pipeline (`ContactImporter.run`): while a background thread runs chunk k's
+look-ups and writes chunk k-1 (index upkeep is most of an import's database time), the
+request thread normalizes chunk k+1 and plans chunk k, so Python and PostgreSQL each keep a
+core busy. The run's maps (email → contact, phone → contact) span the chunks, and new contacts
+take their ids from the table's sequence when looked up, so a later chunk updates them by id;
+the result is the same as one chunk (tests compare them).
 
 Dry runs do steps 1–2 without the lock and stop before step 3.
 """
