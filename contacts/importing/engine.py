@@ -112,6 +112,14 @@ DEFAULTS: dict[str, Any] = {
 WRITE_COLUMNS = ("id", "org_id", *COLUMNS, "created_at", "updated_at")
 WRITE_TYPES = ("int8", "int8", *COLUMN_TYPES, "timestamptz", "timestamptz")
 STAGING = "contact_import_staging"
+# The org id in the engine's look-ups and updates, as a one-row subquery rather than a constant,
+# so the planner cannot match a per-org partial index (`contact_cf_<org>_<field>`, WHERE org_id =
+# <org>) to them. Those indexes' statistics lag: for an org that was empty at the last VACUUM or
+# ANALYZE (a new org's first import), they say zero rows, the planner then reads the whole org
+# through one for every chunk, where the unique (org_id, lower(email)) index and the primary key find each row.
+# Measured on the benchmark's table with the import org's statistics stale: new contacts
+# 8,055 → 9,667 rows/s, upserts 4,977 → 8,418 rows/s.
+ORG_PARAM = "(SELECT %s::bigint)"
 # A raw input key → the model value it sets.
 VALUE_KEY = {"assigned_to": "assigned_to_id"}
 
@@ -362,12 +370,16 @@ class ContactImporter:
         )
         return [contact_id for (contact_id,) in reversed(cursor.fetchall())]
 
-    def _read_contacts(self, cursor, where: str, params: list, lock: bool) -> list[Existing]:
-        sql = (
+    def _lookup_sql(self, where: str, lock: bool) -> str:
+        """The org's contacts matching `where`, in id order; its parameters: the org id, then `where`'s."""
+        return (
             f"SELECT id, {', '.join(COLUMNS)} FROM {Contact._meta.db_table} "
-            f"WHERE org_id = %s AND {where} ORDER BY id" + (" FOR UPDATE" if lock and not self.options.dry_run else "")
+            f"WHERE org_id = {ORG_PARAM} AND {where} ORDER BY id"
+            + (" FOR UPDATE" if lock and not self.options.dry_run else "")
         )
-        cursor.execute(sql, [self.org_id, *params])
+
+    def _read_contacts(self, cursor, where: str, params: list, lock: bool) -> list[Existing]:
+        cursor.execute(self._lookup_sql(where, lock), [self.org_id, *params])
         names = ["id", *COLUMNS]
         found = [Existing(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
         for contact in found:  # Django's psycopg setup leaves jsonb undecoded
@@ -611,7 +623,7 @@ class ContactImporter:
     @staticmethod
     def _update_sql(table: str) -> str:
         sets = ", ".join(f"{c} = s.{c}" for c in (*COLUMNS, "updated_at"))
-        return f"UPDATE {table} AS c SET {sets} FROM {STAGING} AS s WHERE c.id = s.id AND c.org_id = %s"
+        return f"UPDATE {table} AS c SET {sets} FROM {STAGING} AS s WHERE c.id = s.id AND c.org_id = {ORG_PARAM}"
 
 
 @dataclass
