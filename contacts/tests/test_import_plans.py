@@ -1,5 +1,8 @@
-"""The import's look-ups and updates use the email index and the primary key even when the
-statistics say the org is empty (a new org's first import), never a per-org partial index."""
+"""The import's look-ups and updates never use a per-org partial index, even when the statistics
+say the org is empty (a new org's first import): the index would look empty, and the planner
+would read the whole org through it for every chunk."""
+
+import re
 
 import pytest
 from django.db import connection
@@ -41,7 +44,11 @@ def test_lookups_and_updates_ignore_per_org_indexes_with_stale_statistics(
     with as_org(alice.org.id):
         with connection.cursor() as cursor:
             engine._create_staging(cursor)
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: the question is which index
         lookup = explain(importer._lookup_sql("lower(email) = ANY(%s::text[])", lock=True), [alice.org.id, emails])
         update = explain(importer._update_sql(Contact._meta.db_table), [alice.org.id])
-    assert "contact_cf_" not in lookup and "contact_org_email_uniq" in lookup, lookup
-    assert "contact_cf_" not in update, update
+    # The org is a run-time value in the plan (a constant would let `WHERE org_id = <org>` partial
+    # indexes match), and no per-org index is used.
+    for plan in (lookup, update):
+        assert "contact_cf_" not in plan and not re.search(rf"org_id = {alice.org.id}\b", plan), plan
+        assert re.search(r"org_id = (\$0|\(InitPlan 1\))", plan), plan
