@@ -696,19 +696,11 @@ class BackgroundWriter:
     """
 
     SWITCH_INTERVAL = 0.0005
-    _switch_lock = threading.Lock()
-    _switch_users = 0
-    _switch_default = 0.005
 
     def __init__(self):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._pending: Future | None = None
-        cls = BackgroundWriter
-        with cls._switch_lock:
-            if cls._switch_users == 0:
-                cls._switch_default = sys.getswitchinterval()
-                sys.setswitchinterval(cls.SWITCH_INTERVAL)
-            cls._switch_users += 1
+        _SWITCH_INTERVAL.take(self.SWITCH_INTERVAL)
 
     def submit(self, fn, *args) -> None:
         self.wait()
@@ -730,16 +722,35 @@ class BackgroundWriter:
                 wait_for([self._pending])
         finally:
             self._executor.shutdown(wait=True)
-            cls = BackgroundWriter
-            with cls._switch_lock:
-                cls._switch_users -= 1
-                if cls._switch_users == 0:
-                    sys.setswitchinterval(cls._switch_default)
+            _SWITCH_INTERVAL.release()
 
 
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = False
+class SharedSetting:
+    """A process-wide interpreter setting changed while any import needs it (imports may run on
+    several threads at once): the first taker saves the value in force, the last one restores it."""
+
+    def __init__(self, read, write):
+        self._read, self._write = read, write
+        self._lock = threading.Lock()
+        self._takers = 0
+        self._saved = None
+
+    def take(self, value) -> None:
+        with self._lock:
+            if self._takers == 0:
+                self._saved = self._read()
+                self._write(value)
+            self._takers += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._takers -= 1
+            if self._takers == 0:
+                self._write(self._saved)
+
+
+_SWITCH_INTERVAL = SharedSetting(sys.getswitchinterval, sys.setswitchinterval)
+_GC_ENABLED = SharedSetting(gc.isenabled, lambda on: gc.enable() if on else gc.disable())
 
 
 @contextlib.contextmanager
@@ -752,16 +763,8 @@ def paused_gc():
     are plain dicts, lists and strings, freed by reference counting; what cycles a request does
     make are collected by the first pass after the block.
     """
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
+    _GC_ENABLED.take(False)
     try:
         yield
     finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
+        _GC_ENABLED.release()
