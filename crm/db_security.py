@@ -12,8 +12,8 @@ request's org into the next. An unset org matches nothing (fail closed). The ten
 a plain equality on `org_id`, so the planner uses it as an index condition, evaluated once.
 
 Round trips are much of the cost of a small request, so a claimed org is set in the same round
-trip as the token + membership lookup that verifies it (`claim_org`: two statements in one
-message, run in order).
+trip as the token + membership lookup that verifies it (`claim_org`: two statements sent
+together, run in order).
 
 Code that legitimately spans orgs (admin, bootstrap commands) switches to the bypass role
 with `rls_bypass()`. Migrations run as the owner.
@@ -51,7 +51,7 @@ def enter_request(*, bypass: bool = False) -> None:
     """Start of a request transaction: become the app role, no org yet (sees nothing)."""
     if not settings.RLS_ENABLED:
         return
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         cursor.execute(
             "SELECT set_config('role', %s, true), set_config(%s, '', true), set_config(%s, '', true)",
             [bypass_role() if bypass else app_role(), ORG_SETTING, USER_SETTING],
@@ -104,14 +104,15 @@ def claim_org(org_id: int, lookup_sql: str, params: list) -> list[tuple]:
         with connection.cursor() as cursor:
             cursor.execute(lookup_sql, params)
             return cursor.fetchall()
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         claim = "SELECT set_config(%s, %s, true)"
-        if isinstance(cursor.cursor, psycopg.ClientCursor):  # Django's default: both in one message
+        if isinstance(cursor.cursor, psycopg.ClientCursor):  # prepared statements off: one message
             cursor.execute(f"{claim}; {lookup_sql}", [ORG_SETTING, str(org_id), *params])
             cursor.nextset()
         else:
-            cursor.execute(claim, [ORG_SETTING, str(org_id)])
-            cursor.execute(lookup_sql, params)
+            with connection.one_round_trip():
+                cursor.execute(claim, [ORG_SETTING, str(org_id)])
+                cursor.execute(lookup_sql, params)
         return cursor.fetchall()
 
 

@@ -101,6 +101,12 @@ if os.environ.get("DATABASE_APP_URL") and not _MIGRATING:
     DATABASES["default"] = dj_database_url.parse(os.environ["DATABASE_APP_URL"], conn_max_age=CONN_MAX_AGE)
     DATABASES["default"]["ENGINE"] = "crm.db_postgresql"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The fixed statements of every request are prepared once per connection (crm/db_postgresql).
+# Off (0) behind a pooler that cannot follow prepared statements: PgBouncer before 1.21 or
+# without max_prepared_statements. The ORM's queries are never prepared (client-side binding).
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+    0 if env_bool("DB_PREPARED_STATEMENTS", True) else None
+)
 # Row-level security (docs/security.md): requests run as this non-owner role, one org per transaction.
 RLS_ENABLED = env_bool("RLS_ENABLED", True)
 RLS_APP_ROLE = os.environ.get("RLS_APP_ROLE", "crm_app")

@@ -47,7 +47,7 @@ class DetailStatement:
     def fetch(self, model, values: dict[str, object], using: str):
         """The one object, as the ORM would build it; Http404 when there is none."""
         connection = connections[using]
-        with connection.cursor() as cursor:
+        with connection.prepared_cursor() as cursor:
             cursor.execute(self.sql, [values[name] for name in self.recipe])
             rows = cursor.fetchmany(2)
         if not rows:

@@ -1,20 +1,100 @@
-"""Django's PostgreSQL backend with a health check that costs no round trip.
+"""Django's PostgreSQL backend with two additions for the requests every API call makes.
 
-With `CONN_HEALTH_CHECKS`, Django sends `SELECT 1` before the first query of every request on
-a reused connection: one round trip in six of a `GET /contacts/{id}`. A connection the server
-or PgBouncer has closed (restart, terminated backend, idle timeout) has an error message or an
-EOF waiting on its socket, so an idle connection whose socket has nothing to read is alive as
-far as `SELECT 1` could tell; only when something is waiting does Django's own check run.
+A health check that costs no round trip. With `CONN_HEALTH_CHECKS`, Django sends `SELECT 1`
+before the first query of every request on a reused connection: one round trip in six of a
+`GET /contacts/{id}`. A connection the server or PgBouncer has closed (restart, terminated
+backend, idle timeout) has an error message or an EOF waiting on its socket, so an idle
+connection whose socket has nothing to read is alive as far as `SELECT 1` could tell; only when
+something is waiting does Django's own check run.
+
+Prepared statements for the few fixed statements of every request (`prepared_cursor()`: the
+role, the token + membership lookup, the detail SELECT). Parsing and planning them, with the
+row-level security policies, cost PostgreSQL about four times what running them does. The
+ORM's own queries keep Django's client-side binding, which its SQL is written for. A pooler
+that cannot follow a client's prepared statements across server connections (PgBouncer before
+1.21, or without `max_prepared_statements`) needs `DB_PREPARED_STATEMENTS=0`, which makes
+`prepared_cursor()` a plain cursor (docs/scaling.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import select
 
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
+from django.db.backends.postgresql.psycopg_any import register_tzloader
+from django.utils.asyncio import async_unsafe
+from psycopg import errors
+from psycopg.pq import Format
+from psycopg.types.numeric import Int8
+
+
+class PreparedCursor(base.ServerBindingCursor):
+    """Server-side binding, and every statement prepared on its first run on the connection.
+
+    One per connection, reused (`close()` keeps it open): building a psycopg cursor costs more
+    than the few statements a request runs through it.
+    """
+
+    def close(self):
+        """Kept open for the connection's next fixed statement; it goes with the connection."""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        if params:
+            # One prepared statement per query: psycopg would otherwise type an int parameter
+            # int2, int4 or int8 by its value, and prepare the query once for each.
+            params = [Int8(p) if type(p) is int else p for p in params]
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor, sql, params):
+        if isinstance(cursor, PreparedCursor):  # bound on the server: the values inline, for logs and tests
+            try:
+                return self.compose_sql(sql, params)
+            except errors.DataError:
+                return None
+        return super().last_executed_query(cursor, sql, params)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+    _prepared_cursor = None
+
+    @property
+    def prepares_statements(self) -> bool:
+        return self.settings_dict["OPTIONS"].get("prepare_threshold") is not None
+
+    @async_unsafe
+    def prepared_cursor(self):
+        """A cursor for a fixed statement run on every request: prepared on first use, then only
+        bound and executed. A plain cursor when prepared statements are off.
+
+        The connection's one PreparedCursor: run a statement and fetch its rows before asking
+        for the next.
+        """
+        if not self.prepares_statements:
+            return self.cursor()
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        cursor = self._prepared_cursor
+        if cursor is None or cursor.connection is not self.connection:
+            with self.wrap_database_errors:
+                cursor = PreparedCursor(self.connection)
+            tzloader = self.connection.adapters.get_loader(base.TIMESTAMPTZ_OID, Format.TEXT)
+            if self.timezone != tzloader.timezone:  # as Django's create_cursor()
+                register_tzloader(self.timezone, cursor)
+            self._prepared_cursor = cursor
+        return self._prepare_cursor(cursor)
+
+    @contextlib.contextmanager
+    def one_round_trip(self):
+        """Statements executed inside go to the server together and their results come back
+        together (psycopg's pipeline mode); a cursor holds the last one's rows afterwards."""
+        self.ensure_connection()
+        with self.wrap_database_errors, self.connection.pipeline():
+            yield
+
     def close_if_health_check_failed(self):
         if (
             self.connection is None

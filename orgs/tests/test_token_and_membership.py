@@ -1,6 +1,8 @@
 """The bearer token and the caller's membership in `X-Org-Id` are read by one query, in the same
 round trip that sets the claimed org; the claim is dropped unless a membership was verified."""
 
+import contextlib
+import tempfile
 from datetime import timedelta
 
 import pytest
@@ -96,14 +98,38 @@ def test_me_with_an_org_header_still_lists_every_membership(alice, charlie):
     assert [m["org_id"] for m in body["memberships"]] == sorted([alice.org.id, charlie.org.id])
 
 
-def test_a_contact_detail_is_three_statements_inside_the_transaction(alice):
-    """Role switch; org claim + token + user + membership; the contact. (Before: five.)"""
+def test_a_contact_detail_is_three_round_trips_inside_the_transaction(alice):
+    """Role switch; org claim sent together with token + user + membership; the contact (once
+    prepared: the first run of each statement on a connection adds one round trip to prepare it)."""
     contact = alice.client.post("/api/v1/contacts", {"name": "Ada"}, format="json").json()
-    with CaptureQueriesContext(connection) as captured:
+    assert alice.client.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
+    with CaptureQueriesContext(connection) as captured, libpq_trace() as trace:
         assert alice.client.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
-    statements = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    statements = statements[:-1] if "set_config('role', 'none'" in statements[-1] else statements  # test-only reset
-    assert len(statements) == 3, statements
+    sql = [q["sql"] for q in captured.captured_queries]
+    test_only = [s for s in sql if s.startswith(("SAVEPOINT", "RELEASE")) or "set_config('role', 'none'" in s]
+    statements = [s for s in sql if s not in test_only]
+    assert len(statements) == 4, statements
     assert "set_config('role'" in statements[0]
-    assert "app.org_id" in statements[1] and "knox_authtoken" in statements[1] and "orgs_membership" in statements[1]
-    assert statements[2].startswith('SELECT "contacts_contact"."id"')
+    assert "app.org_id" in statements[1]
+    assert "knox_authtoken" in statements[2] and "orgs_membership" in statements[2]
+    assert statements[3].startswith('SELECT "contacts_contact"."id"')
+    assert trace.count("ReadyForQuery") == 3 + len(test_only), trace
+
+
+@contextlib.contextmanager
+def libpq_trace():
+    """libpq's protocol trace of the connection, as a list of messages filled in on exit; each
+    ReadyForQuery ends one round trip."""
+    from psycopg.pq import Trace
+
+    connection.ensure_connection()
+    pgconn, messages = connection.connection.pgconn, []
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            yield messages
+        finally:
+            pgconn.untrace()
+            trace.seek(0)
+            messages.extend(line.split("\t")[2] for line in trace if line.count("\t") >= 2)
