@@ -13,7 +13,10 @@ from urllib.parse import urlencode
 
 from bench.db import REPO
 
-GUNICORN_ARGS = ["-w", "2", "-k", "gthread", "--threads", "2", "--timeout", "900", "--keep-alive", "30"]
+# As docs/scaling.md runs it. --reuse-port: each worker listens on its own socket and the kernel
+# spreads new connections over them; on one shared socket a keep-alive client's connections
+# could all land on one worker (seen: all 8 of wrk's, the other worker idle, half the req/s).
+GUNICORN_ARGS = ["-w", "2", "-k", "gthread", "--threads", "2", "--reuse-port", "--timeout", "900", "--keep-alive", "30"]
 
 
 def free_port() -> int:
