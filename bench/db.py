@@ -23,6 +23,10 @@ class BenchDatabase:
     embedded: bool
 
     def connect(self, **kwargs) -> psycopg.Connection:
+        # Never prepared (psycopg prepares a query run 5 times): the service sends its page SQL
+        # unprepared, and a prepared plan would outlive the `SET LOCAL enable_indexscan` the
+        # service runs it under (the walk tried first and the bitmap plan are the same text).
+        kwargs.setdefault("prepare_threshold", None)
         conn = psycopg.connect(self.url, autocommit=True, **kwargs)
         conn.execute("SET TIME ZONE 'UTC'")
         return conn

@@ -8,6 +8,8 @@ import statistics
 import time
 from urllib.parse import urlencode
 
+import psycopg
+
 from bench.shapes import LIST_PATH, SEARCH_PATH, Shape
 
 
@@ -129,26 +131,47 @@ def is_read(sql: str) -> bool:
     return head in ("SELECT", "WITH", "EXPLAIN") or sql.lstrip().upper().startswith("SET LOCAL ENABLE_")
 
 
+def is_savepoint(sql: str) -> bool:
+    return sql.lstrip().upper().startswith(("SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT"))
+
+
+def run_statement(cur, queries: list[str], i: int) -> list | None:
+    """Run queries[i]; its rows, or None if it hit the service's own time budget (a walk tried
+    within a `statement_timeout`, contacts.paging) and the service rolled back to its savepoint."""
+    try:
+        cur.execute(queries[i])
+    except psycopg.errors.QueryCanceled:
+        if i + 1 < len(queries) and queries[i + 1].lstrip().upper().startswith("ROLLBACK TO SAVEPOINT"):
+            return None
+        raise
+    return cur.fetchall() if cur.description else []
+
+
 def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
     """The request's read queries run directly `runs` times (after one warm-up), each run in one
     transaction like the service's (so its `set_config(...)` org context and row-level security
-    apply): p50 of the per-request total, and the slowest query with its plan and row count."""
-    queries = [q for q in queries if is_read(q)]
-    if not queries:
+    apply): p50 of the per-request total, and the slowest query with its plan and row count.
+
+    Savepoints are replayed too, so a walk the service cancelled at its budget is cancelled here
+    as well and its time counts; it is not the query shown (the plan that answered is)."""
+    queries = [q for q in queries if is_read(q) or is_savepoint(q)]
+    if not any(is_read(q) for q in queries):
         return {}
     per_query: list[list[float]] = [[] for _ in queries]
     rows = [0] * len(queries)
+    cancelled: set[int] = set()
     totals = []
 
     def one_pass(cur, timed: bool) -> None:
         total = 0.0
         with conn.transaction():
-            for i, sql in enumerate(queries):
+            for i in range(len(queries)):
                 t0 = time.perf_counter()
-                cur.execute(sql)
-                fetched = cur.fetchall() if cur.description else []
+                fetched = run_statement(cur, queries, i)
                 elapsed = time.perf_counter() - t0
-                rows[i] = len(fetched)
+                if fetched is None:
+                    cancelled.add(i)
+                rows[i] = len(fetched or [])
                 if timed:
                     per_query[i].append(elapsed)
                 total += elapsed
@@ -163,16 +186,17 @@ def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
             if time.monotonic() - started > budget_s and len(totals) >= 3:
                 break
         # The query worth a plan: the slowest one on the contacts table (the page or the count).
+        answered = [i for i, q in enumerate(queries) if i not in cancelled and not is_savepoint(q)]
         candidates = [
             i
-            for i, q in enumerate(queries)
-            if "contacts_contact" in q and not q.lstrip().upper().startswith(("EXPLAIN", "SET"))
-        ] or [i for i, q in enumerate(queries) if not q.lstrip().upper().startswith("SET")]
+            for i in answered
+            if "contacts_contact" in queries[i] and not queries[i].lstrip().upper().startswith(("EXPLAIN", "SET"))
+        ] or [i for i in answered if not queries[i].lstrip().upper().startswith("SET")]
         slowest = max(candidates, key=lambda i: p50(per_query[i]))
         main_sql = queries[slowest]
         with conn.transaction(force_rollback=True):
-            for sql in queries[:slowest]:
-                cur.execute(sql)
+            for i in range(slowest):
+                run_statement(cur, queries, i)
             cur.execute("EXPLAIN (FORMAT JSON) " + main_sql)
             plan = cur.fetchone()[0][0]["Plan"]
         # The same query outside the request's org context (the bench connects as the table owner or a
@@ -194,7 +218,7 @@ def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
     return {
         "main_no_rls_p50_ms": p50(no_rls) * 1000,
         "sql_p50_ms": p50(totals) * 1000,
-        "queries": len(queries),
+        "queries": sum(1 for q in queries if is_read(q)),
         "main_p50_ms": p50(per_query[slowest]) * 1000,
         "main_rows": rows[slowest],
         "plan": plan_summary(plan),
