@@ -162,3 +162,23 @@ def test_rls_keeps_the_gin_and_trigram_indexes_usable(alice):
     assert any("contact_tags_gin" in line for line in under_rls["tags"]), under_rls
     assert any("contact_custom_gin" in line for line in under_rls["custom"]), under_rls
     assert any("contact_org_email_uniq" in line for line in under_rls["email"]), under_rls
+
+
+def test_a_prepared_detail_statement_serves_each_org_only_its_own_rows(alice, charlie, two_orgs, monkeypatch):
+    """The detail SELECT and the token lookup are prepared once per connection and reused by
+    every org's requests, past the point where PostgreSQL switches to a generic plan: the org
+    is read from the request's setting at run time, never kept in a plan."""
+    from contacts.models import ContactQuerySet
+    from crm.api import viewsets
+
+    monkeypatch.setattr(ContactQuerySet, "for_member", lambda self, membership: self.all())
+    monkeypatch.setattr(viewsets, "_DETAIL_STATEMENTS", {})  # compiled afresh, without the app's org filter
+    a_id, b_id = two_orgs
+    for _ in range(8):
+        assert alice.client.get(f"/api/v1/contacts/{a_id}").status_code == 200
+        assert charlie.client.get(f"/api/v1/contacts/{a_id}").status_code == 404
+        assert charlie.client.get(f"/api/v1/contacts/{b_id}").json()["name"] == "B secret"
+        assert alice.client.get(f"/api/v1/contacts/{b_id}").status_code == 404
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%contacts_contact%%'")
+        assert cursor.fetchone()[0] >= 1  # the requests above did run prepared
