@@ -3,7 +3,7 @@
 - No exact counts: `show_full_result_count = False` and a paginator that counts at most
   `CAP` rows and falls back to the planner's estimate beyond that.
 - Newest first by primary key (served by the pk index, unlike a sort on created_at across orgs).
-- Search goes through `search_text` (trigram-indexed, lowercased), the same as `q` in the API.
+- Search goes through `search_text` (trigram-indexed, case-folded), the same haystack as `q` in the API.
 - Filters never run `SELECT DISTINCT` over the table: orgs and tags come from their own tables,
   sources from the most recent rows.
 - Edits are validated by ContactNormalizer, the same path as the API and import.
@@ -19,17 +19,16 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from contacts.api.filters import q_filter
 from contacts.importing import ContactImporter, parse_options, read_csv
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, split_tags
-from contacts.models import Contact, Opportunity, SmartListView
+from contacts.models import Contact, ContactTag, Opportunity, SmartListView
 from contacts.normalize import ContactNormalizer
+from contacts.search.free_text import q_filter
+from contacts.services import create_contact, update_contact
 from crm.api.exceptions import InvalidInput, PayloadTooLarge
-from customization.catalog import ensure_tags
 from customization.models import Tag
 from orgs.models import Organization
 
@@ -93,7 +92,9 @@ class TagFilter(admin.SimpleListFilter):
         return [(name, name) for name in names]
 
     def queryset(self, request, queryset):
-        return queryset.filter(tags__contains=[self.value()]) if self.value() else queryset
+        if not self.value():
+            return queryset
+        return queryset.filter(pk__in=ContactTag.objects.filter(tag__name=self.value()).values("contact_id"))
 
 
 class SourceFilter(admin.SimpleListFilter):
@@ -124,6 +125,10 @@ class ContactAdminForm(forms.ModelForm):
         help_text="Comma- or semicolon-separated. New names join the catalog.",
         widget=forms.TextInput(attrs={"size": 80}),
     )
+    custom = forms.JSONField(
+        required=False,
+        help_text='Custom values as JSON, keyed by custom-field key, e.g. {"plan": "Gold"}.',
+    )
 
     class Meta:
         model = Contact
@@ -137,21 +142,18 @@ class ContactAdminForm(forms.ModelForm):
             "company",
             "source",
             "notes",
-            "tags",
             "dnc",
-            "custom",
             "assigned_to",
         ]
-        help_texts = {
-            "name": "Display name. Leave first/last name unchanged to have it split into them.",
-            "custom": 'Custom values as JSON, keyed by custom-field key, e.g. {"plan": "Gold"}.',
-        }
+        help_texts = {"name": "Display name. Leave first/last name unchanged to have it split into them."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["tags"] = ", ".join(self.instance.tags)
+            self.initial["custom"] = self.instance.custom
         self.normalized: dict = {}
+        self.custom_fields: dict = {}
 
     def clean_tags(self):
         return split_tags(self.cleaned_data.get("tags") or "")
@@ -182,11 +184,18 @@ class ContactAdminForm(forms.ModelForm):
         assignee = cleaned.get("assigned_to")
         data["assigned_to"] = assignee.pk if assignee is not None else None
 
-        values, errors = ContactNormalizer.for_org(org).clean(data, existing=existing)
+        normalizer = ContactNormalizer.for_org(org)
+        self.custom_fields = normalizer.custom_fields
+        values, errors = normalizer.clean(data, existing=existing)
         for error in errors:
             field = (error.attr or "").split(".")[0]
             message = f"{error.attr}: {error.detail}" if error.attr and "." in error.attr else error.detail
             self.add_error(field if field in self.fields else None, message)
+        if not errors and values.get("email_key"):
+            clash = Contact.objects.filter(org_id=org.pk, email_key=values["email_key"]).exclude(pk=self.instance.pk)
+            if clash.exists():
+                self.add_error("email", "Another contact of this organization has this email.")
+                return cleaned
         if not errors:
             self.normalized = values
             for key in (
@@ -198,9 +207,7 @@ class ContactAdminForm(forms.ModelForm):
                 "company",
                 "source",
                 "notes",
-                "tags",
                 "dnc",
-                "custom",
             ):
                 if key in values:
                     cleaned[key] = values[key]
@@ -250,7 +257,7 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
     search_fields = ["search_text"]  # searched through q_filter (see get_search_results)
     search_help_text = "Substring of name, email, phone (by digits) or company."
     raw_id_fields = ["org", "assigned_to"]
-    readonly_fields = ["search_text", "created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at"]
     ordering = ["-id"]
     sortable_by = ["created_at", "email", "company"]
     inlines = [OpportunityInline]
@@ -261,15 +268,23 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
         return ", ".join(obj.tags)
 
     def get_search_results(self, request, queryset, search_term):
-        return (q_filter(queryset, search_term[:200]), False) if search_term.strip() else (queryset, False)
+        return (
+            (q_filter(queryset, search_term[:200], org_scoped=False), False)
+            if search_term.strip()
+            else (queryset, False)
+        )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_tags_and_custom()
 
     def save_model(self, request, obj, form, change):
-        for key, value in form.normalized.items():
-            setattr(obj, key, value)
-        with transaction.atomic():
-            if obj.tags:
-                ensure_tags(obj.org_id, obj.tags)
-            super().save_model(request, obj, form, change)
+        """Through the same services as the API (tags and custom values are rows of their own)."""
+        values = {k: v for k, v in form.normalized.items() if k not in ("org", "org_id")}
+        if change:
+            locked = Contact.objects.select_for_update().get(pk=obj.pk)
+            update_contact(locked, values, fields=form.custom_fields)
+        else:
+            create_contact(obj.org_id, values, fields=form.custom_fields, instance=obj)
 
     def save_formset(self, request, form, formset, change):
         for inline_form in formset.forms:

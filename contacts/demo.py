@@ -8,8 +8,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from contacts.models import Contact
-from contacts.normalize import build_search_text
+from contacts.models import Contact, ContactTag
+from contacts.normalize import build_folded, build_search_text, email_key
 from crm.progress import ProgressBar
 from customization.catalog import ensure_tags
 
@@ -68,31 +68,36 @@ def seed_demo_contacts(org, count: int, stdout=None, batch_size: int = 2000) -> 
     start = Contact.objects.for_org(org.id).count()
     now = timezone.now()
     bar = ProgressBar(count, "Seeding contacts", stream=stdout)
-    ensure_tags(org.id, TAGS)
+    tag_ids = ensure_tags(org.id, TAGS)
     for offset in range(0, count, batch_size):
-        batch = []
+        batch, tags = [], []
         for i in range(start + offset, start + min(offset + batch_size, count)):
             first, last, company = rng.choice(FIRST), rng.choice(LAST), rng.choice(COMPANIES)
             name = f"{first} {last}"
             email = f"demo{i}@example.com"
             phone = f"+1415555{i % 10000:04d}"
+            source = rng.choice(SOURCES)
+            text = {"first_name": first, "last_name": last, "name": name, "company": company, "source": source}
             batch.append(
                 Contact(
                     org_id=org.id,
-                    first_name=first,
-                    last_name=last,
-                    name=name,
                     email=email,
+                    email_key=email_key(email),
                     phone=phone,
-                    company=company,
-                    source=rng.choice(SOURCES),
-                    tags=rng.sample(TAGS, rng.randint(0, 3)),
                     dnc=rng.random() < 0.05,
                     created_at=now - timedelta(minutes=rng.randint(0, 60 * 24 * 365)),
+                    folded=build_folded(text),
                     search_text=build_search_text(name, email, phone, company),
+                    **text,
                 )
             )
+            tags.append(rng.sample(TAGS, rng.randint(0, 3)))
         with transaction.atomic():
             Contact.objects.bulk_create(batch)
+            ContactTag.objects.bulk_create(
+                ContactTag(org_id=org.id, contact_id=contact.pk, tag_id=tag_ids[name])
+                for contact, names in zip(batch, tags, strict=True)
+                for name in names
+            )
         bar.advance(len(batch))
     return count

@@ -1,28 +1,55 @@
-"""Contacts, their opportunities, and the org's saved smart-list views.
+"""Contacts, their tags and custom values, their opportunities, and the org's saved views.
 
-Invariants (kept by `contacts.normalize` on every write path, and by the database):
-- email is validated and unique per org, compared lowercased (unique index on lower(email));
-- phone is E.164 or null; tags are trimmed, lowercased, unique within the contact, and
-  present in the org's tag catalog; `custom` holds only keys defined as the org's custom
-  fields, each in its type's canonical JSON form;
-- `name` is the display name; `search_text` is the lowercased haystack `q` searches.
+Invariants (kept by `contacts.normalize` and `contacts.services` on every write path, and by
+the database):
+- email is validated and unique per org, compared by `email_key` (its case folding,
+  customization.text.fold);
+- phone is E.164 or null; a contact's tags are rows of `ContactTag` pointing at the org's tag
+  catalog, its custom values rows of `FieldValue` pointing at the org's field definitions, each
+  in its type's canonical JSON form (so renaming a tag or deleting a field touches no contact);
+- `name` is the display name; `folded` holds the case-folded built-in text fields that filters
+  compare, `search_text` the folded, accent-free haystack `q` searches.
+Every table here has `org_id`; the tables between tenant rows reference `(org_id, id)`, so a
+row can only point inside its own org.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import F, Func, JSONField, OuterRef, Q
 from django.utils import timezone
 
+from customization.models import CustomField, Tag
 from orgs.models import Organization, TenantModel, TenantQuerySet
+
+MULTI_SELECT = "multi_select"
 
 
 class ContactQuerySet(TenantQuerySet):
     def scope_to_assignee(self, user_id: int):
         return self.filter(assigned_to_id=user_id)
+
+    def with_tags_and_custom(self):
+        """Each contact with its tag names and custom values, read in the same SELECT."""
+        tags = (
+            ContactTag.objects.filter(org_id=OuterRef("org_id"), contact_id=OuterRef("pk"))
+            .order_by("tag__name")
+            .values("tag__name")
+        )
+        items = (
+            FieldValue.objects.filter(org_id=OuterRef("org_id"), contact_id=OuterRef("pk"))
+            .order_by("field_id", "position")
+            .values(
+                item=Func(
+                    F("field__key"), F("field__data_type"), F("value"), function="jsonb_build_array",
+                    output_field=JSONField(),
+                )
+            )
+        )  # fmt: skip
+        return self.annotate(tag_names=ArraySubquery(tags), custom_items=ArraySubquery(items))
 
 
 class Contact(TenantModel):
@@ -32,16 +59,16 @@ class Contact(TenantModel):
     last_name = models.CharField(max_length=100, blank=True, default="")
     name = models.CharField(max_length=201, blank=True, default="")
     email = models.CharField(max_length=254, null=True, blank=True)
+    email_key = models.TextField(null=True, blank=True, editable=False)  # fold(email): uniqueness, look-ups
     phone = models.CharField(max_length=20, null=True, blank=True)
     company = models.CharField(max_length=200, blank=True, default="")
     source = models.CharField(max_length=100, blank=True, default="")
     notes = models.TextField(blank=True, default="")
-    tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     dnc = models.BooleanField("do not contact", default=False)
-    custom = models.JSONField(default=dict, blank=True)
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    folded = models.JSONField(default=dict, blank=True, editable=False)  # {field: fold(value)}, non-empty text fields
     search_text = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -54,16 +81,142 @@ class Contact(TenantModel):
             models.Index(fields=["org", "-created_at", "-id"], name="contact_org_created"),
             models.Index(fields=["org", "assigned_to", "-created_at", "-id"], name="contact_org_assignee_created"),
             models.Index(fields=["org", "phone"], name="contact_org_phone"),
-            GinIndex(fields=["tags"], name="contact_tags_gin"),
-            GinIndex(fields=["custom"], opclasses=["jsonb_path_ops"], name="contact_custom_gin"),
             GinIndex(fields=["search_text"], opclasses=["gin_trgm_ops"], name="contact_search_trgm"),
         ]
         constraints = [
-            models.UniqueConstraint("org", Lower("email"), name="contact_org_email_uniq"),
+            models.UniqueConstraint(fields=["org", "email_key"], name="contact_org_email_uniq"),
+            # The target of the (org_id, contact_id) foreign keys of the tables below.
+            models.UniqueConstraint(fields=["org", "id"], name="contact_org_id_uniq"),
         ]
 
     def __str__(self) -> str:
         return self.name or self.email or self.phone or f"Contact #{self.pk}"
+
+    @property
+    def tags(self) -> list[str]:
+        """Tag names in name order (from `with_tags_and_custom()`, or one query)."""
+        if hasattr(self, "tag_names"):
+            return list(self.tag_names or [])
+        if self.pk is None:
+            return []
+        return list(
+            ContactTag.objects.filter(org_id=self.org_id, contact_id=self.pk)
+            .order_by("tag__name")
+            .values_list("tag__name", flat=True)
+        )
+
+    @property
+    def custom(self) -> dict:
+        """Custom values by field key, in canonical JSON form (from `with_tags_and_custom()`, or one query)."""
+        if hasattr(self, "custom_items"):
+            items = self.custom_items or []
+        elif self.pk is None:
+            items = []
+        else:
+            items = (
+                FieldValue.objects.filter(org_id=self.org_id, contact_id=self.pk)
+                .order_by("field_id", "position")
+                .values_list("field__key", "field__data_type", "value")
+            )
+        custom: dict = {}
+        for key, data_type, value in items:
+            if data_type == MULTI_SELECT:
+                custom.setdefault(key, []).append(value)
+            else:
+                custom[key] = value
+        return custom
+
+
+class ContactRowQuerySet(TenantQuerySet):
+    """Rows that belong to a contact: an assigned-only member sees those of their contacts."""
+
+    def scope_to_assignee(self, user_id: int):
+        return self.filter(contact__assigned_to_id=user_id)
+
+
+class ContactTag(TenantModel):
+    """A tag on a contact: (org, contact, catalog tag). Renaming the tag renames it everywhere at once;
+    deleting the tag or the contact deletes the row (foreign keys ON DELETE CASCADE, migration 0006)."""
+
+    pk = models.CompositePrimaryKey("org_id", "contact_id", "tag_id")
+    # The foreign keys are (org_id, contact_id) and (org_id, tag_id), created in SQL: Django cannot
+    # declare composite ones. on_delete is the database's.
+    org = models.ForeignKey(Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    contact = models.ForeignKey("Contact", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    tag = models.ForeignKey(Tag, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+
+    objects = ContactRowQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "tag", "contact"], name="contacttag_by_tag")]
+
+
+class FieldValue(TenantModel):
+    """One stored item of a contact's custom value: a value, or one option of a multi_select
+    (`position` keeps their order). `value` is the canonical JSON form; exactly one typed column
+    (customization.field_types.StoredItem) is what filters compare and sort on, through a fixed
+    set of B-tree indexes (org_id, field_id, <typed value>, contact_id) whatever the number of orgs
+    and fields. `text_key` is the first 64 characters of `folded` (an index entry's size is bounded).
+    """
+
+    pk = models.CompositePrimaryKey("org_id", "contact_id", "field_id", "position")
+    org = models.ForeignKey(Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    contact = models.ForeignKey("Contact", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    field = models.ForeignKey(CustomField, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    position = models.SmallIntegerField(default=0)
+    value = models.JSONField()
+    folded = models.TextField(null=True, db_collation="C")
+    text_key = models.TextField(null=True, db_collation="C")
+    number = models.FloatField(null=True)
+    day = models.DateField(null=True)
+    moment = models.DateTimeField(null=True)
+
+    objects = ContactRowQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["org", "field", column, "contact"], condition=Q(**{f"{column}__isnull": False}),
+                name=f"fieldvalue_{column}",
+            )
+            for column in ("text_key", "number", "day", "moment")
+        ]  # fmt: skip
+
+
+class ContactText(models.Model):
+    """The `q` haystack of the current org's contacts, through the view `contacts_text_match`
+    (migration 0006): the only way for requests to reach the trigram index under row-level
+    security. The view selects `id, search_text` of the org in the transaction's `app.org_id`
+    setting, nothing else, and is owned by a role whose policy lets it read them."""
+
+    id = models.BigIntegerField(primary_key=True)
+    search_text = models.TextField()
+
+    class Meta:
+        managed = False
+        db_table = "contacts_text_match"
+
+    def __str__(self) -> str:
+        return self.search_text
+
+
+# The share of the contacts table's pages in `contacts_sample` (migration 0007).
+SAMPLE_PERCENT = 1
+
+
+class ContactSample(models.Model):
+    """A fixed sample of contacts, for `count=estimate` (contacts.paging): the view `contacts_sample`
+    is `TABLESAMPLE SYSTEM (1) REPEATABLE (0)` of the contacts table, read with the caller's own
+    row-level security (security_invoker), so it holds the current org's rows on the sampled pages."""
+
+    id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = "contacts_sample"
+
+    def __str__(self) -> str:
+        return str(self.id)
 
 
 class OpportunityQuerySet(TenantQuerySet):

@@ -16,11 +16,14 @@ from crm.api.exceptions import FieldError
 from customization.catalog import custom_fields_by_key, normalize_tag
 from customization.field_types import BooleanType, FieldValueError, normalize_email, normalize_phone
 from customization.models import CustomField
+from customization.text import fold, fold_unaccented
 from orgs.models import Membership, Organization
 
 TEXT_LIMITS = {"first_name": 100, "last_name": 100, "name": 201, "company": 200, "source": 100, "notes": 10000}
 MAX_TAGS_PER_CONTACT = 100
 WRITABLE_FIELDS = (*TEXT_LIMITS, "email", "phone", "tags", "dnc", "custom", "assigned_to")
+# What the derived columns are computed from.
+SEARCHED_FIELDS = frozenset({"name", "email", "phone", "company"})
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -36,9 +39,21 @@ def display_name(first: str, last: str) -> str:
 
 
 def build_search_text(name: str, email: str | None, phone: str | None, company: str) -> str:
-    """What `q` matches: name, email, company, and the phone's digits, lowercased."""
+    """What `q` matches: name, email and company case-folded without accents, and the phone's digits."""
     digits = (phone or "").lstrip("+")
-    return " ".join(part for part in (name, email or "", company, digits) if part).lower()
+    return fold_unaccented(" ".join(part for part in (name, email or "", company) if part)) + (
+        f" {digits}" if digits else ""
+    )
+
+
+def build_folded(values: dict) -> dict[str, str]:
+    """`Contact.folded`: the case folding of each non-empty built-in text field (TEXT_LIMITS' keys),
+    what text filters compare."""
+    return {key: fold(values[key]) for key in TEXT_LIMITS if values.get(key)}
+
+
+def email_key(email: str | None) -> str | None:
+    return fold(email) if email else None
 
 
 @dataclass
@@ -71,10 +86,11 @@ class ContactNormalizer:
     # --- a whole contact -----------------------------------------------------------
 
     def clean(self, data: dict, existing=None, derive: bool = True) -> tuple[dict, list[FieldError]]:
-        """Validate `data` (only the keys given: PATCH semantics) into model values.
+        """Validate `data` (only the keys given: PATCH semantics) into model values, plus `tags` (the
+        whole set) and `custom` (a patch by key, None clearing) for contacts.services to store.
 
-        With `existing`, derived values (name, search_text, merged custom) account for it.
-        `derive=False` leaves name/search_text to the caller (import derives once per merged contact).
+        With `existing` (read FOR UPDATE by the caller), derived values account for it.
+        `derive=False` leaves them to the caller (import derives once per merged contact).
         """
         values: dict[str, Any] = {}
         errors: list[FieldError] = []
@@ -132,12 +148,10 @@ class ContactNormalizer:
             if values.get("dnc", False) is None:
                 values["dnc"] = False
 
-        if "custom" in data:
+        if "custom" in data:  # a patch: the keys given, None clearing one
             patch = self._clean_custom(data["custom"], errors)
             if patch is not None:
-                base = dict(existing.custom) if existing is not None else {}
-                base.update(patch)
-                values["custom"] = {k: v for k, v in base.items() if v is not None}
+                values["custom"] = patch
 
         if "assigned_to" in data:
             self._clean_assignee(data["assigned_to"], values, errors)
@@ -211,7 +225,7 @@ class ContactNormalizer:
         values["assigned_to_id"] = raw
 
     def derive(self, values: dict, data: dict, existing) -> None:
-        """Keep name ⇄ first/last and search_text consistent with what was written."""
+        """Keep name ⇄ first/last, email_key, folded and search_text consistent with what was written."""
 
         def current(key, default=""):
             if key in values:
@@ -224,7 +238,11 @@ class ContactNormalizer:
             values["last_name"] = values["last_name"][: TEXT_LIMITS["last_name"]]
         elif ("first_name" in values or "last_name" in values) and "name" not in values:
             values["name"] = display_name(current("first_name"), current("last_name"))
-        if existing is None or {"name", "first_name", "last_name", "email", "phone", "company"} & values.keys():
+        if "email" in values:
+            values["email_key"] = email_key(values["email"])
+        if existing is None or TEXT_LIMITS.keys() & values.keys():
+            values["folded"] = build_folded({key: current(key) for key in TEXT_LIMITS})
+        if existing is None or SEARCHED_FIELDS & values.keys():
             values["search_text"] = build_search_text(
                 current("name"), current("email", None), current("phone", None), current("company")
             )

@@ -4,8 +4,10 @@ Keyset cursors: a page ends with the sort-key values of its last row; the next p
 for rows strictly after them in the same order. Unlike OFFSET, the cost does not grow
 with depth (OFFSET 100000 walks 100,000 rows; a cursor seeks the index).
 
-Count modes: `exact` (count(*) of the filter), `estimate` (the planner's row estimate,
-free but approximate) and `none`.
+Count modes: `exact` (count(*) of the filter), `estimate` (cheaper, from the org's own rows
+only: exact up to ESTIMATE_EXACT_UP_TO, above that scaled up from a fixed sample of the table's
+pages) and `none`. Nothing here reads the planner's statistics, which pool every org's values
+(DESIGN §2: an estimate must not reveal another org's data).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
+from contacts.models import SAMPLE_PERCENT, ContactSample
 from crm.api.exceptions import FieldError, InvalidInput
 
 COUNT_MODES = ("exact", "estimate", "none")
@@ -109,10 +112,28 @@ def parse_count_mode(raw, attr: str = "count") -> str:
     return raw
 
 
+# `count=estimate`: exact up to this many matches (the count stops there), then from the sample.
+ESTIMATE_EXACT_UP_TO = 10_000
+
+
 def estimate_count(queryset) -> int:
-    """The planner's row estimate for the filter (cheap; can be far off for rare values)."""
-    plan = json.loads(queryset.order_by().explain(format="json"))
-    return int(plan[0]["Plan"]["Plan Rows"])
+    """The number of matches, from the org's own rows only.
+
+    Exact when there are at most ESTIMATE_EXACT_UP_TO (the count stops looking there); above, the
+    matches among the org's rows in `contacts_sample` (a fixed SAMPLE_PERCENT of the table's pages,
+    contacts migration 0007) scaled up. Another org's rows can never change it: the sample's pages
+    are chosen by their number, and only this org's rows on them are counted.
+    """
+    exact = capped_count(queryset, ESTIMATE_EXACT_UP_TO)
+    if exact <= ESTIMATE_EXACT_UP_TO:
+        return exact
+    matching = ContactSample.objects.filter(Exists(queryset.order_by().filter(pk=OuterRef("id"))))
+    return max(exact, round(matching.count() * 100 / SAMPLE_PERCENT))
+
+
+def capped_count(queryset, cap: int) -> int:
+    """The number of matches, counted up to `cap + 1` (so "more than cap" is `cap + 1`)."""
+    return queryset.order_by()[: cap + 1].count()
 
 
 def count_rows(queryset, mode: str) -> int | None:
@@ -138,20 +159,14 @@ def exact_count(queryset) -> int:
     return count
 
 
-# A filter that matches (or is estimated to match) at most this many rows is paged by fetching them through the
-# filter's own indexes (bitmap scans) and sorting in memory, never by walking the sort index.
+# A filter that matches at most this many rows is paged by fetching them through the filter's own
+# indexes and sorting in memory, never by walking the sort index.
 SMALL_RESULT = 5_000
-# An estimate up to this many times SMALL_RESULT may be a rare filter misjudged: ANALYZE's sample
-# gave a custom range held by 84 contacts an estimate of 4,341 once and over 5,000 the next time,
-# and the walk then took 485 ms. Such walks get WALK_BUDGET_MS; past it, the bitmap plan runs.
-UNSURE_FACTOR = 10
-WALK_BUDGET_MS = 25
-# Below the line, between SMALL_RESULT / UNSURE_FACTOR and SMALL_RESULT, the bitmap plan is
-# usually right but not always: a common term's own index scans can be the slow part (a `q`
-# trigram found in 160,000 contacts, ANDed with one member's assignment: 173 ms, where walking
-# that member's index took 1.1 ms). The walk gets a short try first; a rare filter whose
-# estimate landed here (a custom range held by 84 contacts, estimated at 4,680: its walk takes
-# 541 ms) then pays the budget and gets the bitmap plan.
+# Between SMALL_RESULT / WALK_FIRST_FACTOR and SMALL_RESULT the bitmap plan is usually right but
+# not always: a common term's own index scans can be the slow part (a `q` trigram found in
+# 160,000 contacts, ANDed with one member's assignment: 173 ms, where walking that member's
+# index took 1.1 ms). There the walk gets a short try first, then the bitmap plan.
+WALK_FIRST_FACTOR = 10
 SHORT_WALK_BUDGET_MS = 8
 QUERY_CANCELED = "57014"
 
@@ -161,25 +176,20 @@ def fetch_page(ordered, filtered, count: int | None, has_filter: bool, offset: i
 
     PostgreSQL picks, for `ORDER BY created_at DESC LIMIT 50` under a rare filter, a walk down
     the created_at index hoping to meet 50 matches early; when the matches are all old (a tag
-    only on old contacts) it reads most of the org (216 ms measured) where a bitmap scan of
-    the tag index and a sort take 15 ms. The exact count, when asked for, or else the planner's
-    estimate (planning only, no execution) tells which case this is; for small results
-    index-order scans are switched off for this one query. Close to the line on either side, the
-    walk runs within a time budget, and the bitmap plan takes over when it runs out.
+    only on old contacts) it reads most of the org (216 ms measured) where a scan of the tag
+    index and a sort take 15 ms. The count (exact, or counted up to SMALL_RESULT when none was
+    asked for) tells which case this is; for small results index-order scans are switched off
+    for this one query.
     """
     page = ordered[offset : offset + limit]
     if not has_filter:
         return list(page)
-    small = count if count is not None else estimate_count(filtered)
-    if small <= SMALL_RESULT // UNSURE_FACTOR:
+    small = count if count is not None and count <= ESTIMATE_EXACT_UP_TO else capped_count(filtered, SMALL_RESULT)
+    if small <= SMALL_RESULT // WALK_FIRST_FACTOR:
         return _without_index_walk(page)
-    if small <= SMALL_RESULT:
-        budget = SHORT_WALK_BUDGET_MS
-    elif count is None and small <= SMALL_RESULT * UNSURE_FACTOR:
-        budget = WALK_BUDGET_MS
-    else:
+    if small > SMALL_RESULT:
         return list(page)
-    rows = _within_budget(page, budget)
+    rows = _within_budget(page, SHORT_WALK_BUDGET_MS)
     return rows if rows is not None else _without_index_walk(page)
 
 

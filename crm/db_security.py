@@ -160,6 +160,19 @@ def as_org(org_id: int):
 # --- migrations ------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def bypassing_rls(schema_editor):
+    """A data migration's block as the bypass role: the owner is itself subject to forced RLS.
+    DDL after the block runs as the owner again."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('role', %s, true)", [bypass_role()])
+    try:
+        yield
+    finally:
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('role', 'none', true)")
+
+
 def tenant_rls(table: str, *, own_rows_by_user: bool = False) -> migrations.RunSQL:
     """Migration operation: force RLS on a tenant table with the org policy and the bypass policy.
 
@@ -188,15 +201,3 @@ def tenant_rls(table: str, *, own_rows_by_user: bool = False) -> migrations.RunS
             f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
         ],
     )
-
-
-TENANT_TABLES = [
-    "crm_idempotencyrecord",
-    "contacts_contact",
-    "contacts_opportunity",
-    "contacts_smartlistview",
-    "customization_tag",
-    "customization_customfieldfolder",
-    "customization_customfield",
-    "customization_customvalue",
-]

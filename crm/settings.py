@@ -88,8 +88,8 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "crm.db_embedded",
-            "NAME": "postgres",
-            "USER": "postgres",
+            "NAME": "crm",  # crm.embedded_db.DATABASE, owned by crm.embedded_db.OWNER (not a superuser)
+            "USER": "crm_owner",
             "HOST": "",
             "CONN_MAX_AGE": CONN_MAX_AGE,
         }
@@ -111,6 +111,8 @@ DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
 RLS_ENABLED = env_bool("RLS_ENABLED", True)
 RLS_APP_ROLE = os.environ.get("RLS_APP_ROLE", "crm_app")
 RLS_BYPASS_ROLE = os.environ.get("RLS_BYPASS_ROLE", "crm_bypass")
+# Owns the view through which requests reach the `q` trigram index (contacts/0006, docs/security.md).
+RLS_LOOKUP_ROLE = os.environ.get("RLS_LOOKUP_ROLE", "crm_lookup")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

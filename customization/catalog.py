@@ -4,29 +4,48 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from django.db import connection
+
 from customization.models import CustomField, Tag
+from customization.text import fold
 
 
 def custom_fields_by_key(org_id: int) -> dict[str, CustomField]:
     return {field.key: field for field in CustomField.objects.for_org(org_id)}
 
 
-def ensure_tags(org_id: int, names: Iterable[str]) -> None:
-    """Add tag names missing from the org's catalog (names already normalized). One INSERT."""
-    unique = sorted(set(names))
-    if unique:
-        Tag.objects.bulk_create([Tag(org_id=org_id, name=name) for name in unique], ignore_conflicts=True)
+def ensure_tags(org_id: int, names: Iterable[str]) -> dict[str, int]:
+    """The catalog ids of `names` (already normalized), adding the missing ones: one INSERT … ON
+    CONFLICT DO NOTHING and one SELECT. The rows are read FOR KEY SHARE, so a concurrent delete of
+    one of these tags waits for the caller's transaction (which is about to refer to it) to end,
+    while renames go ahead (a contact refers to its tag by id)."""
+    ids: dict[str, int] = {}
+    missing = sorted(set(names))
+    for _ in range(3):  # a name renamed away between the INSERT and the SELECT is inserted again
+        if not missing:
+            break
+        Tag.objects.bulk_create([Tag(org_id=org_id, name=name) for name in missing], ignore_conflicts=True)
+        with connection.cursor() as cursor:  # FOR KEY SHARE: not in the ORM
+            cursor.execute(
+                f"SELECT name, id FROM {Tag._meta.db_table} WHERE org_id = %s AND name = ANY(%s) FOR KEY SHARE",
+                [org_id, missing],
+            )
+            ids.update(cursor.fetchall())
+        missing = [name for name in missing if name not in ids]
+    if missing:
+        raise RuntimeError(f"Tags {missing} kept being renamed while they were added.")
+    return ids
 
 
 def normalize_tag(raw) -> str:
-    """Trimmed, lowercased, inner whitespace collapsed; raises ValueError when empty or > 64 chars."""
+    """Trimmed, case-folded, inner whitespace collapsed; raises ValueError when empty or > 64 chars."""
     from customization.models import TAG_MAX_LENGTH
 
     if not isinstance(raw, str):
         raise ValueError("Tags are strings.")
     if "\x00" in raw:
         raise ValueError("Tags cannot contain NUL characters.")
-    name = " ".join(raw.split()).lower()
+    name = fold(" ".join(raw.split()))
     if not name:
         raise ValueError("Tags cannot be empty.")
     if len(name) > TAG_MAX_LENGTH:

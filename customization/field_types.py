@@ -12,6 +12,7 @@ import functools
 import math
 import re
 import zoneinfo
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
@@ -19,6 +20,8 @@ import phonenumbers
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+from customization.text import fold
 
 
 class FieldValueError(ValueError):
@@ -79,9 +82,23 @@ MAX_TEXT = 1000
 MAX_TEXTAREA = 10000
 
 
+@dataclass(frozen=True)
+class StoredItem:
+    """One stored item of a custom value: its canonical JSON form and the typed, comparable form
+    filters and sorts use (folded text, a number, a date or an instant). A value is one item,
+    a multi_select one per option."""
+
+    value: Any
+    text: str | None = None  # customization.text.fold of the value
+    number: float | None = None
+    day: dt.date | None = None
+    moment: dt.datetime | None = None
+
+
 class FieldType:
-    """Base class. `canonicalize(value, options=..., region=..., tz=...)` returns the JSON form
-    stored in `contact.custom[key]`, or None for "clear"; raises FieldValueError."""
+    """Base class. `canonicalize(value, options=..., region=..., tz=...)` returns the canonical JSON
+    form of a value (`contact.custom[key]`), or None for "clear"; raises FieldValueError.
+    `stored_items(canonical)` is how that form is stored and compared."""
 
     name: ClassVar[str]
     filter_kind: ClassVar[str]
@@ -95,6 +112,10 @@ class FieldType:
     @property
     def operators(self) -> tuple[str, ...]:
         return OPERATORS_BY_KIND[self.filter_kind]
+
+    def stored_items(self, canonical: Any) -> list[StoredItem]:
+        """Text types compare by their folded text; the other kinds override this."""
+        return [StoredItem(canonical, text=fold(canonical))]
 
 
 def _require_str(value: Any, what: str = "a string") -> str:
@@ -160,6 +181,9 @@ class NumberType(FieldType):
             raise FieldValueError("Numbers must be smaller than 1e15 in magnitude.", "out_of_range")
         return value
 
+    def stored_items(self, canonical):
+        return [StoredItem(canonical, number=float(canonical))]
+
 
 def parse_date(value: Any) -> dt.date:
     text = _require_str(value, "a date as YYYY-MM-DD")
@@ -206,6 +230,9 @@ class DateType(FieldType):
             return None
         return parse_date(value).isoformat()
 
+    def stored_items(self, canonical):
+        return [StoredItem(canonical, day=dt.date.fromisoformat(canonical))]
+
 
 class DatetimeType(FieldType):
     name = "datetime"
@@ -223,6 +250,9 @@ class DatetimeType(FieldType):
             except ValueError:
                 pass  # the full path words the error
         return format_datetime(parse_datetime(value, tz))
+
+    def stored_items(self, canonical):
+        return [StoredItem(canonical, moment=dt.datetime.fromisoformat(canonical.replace("Z", "+00:00")))]
 
 
 class BooleanType(FieldType):
@@ -246,12 +276,24 @@ class BooleanType(FieldType):
                 return False
         raise FieldValueError("Expected true or false.", "wrong_type")
 
+    def stored_items(self, canonical):
+        return [StoredItem(canonical, number=1.0 if canonical else 0.0)]
+
+
+def match_option(text: str, options: list[str]) -> str | None:
+    """The option `text` names, ignoring case (customization.text.fold)."""
+    wanted = fold(text.strip())
+    for option in options:
+        if fold(option) == wanted:
+            return option
+    return None
+
 
 def _match_option(value: Any, options: list[str]) -> str:
     text = _require_str(value)
-    for option in options:
-        if option.lower() == text.lower():
-            return option
+    option = match_option(text, options)
+    if option is not None:
+        return option
     raise FieldValueError(f"{text!r} is not one of the options: {', '.join(options)}.", "invalid_choice")
 
 
@@ -286,6 +328,9 @@ class MultiSelectType(FieldType):
             if option not in chosen:
                 chosen.append(option)
         return chosen or None
+
+    def stored_items(self, canonical):
+        return [StoredItem(option, text=fold(option)) for option in canonical]
 
 
 class EmailType(FieldType):

@@ -1,6 +1,8 @@
-"""Catalog writes: each one transaction, uniqueness answered as 409, and the changes that must
-reach stored data (a tag renamed or deleted, a field deleted) announced via `customization.signals`
-inside that transaction, so contacts change with the catalog or not at all."""
+"""Catalog writes: each one transaction, uniqueness answered as 409.
+
+Contacts refer to tags and fields by id (foreign keys ON DELETE CASCADE), so renaming a tag
+changes one row and deleting a tag or field deletes its uses in the same statement: no contact row
+is rewritten, and a concurrent edit of a contact is never undone."""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from crm.api.exceptions import Conflict
-from customization import signals
 from customization.models import CustomField, CustomFieldFolder, CustomValue, Tag
+from customization.text import fold
 
 
 def _conflict_on_integrity_error(save, conflict):
@@ -46,22 +48,19 @@ def create_tag(org_id: int, name: str) -> Tag:
 
 @transaction.atomic
 def rename_tag(tag: Tag, new_name: str) -> Tag:
-    """Rename in the catalog and on every contact of the org carrying it (one UPDATE, by receiver)."""
-    old_name = tag.name
-    if new_name == old_name:
+    """Rename in the catalog: every contact carrying it shows the new name at once."""
+    if new_name == tag.name:
         return tag
     if Tag.objects.for_org(tag.org_id).filter(name=new_name).exists():
         raise tag_conflict(tag.org_id, new_name)
     tag.name = new_name
     _conflict_on_integrity_error(lambda: tag.save(update_fields=["name"]), lambda: tag_conflict(tag.org_id, new_name))
-    signals.tag_renamed.send(sender=Tag, org_id=tag.org_id, old_name=old_name, new_name=new_name)
     return tag
 
 
 @transaction.atomic
 def delete_tag(tag: Tag) -> None:
-    """Remove from the catalog and from every contact of the org (one UPDATE, by receiver)."""
-    signals.tag_deleted.send(sender=Tag, org_id=tag.org_id, name=tag.name)
+    """Remove from the catalog and so from every contact of the org (ON DELETE CASCADE)."""
     tag.delete()
 
 
@@ -70,7 +69,7 @@ def delete_tag(tag: Tag) -> None:
 
 def folder_conflict(org_id: int, name: str) -> Conflict:
     existing_id = (
-        CustomFieldFolder.objects.for_org(org_id).filter(name__iexact=name).values_list("id", flat=True).first()
+        CustomFieldFolder.objects.for_org(org_id).filter(name_key=fold(name)).values_list("id", flat=True).first()
     )
     extra = {"existing_id": existing_id} if existing_id is not None else {}
     return Conflict(f"A folder named {name!r} already exists.", attr="name", code="duplicate_name", **extra)
@@ -78,7 +77,7 @@ def folder_conflict(org_id: int, name: str) -> Conflict:
 
 def save_folder(folder: CustomFieldFolder) -> CustomFieldFolder:
     """Create or update; folder names are unique per org, ignoring case."""
-    clash = CustomFieldFolder.objects.for_org(folder.org_id).filter(name__iexact=folder.name)
+    clash = CustomFieldFolder.objects.for_org(folder.org_id).filter(name_key=fold(folder.name))
     if folder.pk is not None:
         clash = clash.exclude(pk=folder.pk)
     if clash.exists():
@@ -123,8 +122,7 @@ def update_field(field: CustomField, values: dict) -> CustomField:
 
 @transaction.atomic
 def delete_field(field: CustomField) -> None:
-    """Delete the definition and its values from every contact of the org (one UPDATE, by receiver)."""
-    signals.custom_field_deleted.send(sender=CustomField, org_id=field.org_id, key=field.key)
+    """Delete the definition and so its values on every contact of the org (ON DELETE CASCADE)."""
     field.delete()
 
 

@@ -1,7 +1,7 @@
 """Per-contact tags and custom values: any role, on contacts the caller can see (404 otherwise).
 
-Writes lock the contact row and go through `contacts.services.update_contact`, so the tag
-catalog stays in step and concurrent writes to other keys or tags are not lost.
+Writes lock the contact row and go through `contacts.services`, which add or remove only the
+tags and keys named, so concurrent writes to other keys, tags or fields are not lost.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from contacts.models import Contact
 from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer
-from contacts.services import update_contact
+from contacts.services import add_tags, remove_tag, set_custom_values, touch
 from crm.api.exceptions import FieldError, InvalidInput
 from crm.api.viewsets import OrgScopedViewMixin
 from customization.api.serializers import KEY_RE, TagNameField
@@ -110,12 +110,8 @@ class ContactCustomValueView(ContactWriteView):
                 value = normalizer.clean_custom_value(key, body.validated_data["value"])
             except FieldValueError as exc:
                 raise InvalidInput([FieldError("value", exc.code, str(exc))])
-            custom = dict(contact.custom)
-            if value is None:
-                custom.pop(key, None)
-            else:
-                custom[key] = value
-            update_contact(contact, {"custom": custom}, membership)
+            set_custom_values(contact, {key: value}, normalizer.custom_fields)
+            touch(contact)
         return Response({"key": key, "value": value})
 
 
@@ -139,15 +135,12 @@ class ContactTagsView(ContactWriteView):
             contact = self.get_object()
             body = ContactTagsRequestSerializer(data=request.data)
             body.is_valid(raise_exception=True)
-            tags = list(contact.tags)
-            tags += [name for name in dict.fromkeys(body.validated_data["tags"]) if name not in tags]
-            if len(tags) > MAX_TAGS_PER_CONTACT:
-                raise InvalidInput(
-                    [FieldError("tags", "too_many", f"At most {MAX_TAGS_PER_CONTACT} tags per contact.")]
-                )
-            if tags != contact.tags:
-                update_contact(contact, {"tags": tags}, self.membership)
-        return Response({"tags": contact.tags})
+            before = contact.tags
+            add_tags(contact, body.validated_data["tags"])
+            after = contact.tags
+            if after != before:
+                touch(contact)
+        return Response({"tags": after})
 
 
 class ContactTagView(ContactWriteView):
@@ -169,6 +162,6 @@ class ContactTagView(ContactWriteView):
                 name = normalize_tag(name)
             except ValueError:
                 name = None  # not a valid tag name, so not on the contact
-            if name in contact.tags:
-                update_contact(contact, {"tags": [tag for tag in contact.tags if tag != name]}, self.membership)
+            if name is not None and remove_tag(contact, name):
+                touch(contact)
         return Response({"tags": contact.tags})

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import re
-
 import django_filters
 from django import forms
-from django.db.models import Q
+from django.db.models import Exists, OuterRef
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from contacts.models import Contact, Opportunity
+from contacts.models import Contact, ContactTag, Opportunity
+from contacts.search.free_text import q_filter
+from contacts.search.query import MAX_Q_LENGTH
 from crm.api.exceptions import FieldError, InvalidInput
+from customization.catalog import normalize_tag
+from customization.models import Tag
 
-MAX_Q_LENGTH = 200
 ORDERING_FIELDS = ("created_at", "updated_at", "name", "first_name", "last_name", "email", "company")
-
-
-def q_filter(queryset, q: str):
-    """Substring over name, email, company and phone; phones match by digits whatever the formatting.
-
-    `search_text` is stored lowercased, so a plain LIKE on it is case-insensitive and is
-    served by the trigram GIN index (Django's icontains would wrap it in UPPER()).
-    """
-    text = " ".join(q.split()).lower()
-    if not text:
-        return queryset
-    condition = Q(search_text__contains=text)
-    digits = re.sub(r"\D", "", text)
-    if len(digits) >= 3 and re.fullmatch(r"[\d\s()+\-.]+", text):
-        condition |= Q(search_text__contains=digits)
-    return queryset.filter(condition)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -102,8 +87,22 @@ class ContactFilterSet(django_filters.FilterSet):
         return plan.sort.apply(plan.filter(queryset))
 
     def filter_tags(self, queryset, name, values):
-        tags = sorted({" ".join(v.split()).lower() for v in values if v.strip()})
-        return queryset.filter(tags__contains=tags) if tags else queryset
+        names = set()
+        for value in values:
+            if value.strip():
+                try:
+                    names.add(normalize_tag(value))
+                except ValueError:
+                    return queryset.none()  # not a possible tag name: on no contact
+        if not names:
+            return queryset
+        ids = dict(Tag.objects.for_org(self.request.membership.org_id).filter(name__in=names).values_list("name", "id"))
+        if len(ids) < len(names):
+            return queryset.none()  # a name not in the catalog is on no contact
+        for tag_id in sorted(ids.values()):  # constant ids: the planner knows how common each tag is
+            links = ContactTag.objects.filter(org_id=OuterRef("org_id"), contact_id=OuterRef("pk"), tag_id=tag_id)
+            queryset = queryset.filter(Exists(links))
+        return queryset
 
     @property
     def qs(self):

@@ -58,7 +58,7 @@ class ContactSearchView(_OrgAPIView):
     def post(self, request):
         plan = SearchCompiler.for_member(self.membership).compile_request(request.data)
         filtered = plan.filter(self.get_queryset())
-        ordered = plan.sort.apply(filtered)
+        ordered = plan.sort.apply(filtered).with_tags_and_custom()
         if plan.cursor:
             ordered = ordered.filter(rows_after(plan.sort.order_by, decode_cursor(plan.cursor, plan.sort.order_by)))
         count = count_rows(filtered, plan.count)

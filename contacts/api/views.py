@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 
@@ -44,6 +43,13 @@ class ContactViewSet(OrgScopedModelViewSet):
     pagination_class = ContactPagination
     error_statuses = ("409",)
 
+    def refine_queryset(self, qs):
+        if self.request.method == "PATCH":
+            # Locked before it is read: the derived columns (name, search_text, …) are computed from
+            # this row, and a concurrent write of other fields waits instead of being overwritten.
+            return qs.select_for_update(of=("self",))
+        return qs.with_tags_and_custom()
+
     def get_serializer_context(self):
         context = super().get_serializer_context()
         if self.request.method not in ("GET", "HEAD", "OPTIONS") and hasattr(self.request, "membership"):
@@ -55,11 +61,16 @@ class ContactViewSet(OrgScopedModelViewSet):
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
-        serializer.instance = create_contact(self.membership.org_id, serializer.validated_data, self.membership)
+        normalizer = serializer.context["normalizer"]
+        serializer.instance = create_contact(
+            self.membership.org_id, serializer.validated_data, self.membership, normalizer.custom_fields
+        )
 
     def perform_update(self, serializer):
-        with transaction.atomic():
-            serializer.instance = update_contact(serializer.instance, serializer.validated_data, self.membership)
+        normalizer = serializer.context["normalizer"]
+        serializer.instance = update_contact(
+            serializer.instance, serializer.validated_data, self.membership, normalizer.custom_fields
+        )
 
     @extend_schema(summary="A contact's opportunities", responses=OpportunitySerializer(many=True), filters=False)
     @action(

@@ -8,9 +8,10 @@
    or an earlier row updates (or skips) it, otherwise it creates one. Emails stay unique per org
    whatever `dedupe_on` says; a row that would duplicate one is an error.
 3. The final rows are COPYed into a temp staging table and merged with one
-   `INSERT … SELECT … ON CONFLICT (org_id, lower(email))` and one `UPDATE … FROM staging`.
-   The ON CONFLICT arm only fires when a single-contact create (which does not take the import
-   lock) raced us; it merges instead of failing.
+   `INSERT … SELECT` and one `UPDATE … FROM staging`; a single-contact create (which does not
+   take the import lock) that raced us is merged into with `INSERT … ON CONFLICT (org_id,
+   email_key)`. The rows' tags and custom values are COPYed the same way and added with
+   `INSERT … ON CONFLICT DO NOTHING` (tags) and a DELETE + INSERT of the keys given (values).
 
 Rows go through these steps in chunks of up to WRITE_CHUNK_ROWS, in file order, in the one
 transaction, as a pipeline (`ContactImporter.run`): while a background thread runs chunk k's
@@ -46,10 +47,13 @@ from psycopg.copy import FileWriter
 from psycopg.types.json import Jsonb
 
 from contacts.importing.options import ImportOptions
-from contacts.models import Contact
-from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer
+from contacts.models import Contact, ContactTag, FieldValue
+from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer, build_folded, build_search_text
+from contacts.services import stored_rows
 from crm.api.exceptions import Conflict
 from customization.catalog import ensure_tags
+from customization.models import Tag
+from customization.text import fold
 
 MAX_REPORTED_ERRORS = 1000
 CONFLICT_DETAIL = (
@@ -62,61 +66,39 @@ WRITE_CHUNK_ROWS = 2_500
 # First key of pg_advisory_xact_lock(int, int); the second is the org id.
 IMPORT_LOCK_CLASS = 0x1C0A
 
-# Contact columns the engine writes, in staging-table order.
-COLUMNS = (
-    "first_name",
-    "last_name",
-    "name",
-    "email",
-    "phone",
-    "company",
-    "source",
-    "notes",
-    "tags",
-    "dnc",
-    "custom",
-    "assigned_to_id",
-    "search_text",
-)
-COLUMN_TYPES = (
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text[]",
-    "bool",
-    "jsonb",
-    "int8",
-    "text",
-)
-DEFAULTS: dict[str, Any] = {
-    "first_name": "",
-    "last_name": "",
-    "name": "",
-    "email": None,
-    "phone": None,
-    "company": "",
-    "source": "",
-    "notes": "",
-    "tags": [],
-    "dnc": False,
-    "custom": {},
-    "assigned_to_id": None,
-    "search_text": "",
+# Contact columns the engine writes, in staging-table order, with their types and defaults.
+COLUMN_SPEC: dict[str, tuple[str, Any]] = {
+    "first_name": ("text", ""),
+    "last_name": ("text", ""),
+    "name": ("text", ""),
+    "email": ("text", None),
+    "email_key": ("text", None),
+    "phone": ("text", None),
+    "company": ("text", ""),
+    "source": ("text", ""),
+    "notes": ("text", ""),
+    "dnc": ("bool", False),
+    "assigned_to_id": ("int8", None),
+    "folded": ("jsonb", {}),
+    "search_text": ("text", ""),
 }
+COLUMNS = tuple(COLUMN_SPEC)
+COLUMN_TYPES = tuple(kind for kind, _ in COLUMN_SPEC.values())
+DEFAULTS: dict[str, Any] = {column: default for column, (_, default) in COLUMN_SPEC.items()}
 # The rows a chunk writes, as COPYed into contacts (new contacts) or the staging table (updates).
 WRITE_COLUMNS = ("id", "org_id", *COLUMNS, "created_at", "updated_at")
 WRITE_TYPES = ("int8", "int8", *COLUMN_TYPES, "timestamptz", "timestamptz")
 STAGING = "contact_import_staging"
+# A chunk's tags and custom values, staged the same way.
+TAG_STAGING, TAG_COLUMNS, TAG_TYPES = "contact_import_tags", ("contact_id", "tag_id"), ("int8", "int8")
+VALUE_STAGING = "contact_import_values"
+VALUE_COLUMNS = ("contact_id", "field_id", "position", "value", "folded", "text_key", "number", "day", "moment")
+VALUE_TYPES = ("int8", "int8", "int2", "jsonb", "text", "text", "float8", "date", "timestamptz")
 # The org id in the engine's look-ups and updates, as a one-row subquery rather than a constant,
 # so the planner cannot match a per-org partial index (`contact_cf_<org>_<field>`, WHERE org_id =
 # <org>) to them. Those indexes' statistics lag: for an org that was empty at the last VACUUM or
 # ANALYZE (a new org's first import) they say zero rows, and the planner then reads the whole
-# org through one for every chunk, where the unique (org_id, lower(email)) index and the
+# org through one for every chunk, where the unique (org_id, email_key) index and the
 # primary key find each row. Measured on the benchmark's table with the import org's
 # statistics stale: new contacts 8,055 → 9,667 rows/s, upserts 4,977 → 8,418 rows/s.
 ORG_PARAM = "(SELECT %s::bigint)"
@@ -183,11 +165,12 @@ class Existing:
     company: str
     source: str
     notes: str
-    tags: list[str]
     dnc: bool
-    custom: dict
     assigned_to_id: int | None
+    folded: dict
     search_text: str
+    email_key: str | None = None
+    tags: list[str] = field(default_factory=list)  # read for the cap on tags per contact
 
 
 @dataclass
@@ -255,7 +238,7 @@ class ContactImporter:
         self._by_phone: dict[str, Target] = {}
         self._by_id: dict[int, Target] = {}  # every contact of the run's maps, by id
         self._inserted_ids: set[int] = set()  # new contacts staged for insert (later rows update them)
-        self._known_tags: set[str] = set()  # tag names already in the catalog
+        self._tag_ids: dict[str, int] = {}  # catalog ids of the tag names seen so far
         self._id_sequence: str | None = None  # the contacts id sequence, looked up once
         staged: Staged | None = None  # the previous chunk, ready to be written
         with paused_gc(), transaction.atomic(), BackgroundWriter() as writer:
@@ -335,11 +318,11 @@ class ContactImporter:
 
     def _fetch_existing(self, cursor, candidates) -> list[Existing]:
         """The contacts (not yet in the run's maps) holding the emails/phones of these rows."""
-        emails = sorted({g["email"].lower() for _, g, _ in candidates if g.get("email")} - self._by_email.keys())
+        emails = sorted({fold(g["email"]) for _, g, _ in candidates if g.get("email")} - self._by_email.keys())
         phones = []
         if self.options.dedupe_phone:
             phones = sorted({g["phone"] for _, g, _ in candidates if g.get("phone")} - self._by_phone.keys())
-        arms = [("lower(email) = ANY(%s::text[])", emails), ("phone = ANY(%s::text[])", phones)]
+        arms = [("email_key = ANY(%s::text[])", emails), ("phone = ANY(%s::text[])", phones)]
         arms = [(sql, keys) for sql, keys in arms if keys]
         if not arms:
             return []
@@ -348,10 +331,9 @@ class ContactImporter:
 
     def _ensure_tags(self, candidates) -> None:
         """The rows' tag names join the catalog (new names only: one INSERT, seldom needed)."""
-        names = {tag for _, given, _ in candidates for tag in given.get("tags", ())} - self._known_tags
+        names = {tag for _, given, _ in candidates for tag in given.get("tags", ())} - self._tag_ids.keys()
         if names:
-            ensure_tags(self.org_id, names)
-            self._known_tags |= names
+            self._tag_ids.update(ensure_tags(self.org_id, names))
 
     def _reserve_ids(self, cursor, count: int) -> list[int]:
         """Ids for a chunk's new contacts from the table's own sequence (one per row, since at
@@ -383,8 +365,18 @@ class ContactImporter:
         names = ["id", *COLUMNS]
         found = [Existing(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
         for contact in found:  # Django's psycopg setup leaves jsonb undecoded
-            if isinstance(contact.custom, str):
-                contact.custom = json.loads(contact.custom)
+            if isinstance(contact.folded, str):
+                contact.folded = json.loads(contact.folded)
+        if found:
+            by_id = {contact.id: contact for contact in found}
+            cursor.execute(
+                f"SELECT ct.contact_id, t.name FROM {ContactTag._meta.db_table} ct "
+                f"JOIN {Tag._meta.db_table} t ON t.org_id = ct.org_id AND t.id = ct.tag_id "
+                f"WHERE ct.org_id = {ORG_PARAM} AND ct.contact_id = ANY(%s) ORDER BY t.name",
+                [self.org_id, list(by_id)],
+            )
+            for contact_id, name in cursor.fetchall():
+                by_id[contact_id].tags.append(name)
         return found
 
     def _plan(self, candidates, found: list[Existing], ids: list[int], report: ImportReport) -> list[Target]:
@@ -398,7 +390,7 @@ class ContactImporter:
             target = Target(contact, visible=scope_user is None or contact.assigned_to_id == scope_user)
             self._by_id[contact.id] = target
             if contact.email:
-                by_email.setdefault(contact.email.lower(), target)
+                by_email.setdefault(contact.email_key, target)
             if contact.phone and options.dedupe_phone:
                 current = by_phone.get(contact.phone)
                 if current is None or (target.visible and not current.visible):
@@ -406,7 +398,7 @@ class ContactImporter:
 
         written: dict[int, Target] = {}  # by id(target), in order
         for number, given, keys in candidates:
-            email_key = given["email"].lower() if given.get("email") else None
+            email_key = fold(given["email"]) if given.get("email") else None
             phone = given.get("phone")
             target, matched_on, old_phone = None, None, None
             if options.dedupe_email and email_key and email_key in by_email:
@@ -459,7 +451,7 @@ class ContactImporter:
         merged = dict(target.given)
         current_email = merged.get("email") or (target.existing.email if target.existing else None)
         for key, value in given.items():
-            if key == "email" and current_email and current_email.lower() == value.lower():
+            if key == "email" and current_email and fold(current_email) == fold(value):
                 continue  # the same address in another case: keep the stored spelling
             if key == "tags":
                 merged["tags"] = [*merged.get("tags", []), *(t for t in value if t not in merged.get("tags", []))]
@@ -478,12 +470,7 @@ class ContactImporter:
     def final_values(self, target: Target) -> dict:
         """Every written column of `target`, derived exactly as ContactNormalizer derives them."""
         existing = target.existing
-        values = dict(target.given)
-        if existing is not None:
-            if "tags" in values:
-                values["tags"] = [*existing.tags, *(t for t in values["tags"] if t not in existing.tags)]
-            if "custom" in values:
-                values["custom"] = {**existing.custom, **values["custom"]}
+        values = {key: value for key, value in target.given.items() if key not in ("tags", "custom")}
         self.normalizer.derive(values, target.keys, existing)
         if existing is None and "assigned_to_id" not in values and self._assigned_only_user is not None:
             values["assigned_to_id"] = self._assigned_only_user
@@ -493,23 +480,41 @@ class ContactImporter:
     # --- 3. write --------------------------------------------------------------------
 
     def _stage(self, targets: list[Target]) -> Staged:
-        """The chunk's final rows as COPY data, new contacts and updates apart (Python only).
+        """The chunk's final rows as COPY data: new contacts and updates apart, then the tags and
+        custom values the rows gave (Python only).
 
         Formatted here, on the caller's thread, so the writer thread only sends bytes and seldom
         needs the GIL. The values are those of this moment: later chunks may merge more into
-        the same contacts, and are staged again then.
+        the same contacts, and are staged again then (adding a tag or a value twice is harmless).
         """
         now = timezone.now()
         creating, updating, new = [], [], {}
+        tags, new_values, updated_values = [], [], []
+        fields = self.normalizer.custom_fields
         for target in targets:
-            row = [target.contact_id, self.org_id, *self._column_values(target), now, now]
-            if target.existing is None and target.created_id not in self._inserted_ids:
+            contact_id = target.contact_id
+            row = [contact_id, self.org_id, *self._column_values(target), now, now]
+            is_new = target.existing is None and target.created_id not in self._inserted_ids
+            if is_new:
                 creating.append(row)
                 new[target.created_id] = target
             else:
                 updating.append(row)
+            tags += [(contact_id, self._tag_ids[name]) for name in target.given.get("tags", ())]
+            values = new_values if is_new else updated_values
+            for key, canonical in target.given.get("custom", {}).items():
+                values += [_value_row(item) for item in stored_rows(self.org_id, contact_id, fields[key], canonical)]
         self._inserted_ids.update(new)  # writes run in order: later chunks update these
-        return Staged(targets, new, _copy_data(creating), _copy_data(updating), len(updating))
+        return Staged(
+            targets,
+            new,
+            _copy_data(creating, WRITE_TYPES),
+            _copy_data(updating, WRITE_TYPES),
+            len(updating),
+            _copy_data(tags, TAG_TYPES),
+            _copy_data(new_values, VALUE_TYPES),
+            _copy_data(updated_values, VALUE_TYPES),
+        )
 
     def _restage(self, staged: Staged) -> Staged:
         self._inserted_ids.difference_update(staged.new)
@@ -517,7 +522,7 @@ class ContactImporter:
 
     def _column_values(self, target: Target) -> list:
         values = self.final_values(target)
-        return [Jsonb(values[c]) if c == "custom" else values[c] for c in COLUMNS]
+        return [Jsonb(values[c]) if c == "folded" else values[c] for c in COLUMNS]
 
     def _write_chunk(self, raw: psycopg.Connection, staged: Staged) -> tuple[Staged, dict[int, str]]:
         """Write one chunk: most of an import's database time (index upkeep).
@@ -526,16 +531,16 @@ class ContactImporter:
         is per thread), while the caller plans and normalizes the next chunks and issues no
         query. New contacts are inserted from the staging table with a plain INSERT (row-level
         security rules out COPY into the table itself); if a concurrent single create took one
-        of their emails, they go through `INSERT … ON CONFLICT` instead, which merges into it. Returns the planned ids
-        that such a create made wrong, with their emails (see `_repoint`).
+        of their emails, they go through `INSERT … ON CONFLICT` instead, which merges into it.
+        Then the tags (added) and custom values (replaced per key) of the chunk. Returns the
+        planned ids that such a create made wrong, with their emails (see `_repoint`).
         """
         table = Contact._meta.db_table
         raced: dict[int, str] = {}
         try:
             with raw.cursor() as cursor:
                 if staged.creating:
-                    _create_staging(cursor)
-                    _copy(cursor, STAGING, staged.creating)
+                    _create_staging(cursor, STAGING, WRITE_COLUMNS, WRITE_TYPES, staged.creating)
                     cursor.execute("SAVEPOINT contact_import_insert")
                     try:
                         cursor.execute(self._insert_sql(table, merging=False))
@@ -545,39 +550,97 @@ class ContactImporter:
                         raced = self._insert_merging(cursor)
                     cursor.execute(f"DROP TABLE {STAGING}")
                 if staged.updating:
-                    _create_staging(cursor)
-                    _copy(cursor, STAGING, staged.updating)
+                    _create_staging(cursor, STAGING, WRITE_COLUMNS, WRITE_TYPES, staged.updating)
                     cursor.execute(self._update_sql(table), [self.org_id])
                     updated = cursor.rowcount
                     cursor.execute(f"DROP TABLE {STAGING}")
                     if updated != staged.updates:  # a contact to update is gone: never drop rows silently
                         raise psycopg.errors.IntegrityError(f"{updated} of {staged.updates} contacts updated")
+                self._write_tags_and_values(cursor, staged, raced)
         except psycopg.errors.IntegrityError:  # raw psycopg: Django does not wrap the writer's errors
             # Only a concurrent single-contact write can get here (imports of an org are serialized).
             raise Conflict(CONFLICT_DETAIL, code="import_conflict")
         return staged, raced
 
+    def _write_tags_and_values(self, cursor, staged: Staged, raced: dict[int, str]) -> None:
+        """The chunk's tags and custom values. For raced rows (see `_insert_merging`) the contact is the
+        one that took the email, or none (skipped): a temp table maps planned ids to it."""
+        org = int(self.org_id)
+        target_id, mapped = "s.contact_id", ""
+        if raced:
+            cursor.execute(f"SELECT id, email_key FROM {Contact._meta.db_table} WHERE org_id = {ORG_PARAM} "
+                           "AND email_key = ANY(%s)", [org, sorted(set(raced.values()))])  # fmt: skip
+            taken = {email: contact_id for contact_id, email in cursor.fetchall()}
+            written = self._raced_written
+            cursor.execute(
+                "CREATE TEMP TABLE contact_import_ids (planned int8 PRIMARY KEY, actual int8) ON COMMIT DROP"
+            )
+            cursor.executemany(
+                "INSERT INTO contact_import_ids VALUES (%s, %s)",
+                [(planned, taken.get(email) if email in written else None) for planned, email in raced.items()],
+            )
+            target_id = "COALESCE(m.actual, s.contact_id)"
+            mapped = (
+                " LEFT JOIN contact_import_ids m ON m.planned = s.contact_id"
+                " WHERE m.planned IS NULL OR m.actual IS NOT NULL"
+            )
+        if staged.tags:
+            _create_staging(cursor, TAG_STAGING, TAG_COLUMNS, TAG_TYPES, staged.tags)
+            cursor.execute(
+                f"INSERT INTO {ContactTag._meta.db_table} (org_id, contact_id, tag_id) "
+                f"SELECT {org}, {target_id}, s.tag_id FROM {TAG_STAGING} s{mapped} ON CONFLICT DO NOTHING"
+            )
+            cursor.execute(f"DROP TABLE {TAG_STAGING}")
+        value_table, columns = FieldValue._meta.db_table, ", ".join(VALUE_COLUMNS[1:])
+        selected = ", ".join(f"s.{c}" for c in VALUE_COLUMNS[1:])
+        for data, replacing in ((staged.new_values, bool(raced)), (staged.updated_values, True)):
+            if not data:
+                continue
+            _create_staging(cursor, VALUE_STAGING, VALUE_COLUMNS, VALUE_TYPES, data)
+            if replacing:  # the keys given replace what the contact had
+                cursor.execute(
+                    f"DELETE FROM {value_table} f USING (SELECT DISTINCT {target_id} AS contact_id, s.field_id "
+                    f"FROM {VALUE_STAGING} s{mapped}) k WHERE f.org_id = {org} AND f.contact_id = k.contact_id "
+                    "AND f.field_id = k.field_id"
+                )
+            cursor.execute(
+                f"INSERT INTO {value_table} (org_id, contact_id, {columns}) "
+                f"SELECT {org}, {target_id}, {selected} FROM {VALUE_STAGING} s{mapped}"
+            )
+            cursor.execute(f"DROP TABLE {VALUE_STAGING}")
+        if raced:
+            cursor.execute("DROP TABLE contact_import_ids")
+
     def _insert_merging(self, cursor) -> dict[int, str]:
-        """The staged new contacts through `INSERT … ON CONFLICT`; the planned ids it did not use."""
+        """The staged new contacts through `INSERT … ON CONFLICT`; the planned ids it did not use,
+        with their email keys. `_raced_written`: the email keys of raced rows that merged (not skipped)."""
         cursor.execute(self._insert_sql(Contact._meta.db_table, merging=True))
-        written = {contact_id for contact_id, _ in cursor.fetchall()}
-        cursor.execute(f"SELECT id, lower(email) FROM {STAGING}")
-        return {contact_id: email for contact_id, email in cursor.fetchall() if contact_id not in written}
+        written = dict(cursor.fetchall())
+        cursor.execute(f"SELECT id, email_key FROM {STAGING}")
+        raced = {contact_id: email for contact_id, email in cursor.fetchall() if contact_id not in written}
+        self._raced_written = set(written.values())
+        return raced
 
     def _repoint(self, written: tuple[Staged, dict[int, str]] | None, staged: Staged | None) -> bool:
         """A single-contact create took an email this import was creating (it does not take the
         import lock), so that row merged into it or was skipped: from now on the target is that
         contact, as read back (the rows' values stay merged on top, which repeats harmlessly).
+        Its derived columns are computed again from the merged row (they are folded in Python).
         True when `staged` (the next chunk, not yet written) holds such a target."""
         raced = written[1] if written else None
         if not raced:
             return False
         chunk = written[0]
         with connection.connection.cursor() as cursor:
-            read = self._read_contacts(
-                cursor, "lower(email) = ANY(%s::text[])", [sorted(set(raced.values()))], lock=True
+            read = self._read_contacts(cursor, "email_key = ANY(%s::text[])", [sorted(set(raced.values()))], lock=True)
+            for contact in read:
+                contact.folded = build_folded(vars(contact))
+                contact.search_text = build_search_text(contact.name, contact.email, contact.phone, contact.company)
+            cursor.executemany(
+                f"UPDATE {Contact._meta.db_table} SET folded = %s, search_text = %s WHERE id = %s",
+                [(Jsonb(c.folded), c.search_text, c.id) for c in read],
             )
-        by_email = {contact.email.lower(): contact for contact in read if contact.email}
+        by_email = {contact.email_key: contact for contact in read if contact.email_key}
         scope_user = self._assigned_only_user
         repointed = set()
         for planned_id, email in raced.items():
@@ -596,23 +659,20 @@ class ContactImporter:
         insert = f"INSERT INTO {table} AS c ({columns}) SELECT {columns} FROM {STAGING} ORDER BY id"
         if not merging:
             return insert  # the usual case: a conflict is a unique violation, and then merging runs
-        insert += " ON CONFLICT (org_id, lower(email)) "
-        returning = " RETURNING c.id, lower(c.email)"
+        insert += " ON CONFLICT (org_id, email_key) "
+        returning = " RETURNING c.id, c.email_key"
         if self.options.on_duplicate == "skip":
             return insert + "DO NOTHING" + returning
-        # A single-contact create raced this import: fill the given fields, as an update would.
+        # A single-contact create raced this import: fill the given fields, as an update would
+        # (folded and search_text are computed again in Python by `_repoint`).
         fill = {
             c: f"COALESCE(NULLIF(EXCLUDED.{c}, ''), c.{c})"
             for c in ("first_name", "last_name", "name", "company", "source", "notes")
         }
         sets = [f"{c} = {expr}" for c, expr in fill.items()] + [
             "phone = COALESCE(EXCLUDED.phone, c.phone)",
-            "tags = c.tags || ARRAY(SELECT t FROM unnest(EXCLUDED.tags) AS t WHERE t <> ALL(c.tags))",
             "dnc = c.dnc OR EXCLUDED.dnc",
-            "custom = c.custom || EXCLUDED.custom",
             "assigned_to_id = COALESCE(c.assigned_to_id, EXCLUDED.assigned_to_id)",
-            "search_text = lower(concat_ws(' ', NULLIF({name}, ''), c.email, NULLIF({company}, ''), "
-            "NULLIF(ltrim(COALESCE(EXCLUDED.phone, c.phone), '+'), '')))".format(**fill),
             "updated_at = EXCLUDED.updated_at",
         ]
         where = ""
@@ -628,35 +688,41 @@ class ContactImporter:
 
 @dataclass
 class Staged:
-    """A chunk ready for the writer: COPY data of its new contacts and of its updates."""
+    """A chunk ready for the writer: COPY data of its new contacts, its updates, its tags (added)
+    and its custom values (of new contacts, and replacing those of updated ones)."""
 
     targets: list[Target]
     new: dict[int, Target]  # by planned id
     creating: bytes
     updating: bytes
     updates: int
+    tags: bytes = b""
+    new_values: bytes = b""
+    updated_values: bytes = b""
 
 
-def _copy_data(rows: list[list]) -> bytes:
+def _value_row(row: FieldValue) -> tuple:
+    return tuple(Jsonb(row.value) if c == "value" else getattr(row, c) for c in VALUE_COLUMNS)
+
+
+def _copy_data(rows: list, types: tuple[str, ...]) -> bytes:
     """`rows` in COPY text format (psycopg's own formatting, without a database round trip)."""
     if not rows:
         return b""
     buffer = io.BytesIO()
     with psycopg.Copy(connection.connection.cursor(), writer=FileWriter(buffer)) as copy:
-        copy.set_types(list(WRITE_TYPES))
+        copy.set_types(list(types))
         for row in rows:
             copy.write_row(row)
     return buffer.getvalue()
 
 
-def _copy(cursor, table: str, data: bytes) -> None:
-    with cursor.copy(f"COPY {table} ({', '.join(WRITE_COLUMNS)}) FROM STDIN") as copy:
+def _create_staging(cursor, table: str, columns: tuple[str, ...], types: tuple[str, ...], data: bytes) -> None:
+    """A temp table of `columns`, filled with the COPY `data`."""
+    definition = ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True))
+    cursor.execute(f"CREATE TEMP TABLE {table} ({definition}) ON COMMIT DROP")
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         copy.write(data)
-
-
-def _create_staging(cursor) -> None:
-    columns = ", ".join(f"{c} {t}" for c, t in zip(WRITE_COLUMNS, WRITE_TYPES, strict=True))
-    cursor.execute(f"CREATE TEMP TABLE {STAGING} ({columns}) ON COMMIT DROP")
 
 
 def _chunks(rows: Iterable, size: int) -> Iterator[list]:

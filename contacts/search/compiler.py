@@ -9,6 +9,8 @@ registry, check the operator and type the value (`contacts.search.operators`), t
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.lookups import IsNull
 
 from contacts.search.fields import FieldRegistry, SearchField
+from contacts.search.free_text import q_filter
 from contacts.search.operators import ALL_OPERATORS, Context, ValueProblem, kind_of
 from contacts.search.query import (
     Query,
@@ -28,6 +31,8 @@ from contacts.search.query import (
     parse_sort,
 )
 from crm.api.exceptions import FieldError, InvalidInput
+from customization.catalog import normalize_tag
+from customization.models import Tag
 
 DEFAULT_ORDER = ("-created_at", "-id")
 
@@ -60,16 +65,14 @@ class SearchPlan:
 
     def filter(self, queryset):
         """The filtered (unordered) queryset: conditions AND q."""
-        from contacts.api.filters import q_filter
-
-        queryset = queryset.filter(self.condition)
-        return q_filter(queryset, self.q) if self.q else queryset
+        return q_filter(queryset.filter(self.condition), self.q)
 
 
 class SearchCompiler:
-    def __init__(self, registry: FieldRegistry, ctx: Context):
+    def __init__(self, registry: FieldRegistry, ctx: Context, org_id: int | None = None):
         self.registry = registry
         self.ctx = ctx
+        self.org_id = org_id
 
     @classmethod
     def for_member(cls, membership, now: dt.datetime | None = None) -> SearchCompiler:
@@ -77,7 +80,22 @@ class SearchCompiler:
 
     @classmethod
     def for_org(cls, org, now: dt.datetime | None = None) -> SearchCompiler:
-        return cls(FieldRegistry.for_org(org.id), Context.for_org(org, now))
+        return cls(FieldRegistry.for_org(org.id), Context.for_org(org, now), org.id)
+
+    def resolve_tags(self, query: Query) -> None:
+        """The catalog ids of the tag names `query` names, in one query: conditions compare tag ids,
+        so the planner knows how common each tag is."""
+        names = set()
+        for group in query.groups:
+            for condition in group.conditions:
+                if condition.field != "tags" or not condition.has_value:
+                    continue
+                for raw in condition.value if isinstance(condition.value, list) else [condition.value]:
+                    with contextlib.suppress(ValueError):  # reported when the condition is compiled
+                        names.add(normalize_tag(raw))
+        if names and self.org_id is not None:
+            ids = dict(Tag.objects.for_org(self.org_id).filter(name__in=names).values_list("name", "id"))
+            self.ctx = dataclasses.replace(self.ctx, tag_ids=ids)
 
     # --- stage 2 + 3 ----------------------------------------------------------------
 
@@ -96,6 +114,7 @@ class SearchCompiler:
         """OR across groups, AND within; no groups = every contact."""
         if not query.groups:
             return Q()
+        self.resolve_tags(query)
         result = None
         for group in query.groups:
             group_q = Q()

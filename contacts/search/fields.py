@@ -19,7 +19,8 @@ MAX_FIELD_NAME = 100
 
 @dataclass(frozen=True)
 class SearchField:
-    """A filterable field. Exactly one of `column` (built-in) and `custom_key` is set."""
+    """A filterable field. Exactly one of `column` (built-in) and `custom_key` is set; a custom field
+    also carries its definition's id, which is what its stored values refer to."""
 
     name: str
     label: str
@@ -28,6 +29,7 @@ class SearchField:
     sortable: bool = True
     column: str | None = None
     custom_key: str | None = None
+    custom_field_id: int | None = None
     nullable: bool = False  # built-ins only: the column may hold NULL (custom values may always be absent)
     options: tuple[str, ...] | None = None
 
@@ -106,6 +108,7 @@ class FieldRegistry:
                 type=definition.data_type,
                 sortable=definition.data_type not in UNSORTABLE_DATA_TYPES,
                 custom_key=definition.key,
+                custom_field_id=definition.pk,
                 options=tuple(definition.options or ()) if field_type.has_options else None,
             )
         return cls(custom)

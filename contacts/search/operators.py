@@ -3,13 +3,16 @@
 One class per filter kind (`customization.field_types.FilterKind`), registered in `KINDS`;
 its `op_<name>` methods build the `Q`. The shape of an operator's value (none, a scalar, a
 list, a `[lo, hi]` range, a relative span) is shared by all kinds; the scalar is typed by the
-kind. No SQL is written by hand: built-in columns go through ORM lookups, custom values
-through `KeyTransform`/`KeyTextTransform` (the key is passed as a value, never parsed as a
-lookup path) and JSONB containment.
+kind. No SQL is written by hand.
 
-Index-friendly shapes (DESIGN §5): tags use `@>`/`&&` (GIN on `tags`); custom equality uses
-`custom @> {"key": value}` (GIN `jsonb_path_ops`); `email` equality uses `lower(email)`
-(the unique index); phone equality compares E.164 (btree `(org_id, phone)`).
+Every condition is served by an index under row-level security, because it compares only with
+operators PostgreSQL ships as leakproof (`=`, `<`, `>` on bigint, float, date, timestamptz and
+text) on indexes that lead with org_id (DESIGN §2, contacts migration 0006):
+- tags: `EXISTS (contact_tag WHERE tag_id = <id>)`, the names resolved to catalog ids first;
+- custom values: `EXISTS (field_value WHERE field_id = <id> AND <typed column> <op> <value>)`;
+- text compares values case-folded in Python (customization.text.fold) with the stored folded
+  forms: `Contact.folded`, `email_key`, `FieldValue.text_key`/`folded`.
+Empty means no row (custom values, tags) or "" / NULL (built-in columns).
 """
 
 from __future__ import annotations
@@ -19,26 +22,16 @@ import datetime as dt
 import math
 import re
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, ClassVar
 
-from django.db.models import (
-    BooleanField,
-    Case,
-    CharField,
-    DateField,
-    DateTimeField,
-    F,
-    FloatField,
-    Func,
-    Q,
-    Value,
-    When,
-)
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models import lookups as L
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast, Lower
+from django.db.models.fields.json import KeyTextTransform
 
+from contacts.models import ContactTag, FieldValue
 from contacts.search.fields import SearchField
 from customization.catalog import normalize_tag
 from customization.field_types import (
@@ -46,10 +39,12 @@ from customization.field_types import (
     OPERATORS_BY_KIND,
     FieldValueError,
     FilterKind,
+    match_option,
     normalize_phone,
     parse_date,
     parse_datetime,
 )
+from customization.text import fold, prefix_upper_bound, text_key
 
 MAX_LIST_ITEMS = 100
 MAX_USER_ID = 2**63 - 1
@@ -88,11 +83,13 @@ class ValueProblem(Exception):
 
 @dataclass(frozen=True)
 class Context:
-    """What values are interpreted against: the org's time zone and region, and "now"."""
+    """What values are interpreted against: the org's time zone and region, "now", and the
+    catalog ids of the tag names the request names (resolved by the compiler in one query)."""
 
     tz: zoneinfo.ZoneInfo
     now: dt.datetime  # aware, UTC
     region: str = "US"
+    tag_ids: Mapping[str, int] = dataclass_field(default_factory=dict)
 
     @classmethod
     def for_org(cls, org, now: dt.datetime | None = None) -> Context:
@@ -103,74 +100,43 @@ class Context:
         return cls(tz=tz, now=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC), region=org.default_region)
 
 
-# --- JSONB expressions for custom values ---------------------------------------------------
+# --- the stored forms ------------------------------------------------------------------------
+
+NOTHING = Q(pk__in=[])
 
 
-def json_value(key: str):
-    """`custom -> key` (jsonb)."""
-    return KeyTransform(key, "custom")
-
-
-def json_text(key: str):
-    """`custom ->> key` (text; NULL when absent or JSON null)."""
-    return KeyTextTransform(key, "custom")
-
-
-def json_type(key: str):
-    return Func(json_value(key), function="jsonb_typeof", output_field=CharField())
-
-
-def has_value(key: str, value: Any) -> Q:
-    """`custom @> {"key": value}`: served by the GIN jsonb_path_ops index."""
-    return Q(custom__contains={key: value})
-
-
-def custom_empty(key: str) -> Q:
-    """Absent, null, "" or []."""
-    return (
-        Q(L.IsNull(json_text(key), True))
-        | has_value(key, "")
-        | (Q(L.Exact(json_type(key), "array")) & Q(L.Exact(json_text(key), "[]")))
+def custom_exists(field: SearchField, *conditions: Q, **lookups) -> Q:
+    """The contact has a stored item of this custom field matching the conditions (FieldValue columns)."""
+    rows = FieldValue.objects.filter(
+        *conditions, org_id=OuterRef("org_id"), contact_id=OuterRef("pk"), field_id=field.custom_field_id, **lookups
     )
+    return Q(Exists(rows))
 
 
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+def tag_exists(**lookups) -> Q:
+    return Q(Exists(ContactTag.objects.filter(org_id=OuterRef("org_id"), contact_id=OuterRef("pk"), **lookups)))
 
 
-def custom_value(key: str, function: str, output_field):
-    """`crm_custom_<type>(custom, key)`: the typed value, NULL unless stored as that type.
-
-    SQL functions from contacts migration 0004: immutable (so each text/number/date field
-    has a per-org expression index on exactly this) and leakproof (so row-level security
-    lets the planner use it).
-    """
-    return Func(F("custom"), Value(key), function=function, output_field=output_field)
+def custom_sort_value(field: SearchField, column: str):
+    """The first stored item's typed column, for ORDER BY (NULL when absent)."""
+    rows = FieldValue.objects.filter(
+        org_id=OuterRef("org_id"), contact_id=OuterRef("pk"), field_id=field.custom_field_id
+    ).order_by("position")
+    return Subquery(rows.values(column)[:1])
 
 
-def custom_number(key: str):
-    """The value as a number, NULL unless it is a JSON number (so a stray string never raises)."""
-    return custom_value(key, "crm_custom_number", FloatField())
+def folded_equals(values: list[str]) -> Q:
+    """FieldValue rows whose folded text is one of `values` (folded), through the indexed text_key."""
+    return Q(text_key__in=sorted({text_key(v) for v in values})) & Q(folded__in=sorted(set(values)))
 
 
-def custom_date(key: str):
-    return custom_value(key, "crm_custom_date", DateField())
-
-
-def custom_datetime(key: str):
-    return custom_value(key, "crm_custom_datetime", DateTimeField())
-
-
-def custom_text_lower(key: str):
-    return custom_value(key, "crm_custom_text", CharField())
-
-
-def custom_boolean(key: str):
-    return Case(
-        When(L.Exact(json_type(key), "boolean"), then=Cast(json_text(key), BooleanField())),
-        default=None,
-        output_field=BooleanField(),
-    )
+def folded_prefix(prefix: str) -> Q:
+    """FieldValue rows whose folded text starts with `prefix` (folded): a range of the text_key index
+    ("C" collation: code point order), exact when the prefix fits in text_key."""
+    key = text_key(prefix)
+    upper = prefix_upper_bound(key)
+    condition = Q(text_key__gte=key) & (Q(text_key__lt=upper) if upper is not None else Q())
+    return condition if key == prefix else condition & Q(folded__startswith=prefix)
 
 
 # --- shared value parsing -------------------------------------------------------------------
@@ -316,7 +282,7 @@ class Kind:
 
     def empty(self, field: SearchField) -> Q:
         if field.is_custom:
-            return custom_empty(field.custom_key)
+            return ~custom_exists(field)  # a cleared value has no row
         return Q(**{f"{field.column}__isnull": True})
 
     def op_is_empty(self, field, value, ctx) -> Q:
@@ -326,7 +292,7 @@ class Kind:
         return ~self.empty(field)
 
     def sort_expression(self, field: SearchField):
-        return F(field.column) if not field.is_custom else json_text(field.custom_key)
+        return F(field.column)
 
 
 KINDS: dict[str, Kind] = {}
@@ -337,9 +303,16 @@ def register(cls: type[Kind]) -> type[Kind]:
     return cls
 
 
+def _option(field: SearchField, text: str) -> str:
+    option = match_option(text, list(field.options or ()))
+    if option is None:
+        raise ValueProblem("invalid_choice", f"Not one of the options: {', '.join(field.options or ())}.")
+    return option
+
+
 @register
 class TextKind(Kind):
-    """Case-insensitive text. Negative operators also match empty fields."""
+    """Case-insensitive text (compared case-folded). Negative operators also match empty fields."""
 
     kind = FilterKind.TEXT
 
@@ -352,33 +325,28 @@ class TextKind(Kind):
                 except FieldValueError:
                     return text
             if field.options is not None:
-                for option in field.options:
-                    if option.lower() == text.strip().lower():
-                        return option
-                raise ValueProblem("invalid_choice", f"Not one of the options: {', '.join(field.options)}.")
+                return _option(field, text)
         return text
 
     def expression(self, field):
-        return json_text(field.custom_key) if field.is_custom else F(field.column)
+        """The folded form of a built-in column (phones are E.164: no case)."""
+        if field.column == "email":
+            return F("email_key")
+        if field.column == "phone":
+            return F("phone")
+        return KeyTextTransform(field.column, "folded")
 
     def empty(self, field):
         if field.is_custom:
-            return custom_empty(field.custom_key)
+            return ~custom_exists(field)
         q = Q(**{field.column: ""})
         return q | Q(**{f"{field.column}__isnull": True}) if field.nullable else q
 
     def _exact(self, field, values: list[str]) -> Q:
-        # Canonical stored forms (select options, E.164 phones) match by containment or
-        # plain equality (indexed); free text by lower() on both sides.
-        if field.is_custom and (field.options is not None or field.type == "phone"):
-            q = Q()
-            for value in values:
-                q |= has_value(field.custom_key, value)
-            return q
-        if field.type == "phone":
-            return Q(phone__in=values)
-        lowered = custom_text_lower(field.custom_key) if field.is_custom else Lower(self.expression(field))
-        return Q(L.In(lowered, sorted({v.lower() for v in values})))
+        folded = [fold(v) for v in values]
+        if field.is_custom:
+            return custom_exists(field, folded_equals(folded))
+        return Q(L.In(self.expression(field), sorted(set(folded))))
 
     def op_eq(self, field, value, ctx):
         return self._exact(field, [value])
@@ -393,67 +361,75 @@ class TextKind(Kind):
         return ~self._exact(field, value) | self.empty(field)
 
     def op_contains(self, field, value, ctx):
-        return Q(L.IContains(self.expression(field), value))
+        if field.is_custom:
+            return custom_exists(field, folded__contains=fold(value))
+        return Q(L.Contains(self.expression(field), fold(value)))
 
     def op_not_contains(self, field, value, ctx):
         return ~self.op_contains(field, value, ctx) | self.empty(field)
 
     def op_starts_with(self, field, value, ctx):
-        return Q(L.IStartsWith(self.expression(field), value))
+        if field.is_custom:
+            return custom_exists(field, folded_prefix(fold(value)))
+        return Q(L.StartsWith(self.expression(field), fold(value)))
 
     def op_ends_with(self, field, value, ctx):
-        return Q(L.IEndsWith(self.expression(field), value))
+        if field.is_custom:
+            return custom_exists(field, folded__endswith=fold(value))
+        return Q(L.EndsWith(self.expression(field), fold(value)))
+
+    def sort_expression(self, field):
+        return custom_sort_value(field, "folded") if field.is_custom else F(field.column)
 
 
 @register
 class TagsKind(Kind):
-    """The contact's tags (normalized lowercase names) or a custom multi_select (canonical options)."""
+    """The contact's tags (catalog names) or a custom multi_select (canonical options)."""
 
     kind = FilterKind.TAGS
 
     def scalar(self, field, op, raw, ctx):
         text = require_text(raw, 1000)
         if field.options is not None:
-            for option in field.options:
-                if option.lower() == text.strip().lower():
-                    return option
-            raise ValueProblem("invalid_choice", f"Not one of the options: {', '.join(field.options)}.")
+            return _option(field, text)
         try:
             return normalize_tag(text)
         except ValueError as exc:
             raise ValueProblem("invalid_tag", str(exc))
 
     def empty(self, field):
-        if field.is_custom:
-            return custom_empty(field.custom_key)
-        return Q(tags=[]) | Q(tags__isnull=True)
+        return ~custom_exists(field) if field.is_custom else ~tag_exists()
 
-    def _all(self, field, values: list[str]) -> Q:
+    def _has(self, field, value: str, ctx) -> Q:
         if field.is_custom:
-            return has_value(field.custom_key, values)
-        return Q(tags__contains=values)
+            return custom_exists(field, folded_equals([fold(value)]))
+        tag_id = ctx.tag_ids.get(value)
+        return tag_exists(tag_id=tag_id) if tag_id is not None else NOTHING  # not in the catalog: on no one
 
     def op_contains(self, field, value, ctx):
-        return self._all(field, [value])
+        return self._has(field, value, ctx)
 
     def op_not_contains(self, field, value, ctx):
-        return ~self._all(field, [value]) | self.empty(field)
+        return ~self._has(field, value, ctx)  # no row matches: empty contacts included
 
     def op_contains_all(self, field, value, ctx):
-        return self._all(field, sorted(set(value)))
+        q = Q()
+        for item in sorted(set(value)):
+            q &= self._has(field, item, ctx)
+        return q
 
     def op_contains_any(self, field, value, ctx):
         values = sorted(set(value))
-        if not field.is_custom:
-            return Q(tags__overlap=values)
-        q = Q()
-        for item in values:  # a BitmapOr of GIN probes
-            q |= has_value(field.custom_key, [item])
-        return q
+        if field.is_custom:
+            return custom_exists(field, folded_equals([fold(v) for v in values]))
+        ids = sorted(ctx.tag_ids[v] for v in values if v in ctx.tag_ids)
+        return tag_exists(tag_id__in=ids) if ids else NOTHING
 
 
 @register
 class BooleanKind(Kind):
+    """`dnc`, or a custom boolean (stored as the number 1 or 0)."""
+
     kind = FilterKind.BOOLEAN
 
     def scalar(self, field, op, raw, ctx):
@@ -463,50 +439,62 @@ class BooleanKind(Kind):
 
     def op_eq(self, field, value, ctx):
         if field.is_custom:
-            return has_value(field.custom_key, value)
+            return custom_exists(field, number=1.0 if value else 0.0)
         return Q(**{field.column: value})
 
     def sort_expression(self, field):
-        return F(field.column) if not field.is_custom else custom_boolean(field.custom_key)
+        return custom_sort_value(field, "number") if field.is_custom else F(field.column)
 
 
 class _OrderedKind(Kind):
-    """Kinds whose values order (numbers, dates, datetimes): comparisons on a typed expression."""
+    """Kinds whose values order (numbers, dates, datetimes): comparisons of a built-in column or of a
+    custom value's typed column (`stored_column`). Every bound of one condition applies to the same
+    stored item, in one index range."""
 
-    def expression(self, field):
-        raise NotImplementedError
+    stored_column: ClassVar[str]
 
-    def lower(self, field, value, inclusive: bool) -> Q:
-        lookup = L.GreaterThanOrEqual if inclusive else L.GreaterThan
-        return Q(lookup(self.expression(field), value))
+    def compare(self, field, bounds: list[tuple[str, Any]]) -> Q:
+        """`bounds`: (lookup, value) pairs such as ("gte", 5), ANDed."""
+        if field.is_custom:
+            return custom_exists(field, **{f"{self.stored_column}__{lookup}": value for lookup, value in bounds})
+        q = Q()
+        for lookup, value in bounds:
+            q &= Q(**{f"{field.column}__{lookup}": value})
+        return q
 
-    def upper(self, field, value, inclusive: bool) -> Q:
-        lookup = L.LessThanOrEqual if inclusive else L.LessThan
-        return Q(lookup(self.expression(field), value))
+    def lower_bound(self, value, inclusive: bool) -> tuple[str, Any]:
+        return ("gte" if inclusive else "gt", value)
+
+    def upper_bound(self, value, inclusive: bool) -> tuple[str, Any]:
+        return ("lte" if inclusive else "lt", value)
 
     def op_gt(self, field, value, ctx):
-        return self.lower(field, value, False)
+        return self.compare(field, [self.lower_bound(value, False)])
 
     def op_gte(self, field, value, ctx):
-        return self.lower(field, value, True)
+        return self.compare(field, [self.lower_bound(value, True)])
 
     def op_lt(self, field, value, ctx):
-        return self.upper(field, value, False)
+        return self.compare(field, [self.upper_bound(value, False)])
 
     def op_lte(self, field, value, ctx):
-        return self.upper(field, value, True)
+        return self.compare(field, [self.upper_bound(value, True)])
 
     def op_between(self, field, value, ctx):
         lo, hi = value
-        return self.lower(field, lo, True) & self.upper(field, hi, True)
+        return self.compare(field, [self.lower_bound(lo, True), self.upper_bound(hi, True)])
+
+    def op_eq(self, field, value, ctx):
+        return self.compare(field, [("exact", value)])
 
     def sort_expression(self, field):
-        return self.expression(field)
+        return custom_sort_value(field, self.stored_column) if field.is_custom else F(field.column)
 
 
 @register
 class NumberKind(_OrderedKind):
     kind = FilterKind.NUMBER
+    stored_column = "number"
 
     def scalar(self, field, op, raw, ctx):
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
@@ -517,28 +505,18 @@ class NumberKind(_OrderedKind):
             raise ValueProblem("out_of_range", "Number too large.")
         if not math.isfinite(number) or abs(number) >= 1e15:
             raise ValueProblem("out_of_range", "Numbers must be finite and smaller than 1e15 in magnitude.")
-        return int(number) if number.is_integer() else number
-
-    def expression(self, field):
-        return custom_number(field.custom_key) if field.is_custom else F(field.column)
-
-    def _eq(self, field, value) -> Q:
-        if field.is_custom:
-            return has_value(field.custom_key, value)  # jsonb compares numbers numerically
-        return Q(**{field.column: value})
-
-    def op_eq(self, field, value, ctx):
-        return self._eq(field, value)
+        return number
 
     def op_neq(self, field, value, ctx):
-        return ~self._eq(field, value) | self.empty(field)
+        return ~self.op_eq(field, value, ctx) | self.empty(field)
 
 
 @register
 class DateKind(_OrderedKind):
-    """Calendar dates (custom date fields, stored `YYYY-MM-DD`)."""
+    """Calendar dates (custom date fields)."""
 
     kind = FilterKind.DATE
+    stored_column = "day"
 
     def scalar(self, field, op, raw, ctx):
         try:
@@ -548,29 +526,20 @@ class DateKind(_OrderedKind):
         except FieldValueError as exc:
             raise ValueProblem(exc.code, "Expected an ISO date (YYYY-MM-DD) or datetime.")
 
-    def expression(self, field):
-        return custom_date(field.custom_key) if field.is_custom else F(field.column)
-
-    def op_eq(self, field, value, ctx):
-        if field.is_custom:
-            return has_value(field.custom_key, value.isoformat())
-        return Q(**{field.column: value})
-
     def op_within_last(self, field, value, ctx):
-        return self.lower(field, span_cutoff(value, ctx).astimezone(ctx.tz).date(), True)
+        return self.compare(field, [self.lower_bound(span_cutoff(value, ctx).astimezone(ctx.tz).date(), True)])
 
     def op_more_than_ago(self, field, value, ctx):
-        return self.upper(field, span_cutoff(value, ctx).astimezone(ctx.tz).date(), False)
+        return self.compare(field, [self.upper_bound(span_cutoff(value, ctx).astimezone(ctx.tz).date(), False)])
 
 
 @register
 class DatetimeKind(_OrderedKind):
-    """Instants (created_at, updated_at, custom datetime stored as fixed-width UTC text).
-
-    A date-only value is that whole day in the org's time zone.
-    """
+    """Instants (created_at, updated_at, custom datetime). A date-only value is that whole day in the
+    org's time zone."""
 
     kind = FilterKind.DATETIME
+    stored_column = "moment"
 
     def scalar(self, field, op, raw, ctx):
         try:
@@ -580,33 +549,26 @@ class DatetimeKind(_OrderedKind):
         except FieldValueError as exc:
             raise ValueProblem(exc.code, "Expected an ISO date (YYYY-MM-DD) or datetime.")
 
-    def expression(self, field):
-        return custom_datetime(field.custom_key) if field.is_custom else F(field.column)
-
-    def lower(self, field, value, inclusive):
+    def lower_bound(self, value, inclusive):
         if isinstance(value, Day):  # after the day ends / from its start
-            return super().lower(field, value.start if inclusive else value.end, True)
-        return super().lower(field, value, inclusive)
+            return ("gte", value.start if inclusive else value.end)
+        return super().lower_bound(value, inclusive)
 
-    def upper(self, field, value, inclusive):
+    def upper_bound(self, value, inclusive):
         if isinstance(value, Day):  # before the day starts / until it ends
-            return super().upper(field, value.end if inclusive else value.start, False)
-        return super().upper(field, value, inclusive)
+            return ("lt", value.end if inclusive else value.start)
+        return super().upper_bound(value, inclusive)
 
     def op_eq(self, field, value, ctx):
         if isinstance(value, Day):
-            return self.lower(field, value, True) & self.upper(field, value, True)
-        if field.is_custom:
-            from customization.field_types import format_datetime
-
-            return has_value(field.custom_key, format_datetime(value))
-        return Q(**{field.column: value})
+            return self.compare(field, [self.lower_bound(value, True), self.upper_bound(value, True)])
+        return super().op_eq(field, value, ctx)
 
     def op_within_last(self, field, value, ctx):
-        return super().lower(field, span_cutoff(value, ctx), True)
+        return self.compare(field, [("gte", span_cutoff(value, ctx))])
 
     def op_more_than_ago(self, field, value, ctx):
-        return super().upper(field, span_cutoff(value, ctx), False)
+        return self.compare(field, [("lt", span_cutoff(value, ctx))])
 
 
 @register

@@ -3,6 +3,7 @@
 import pytest
 
 from contacts.models import Contact
+from contacts.testing import make_contact
 from customization.models import CustomField, Tag
 
 pytestmark = pytest.mark.django_db
@@ -158,7 +159,7 @@ def test_assigned_only_member_sets_values_only_on_their_contacts(alice, carol, c
     assert put_value(carol, contact, "plan", "Pro").status_code == 404
     contact.refresh_from_db()
     assert contact.custom == {}
-    mine = Contact.objects.create(org=alice.org, first_name="Mine", assigned_to=carol.user)
+    mine = make_contact(org=alice.org, first_name="Mine", assigned_to=carol.user)
     assert put_value(carol, mine, "plan", "Pro").status_code == 200
 
 
@@ -240,7 +241,7 @@ def test_assigned_only_member_tags_only_their_contacts(alice, carol, contact):
     contact.refresh_from_db()
     assert contact.tags == ["lead"]
     assert not Tag.objects.filter(name="x").exists()
-    mine = Contact.objects.create(org=alice.org, first_name="Mine", assigned_to=carol.user)
+    mine = make_contact(org=alice.org, first_name="Mine", assigned_to=carol.user)
     assert carol.client.post(f"/api/v1/contacts/{mine.id}/tags", {"tags": ["x"]}, format="json").json() == {
         "tags": ["x"]
     }

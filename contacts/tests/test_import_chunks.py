@@ -46,8 +46,8 @@ def import_rows(actor, rows, chunk_rows, monkeypatch, **options):
     assert response.status_code == 200, response.json()
     body = response.json()
     contacts = {
-        (c["email"] or "").lower() or c["phone"]: tuple(c[k] for k in COMPARED)
-        for c in Contact.objects.for_org(actor.org.id).values(*COMPARED)
+        (c.email or "").lower() or c.phone: tuple(getattr(c, k) for k in COMPARED)
+        for c in Contact.objects.for_org(actor.org.id).with_tags_and_custom()
     }
     return body, contacts
 
@@ -120,9 +120,9 @@ def test_a_contact_created_meanwhile_with_an_email_being_imported_is_merged_into
     def create_first(self, raw, staged):
         if not calls:
             raw.execute(
-                "INSERT INTO contacts_contact (org_id, first_name, last_name, name, email, company, source, notes,"
-                " tags, dnc, custom, search_text, created_at, updated_at) VALUES (%s, '', '', 'Raced',"
-                " 'R1@example.com', '', '', 'kept', '{}', false, '{}', 'raced', now(), now())",
+                "INSERT INTO contacts_contact (org_id, first_name, last_name, name, email, email_key, company, source,"
+                " notes, dnc, folded, search_text, created_at, updated_at) VALUES (%s, '', '', 'Raced',"
+                " 'R1@example.com', 'r1@example.com', '', '', 'kept', false, '{}', 'raced', now(), now())",
                 [alice.org.id],
             )
         calls.append(1)

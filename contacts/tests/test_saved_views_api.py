@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from contacts.models import Contact, SmartListView
+from contacts.models import SmartListView
+from contacts.testing import make_contact
 from customization.models import CustomField
 
 pytestmark = pytest.mark.django_db
@@ -141,7 +142,7 @@ def people(alice, carol):
     CustomField.objects.create(org=alice.org, key="score", name="Score", data_type="number")
 
     def make(name, days, **values):
-        return Contact.objects.create(
+        return make_contact(
             org=alice.org, name=name, search_text=name.lower(), created_at=base + dt.timedelta(days=days), **values
         )
 

@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from contacts.models import Contact
 from contacts.normalize import build_search_text
+from contacts.testing import make_contact
 from customization.field_types import OPERATORS_BY_KIND
 from customization.models import CustomField
 
@@ -22,7 +22,7 @@ def make(org, name, **values):
     values.setdefault(
         "search_text", build_search_text(name, values.get("email"), values.get("phone"), values.get("company", ""))
     )
-    return Contact.objects.create(org=org, name=name, first_name=name, **values)
+    return make_contact(org=org, name=name, first_name=name, **values)
 
 
 @pytest.fixture

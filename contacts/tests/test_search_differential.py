@@ -18,6 +18,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from contacts.models import Contact
+from contacts.testing import make_contact, make_contacts
 from customization.models import CustomField
 from orgs.models import Membership
 from orgs.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
@@ -77,8 +78,7 @@ def world(django_db_setup, django_db_blocker):
             if segment and rng.random() < 0.8:
                 custom["segment"] = segment
             contacts.append(
-                Contact(
-                    org=org,
+                dict(
                     name=f"Person {index}",
                     first_name=f"Person{index}",
                     company=rng.choice(COMPANIES),
@@ -90,12 +90,19 @@ def world(django_db_setup, django_db_blocker):
                     created_at=_random_instant(rng),
                 )
             )
-        Contact.objects.bulk_create(contacts)
-        Contact.objects.create(org=OrganizationFactory(name="Elsewhere"), name="Outsider", company="Acme")
+        make_contacts(org, contacts)
+        make_contact(org=OrganizationFactory(name="Elsewhere"), name="Outsider", company="Acme")
         _, token = AuthToken.objects.create(user=owner.user)
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_ORG_ID=str(org.id))
-        rows = list(Contact.objects.filter(org=org).values())
+        rows = [
+            {**row, "tags": contact.tags, "custom": contact.custom}
+            for contact, row in zip(
+                Contact.objects.filter(org=org).with_tags_and_custom().order_by("id"),
+                Contact.objects.filter(org=org).order_by("id").values(),
+                strict=True,
+            )
+        ]
         yield {"client": client, "rows": rows, "users": users}
         transaction.set_rollback(True)
 

@@ -5,17 +5,10 @@ Subclasses name a `queryset_model` and may refine the scoped queryset in
 creation), so no endpoint can forget the org or the assigned-only scope.
 """
 
-from django.core.exceptions import ValidationError
-from django.http import Http404
 from rest_framework import viewsets
 from rest_framework.permissions import IsAuthenticated
 
-from crm.api.detail import DetailStatement
 from crm.api.permissions import IsOrgMember
-from orgs.models import Membership
-
-# (view class, model, assigned-only scope, role) -> the detail statement (crm.api.detail)
-_DETAIL_STATEMENTS: dict = {}
 
 
 class SealedQuerysetMixin:
@@ -50,42 +43,6 @@ class OrgScopedViewMixin(SealedQuerysetMixin):
         if getattr(self, "action", "list") not in (None, "list"):
             return queryset
         return super().filter_queryset(queryset)
-
-    def get_object(self):
-        """The scoped object by pk, reusing its compiled statement when the view adds nothing
-        to the scoped queryset (crm.api.detail); the ORM's own path otherwise."""
-        cls = type(self)
-        plain = (
-            cls.refine_queryset is OrgScopedViewMixin.refine_queryset
-            and cls.filter_queryset is OrgScopedViewMixin.filter_queryset
-            and self.lookup_field == "pk"
-        )
-        if not plain:
-            return super().get_object()
-        model, membership = self.queryset_model, self.request.membership
-        try:
-            pk = model._meta.pk.get_prep_value(model._meta.pk.to_python(self.kwargs[self.lookup_url_kwarg or "pk"]))
-        except (TypeError, ValueError, ValidationError):
-            raise Http404 from None
-        if isinstance(pk, int) and not -(2**63) <= pk < 2**63:
-            raise Http404  # no such row; and a numeric parameter would not use the pk index
-        key = (cls, model, membership.sees_only_assigned, membership.role)
-        statement = _DETAIL_STATEMENTS.get(key)
-        if statement is None:
-            # Compiled for a stand-in member of this scope and role, with values no real row
-            # has, so each placeholder is known by its value.
-            stand_in = Membership(org_id=-(10**15) - 1, user_id=-(10**15) - 2, role=membership.role,
-                                  data_scope=membership.data_scope)  # fmt: skip
-            sentinels = {"org": stand_in.org_id, "user": stand_in.user_id, "pk": -(10**15) - 3}
-            queryset = self.refine_queryset(model.objects.for_member(stand_in)).filter(pk=sentinels["pk"])
-            statement = DetailStatement.compile(queryset.order_by()[:2], sentinels)
-            if statement is None:
-                return super().get_object()
-            _DETAIL_STATEMENTS[key] = statement
-        values = {"org": membership.org_id, "user": membership.user_id, "pk": pk}
-        obj = statement.fetch(model, values, model._default_manager.db)
-        self.check_object_permissions(self.request, obj)
-        return obj
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

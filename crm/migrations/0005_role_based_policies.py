@@ -7,9 +7,20 @@ from importlib import import_module
 
 from django.db import migrations
 
-from crm.db_security import TENANT_TABLES, tenant_rls
+from crm.db_security import tenant_rls
 
 CREATE_ROLES = import_module("crm.migrations.0002_app_role").CREATE_ROLE
+# The tenant tables as of this migration (later ones get their policies in their own migration).
+TENANT_TABLES = [
+    "crm_idempotencyrecord",
+    "contacts_contact",
+    "contacts_opportunity",
+    "contacts_smartlistview",
+    "customization_tag",
+    "customization_customfieldfolder",
+    "customization_customfield",
+    "customization_customvalue",
+]
 
 
 class Migration(migrations.Migration):

@@ -93,7 +93,7 @@ def test_with_prepared_statements_off_the_cursor_binds_on_the_client():
         wrapper.close()
 
 
-def test_every_request_prepares_its_role_switch_token_lookup_and_detail_select(alice):
+def test_every_request_prepares_its_role_switch_and_token_lookup(alice):
     contact = alice.client.post("/api/v1/contacts", {"name": "Ada"}, format="json").json()
     for _ in range(2):
         assert alice.client.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
@@ -102,4 +102,3 @@ def test_every_request_prepares_its_role_switch_token_lookup_and_detail_select(a
         prepared = [row[0] for row in cursor.fetchall()]
     assert any("set_config('role'" in sql for sql in prepared)
     assert any("FROM knox_authtoken" in sql and "$2" in sql for sql in prepared)
-    assert any('FROM "contacts_contact"' in sql and '"contacts_contact"."id" = $' in sql for sql in prepared)

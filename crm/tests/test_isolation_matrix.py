@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from contacts.models import Contact, Opportunity, SmartListView
+from contacts.models import Contact, ContactTag, FieldValue, Opportunity, SmartListView
+from contacts.testing import make_contact
 from customization.models import CustomField, CustomFieldFolder, CustomValue, Tag
 
 pytestmark = pytest.mark.django_db
@@ -108,7 +109,7 @@ def world(alice):
     )
     tag = Tag.objects.create(org=org, name="secret")
     CustomValue.objects.create(org=org, key="secret_link", value="https://secret.test")
-    contact = Contact.objects.create(
+    contact = make_contact(
         org=org, name=f"Sam {SECRET}", last_name=SECRET, email="secret@a.test", tags=["secret"], custom={"plan": "free"}
     )
     Opportunity.objects.create(org=org, contact=contact, name="Secret deal")
@@ -117,7 +118,17 @@ def world(alice):
 
 
 def snapshot(org_id):
-    models = (Contact, Opportunity, Tag, CustomField, CustomFieldFolder, CustomValue, SmartListView)
+    models = (
+        Contact,
+        ContactTag,
+        FieldValue,
+        Opportunity,
+        Tag,
+        CustomField,
+        CustomFieldFolder,
+        CustomValue,
+        SmartListView,
+    )
     return [list(model.objects.filter(org_id=org_id).values().order_by("pk")) for model in models]
 
 

@@ -16,6 +16,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from contacts.models import Contact
+from contacts.testing import make_contacts
 from orgs.models import Membership
 from orgs.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
@@ -105,9 +106,7 @@ def test_concurrent_requests_of_many_orgs_through_pgbouncer_never_mix(pgbouncer,
             org=org, user=UserFactory(username=f"owner{index}@pool.test"), role=Membership.Role.OWNER
         )
         _, token = AuthToken.objects.create(user=owner.user)
-        Contact.objects.bulk_create(
-            Contact(org=org, name=f"org{index}-contact{n}", search_text=f"org{index}") for n in range(5 + index)
-        )
+        make_contacts(org, [{"name": f"org{index}-contact{n}", "search_text": f"org{index}"} for n in range(5 + index)])
         orgs.append((org, token, 5 + index))
 
     settings_dict = connections.settings["default"]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from contacts.models import Contact, Opportunity
+from contacts.models import Opportunity
+from contacts.testing import make_contact
 from crm.api.idempotency import KEY_PATTERN
 from customization.models import CustomField, CustomFieldFolder, Tag
 from orgs.services import create_org
@@ -45,7 +46,7 @@ def seed_org() -> dict:
         org_id=org_id, key="plan", name="Plan", data_type="single_select", options=["free", "pro"]
     )
     Tag.objects.create(org_id=org_id, name="vip")
-    contact = Contact.objects.create(org_id=org_id, first_name="Ada", name="Ada", email="ada@fuzz.test", tags=["vip"])
+    contact = make_contact(org_id=org_id, first_name="Ada", name="Ada", email="ada@fuzz.test", tags=["vip"])
     Opportunity.objects.create(org_id=org_id, contact=contact, name="Deal")
     return bootstrap
 

@@ -1,6 +1,6 @@
 import pytest
 
-from contacts.models import Contact
+from contacts.testing import make_contact
 from customization.models import CustomField, CustomValue
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ def ada(alice):
     )
     CustomField.objects.create(org=alice.org, key="score", name="Score", data_type="number")
     CustomValue.objects.create(org=alice.org, key="calendar_link", value="https://cal.test/acme")
-    return Contact.objects.create(
+    return make_contact(
         org=alice.org,
         first_name="Ada",
         last_name="Lovelace",
@@ -129,7 +129,7 @@ def test_other_orgs_contact_and_values_are_invisible(alice, charlie, ada):
 
 def test_assigned_only_member_renders_only_their_contacts(alice, carol, ada):
     assert render(carol, "{{contact.first_name}}", ada.id).status_code == 404
-    mine = Contact.objects.create(org=alice.org, first_name="Grace", assigned_to=carol.user)
+    mine = make_contact(org=alice.org, first_name="Grace", assigned_to=carol.user)
     assert render(carol, "Hi {{contact.first_name}}", mine.id).json()["rendered"] == "Hi Grace"
 
 
