@@ -26,7 +26,7 @@ from contacts.importing import ContactImporter, parse_options, read_csv
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, split_tags
 from contacts.models import Contact, ContactTag, Opportunity, SmartListView
 from contacts.normalize import ContactNormalizer
-from contacts.search.free_text import q_filter
+from contacts.search.free_text import q_rows
 from contacts.services import create_contact, update_contact
 from crm.api.exceptions import InvalidInput, PayloadTooLarge
 from customization.models import Tag
@@ -254,7 +254,7 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
     list_display_links = ["__str__"]
     list_filter = [OrgFilter, SourceFilter, "dnc", TagFilter]
     list_select_related = ["assigned_to"]
-    search_fields = ["search_text"]  # searched through q_filter (see get_search_results)
+    search_fields = ["search_text"]  # searched through q_rows (see get_search_results)
     search_help_text = "Substring of name, email, phone (by digits) or company."
     raw_id_fields = ["org", "assigned_to"]
     readonly_fields = ["created_at", "updated_at"]
@@ -268,11 +268,7 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
         return ", ".join(obj.tags)
 
     def get_search_results(self, request, queryset, search_term):
-        return (
-            (q_filter(queryset, search_term[:200], org_scoped=False), False)
-            if search_term.strip()
-            else (queryset, False)
-        )
+        return (queryset.filter(q_rows(search_term[:200])), False) if search_term.strip() else (queryset, False)
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_tags_and_custom()

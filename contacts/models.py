@@ -141,9 +141,13 @@ class ContactTag(TenantModel):
     pk = models.CompositePrimaryKey("org_id", "contact_id", "tag_id")
     # The foreign keys are (org_id, contact_id) and (org_id, tag_id), created in SQL: Django cannot
     # declare composite ones. on_delete is the database's.
-    org = models.ForeignKey(Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
-    contact = models.ForeignKey("Contact", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
-    tag = models.ForeignKey(Tag, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    org = models.ForeignKey(
+        Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    contact = models.ForeignKey(
+        "Contact", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    tag = models.ForeignKey(Tag, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False)
 
     objects = ContactRowQuerySet.as_manager()
 
@@ -160,9 +164,15 @@ class FieldValue(TenantModel):
     """
 
     pk = models.CompositePrimaryKey("org_id", "contact_id", "field_id", "position")
-    org = models.ForeignKey(Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
-    contact = models.ForeignKey("Contact", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
-    field = models.ForeignKey(CustomField, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    org = models.ForeignKey(
+        Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    contact = models.ForeignKey(
+        "Contact", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    field = models.ForeignKey(
+        CustomField, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
     position = models.SmallIntegerField(default=0)
     value = models.JSONField()
     folded = models.TextField(null=True, db_collation="C")
@@ -181,23 +191,6 @@ class FieldValue(TenantModel):
             )
             for column in ("text_key", "number", "day", "moment")
         ]  # fmt: skip
-
-
-class ContactText(models.Model):
-    """The `q` haystack of the current org's contacts, through the view `contacts_text_match`
-    (migration 0006): the only way for requests to reach the trigram index under row-level
-    security. The view selects `id, search_text` of the org in the transaction's `app.org_id`
-    setting, nothing else, and is owned by a role whose policy lets it read them."""
-
-    id = models.BigIntegerField(primary_key=True)
-    search_text = models.TextField()
-
-    class Meta:
-        managed = False
-        db_table = "contacts_text_match"
-
-    def __str__(self) -> str:
-        return self.search_text
 
 
 # The share of the contacts table's pages in `contacts_sample` (migration 0007).

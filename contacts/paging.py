@@ -17,11 +17,13 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, Lookup, OuterRef, Q, QuerySet
 
 from contacts.models import SAMPLE_PERCENT, ContactSample
 from crm.api.exceptions import FieldError, InvalidInput
@@ -112,11 +114,55 @@ def parse_count_mode(raw, attr: str = "count") -> str:
     return raw
 
 
+class AnyOf(Lookup):
+    """`lhs = ANY(rhs)`, rhs an array (a custom lookup, as Django documents them)."""
+
+    lookup_name = "any_of"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", (*lhs_params, *rhs_params)
+
+
+@dataclass
+class Selection:
+    """What a list or search selects, in the two forms PostgreSQL plans well.
+
+    `rows`: the contacts matching (conditions as EXISTS semi-joins, ORed across groups): what an
+    `ORDER BY … LIMIT` walk of the sort index checks row by row. `ids`: the ids of the same
+    contacts as one set-based query, for counts and small results: a UNION of one query per group
+    when there are several, because an OR of semi-joins cannot drive an index, and each group can.
+    """
+
+    rows: QuerySet
+    ids: QuerySet  # values_list("pk", flat=True), unordered
+    has_filter: bool = True
+
+    @classmethod
+    def of(cls, queryset, has_filter: bool = True, narrow: Q | None = None) -> Selection:
+        """`narrow`: a condition the rows already meet, in a form that drives an index (`q_index`)."""
+        ids = queryset.filter(narrow) if narrow else queryset
+        return cls(queryset, ids.order_by().values_list("pk", flat=True), has_filter)
+
+    def first_ids(self, cap: int) -> list[int]:
+        """Up to `cap + 1` matching ids (so more than `cap` means there are more), in no order."""
+        return list(self.ids[: cap + 1])
+
+    def known_small(self, ordered, cap: int = 0):
+        """`ordered` restricted to the first `cap + 1` matching ids, found within the same statement:
+        `id = ANY(ARRAY(<ids> LIMIT cap + 1))`. The array is computed first, through the filter's
+        own indexes; the page is then read by primary key and sorted. Only for selections known to
+        hold at most `cap` contacts."""
+        first = ArraySubquery(self.ids[: (cap or SMALL_RESULT) + 1])
+        return ordered.filter(AnyOf(F("pk"), first))
+
+
 # `count=estimate`: exact up to this many matches (the count stops there), then from the sample.
 ESTIMATE_EXACT_UP_TO = 10_000
 
 
-def estimate_count(queryset) -> int:
+def estimate_count(selection: Selection) -> int:
     """The number of matches, from the org's own rows only.
 
     Exact when there are at most ESTIMATE_EXACT_UP_TO (the count stops looking there); above, the
@@ -124,82 +170,71 @@ def estimate_count(queryset) -> int:
     contacts migration 0007) scaled up. Another org's rows can never change it: the sample's pages
     are chosen by their number, and only this org's rows on them are counted.
     """
-    exact = capped_count(queryset, ESTIMATE_EXACT_UP_TO)
+    exact = selection.ids[: ESTIMATE_EXACT_UP_TO + 1].count()
     if exact <= ESTIMATE_EXACT_UP_TO:
         return exact
-    matching = ContactSample.objects.filter(Exists(queryset.order_by().filter(pk=OuterRef("id"))))
-    return max(exact, round(matching.count() * 100 / SAMPLE_PERCENT))
+    sampled = ContactSample.objects.filter(Exists(selection.rows.order_by().filter(pk=OuterRef("id"))))
+    return max(exact, round(sampled.count() * 100 / SAMPLE_PERCENT))
 
 
-def capped_count(queryset, cap: int) -> int:
-    """The number of matches, counted up to `cap + 1` (so "more than cap" is `cap + 1`)."""
-    return queryset.order_by()[: cap + 1].count()
-
-
-def count_rows(queryset, mode: str) -> int | None:
+def count_rows(selection: Selection, mode: str) -> int | None:
     if mode == "none":
         return None
     if mode == "estimate":
-        return estimate_count(queryset)
-    return exact_count(queryset)
+        return estimate_count(selection)
+    return exact_count(selection)
 
 
-def exact_count(queryset) -> int:
-    """`count(*)` of the filter, with COUNT_WORK_MEM for this one query.
+def exact_count(selection: Selection) -> int:
+    """`count(*)` of the selection, with COUNT_WORK_MEM for this one query.
 
-    A filter matching half a million rows is counted fastest by a bitmap scan of its own index
-    (e.g. a custom number range), but at the default work_mem the bitmap turns lossy and every
-    row's value is recomputed, so PostgreSQL walks the org instead: 640 ms at 1M contacts where
-    an exact bitmap takes 215 ms (`make bench`, "Exact counts").
+    A filter matching half a million rows is counted fastest through bitmaps and hashes of its own
+    indexes, which at the default work_mem turn lossy or spill (a custom number range over 510k
+    of 1M contacts: 640 ms at 4MB against 215 ms; `make bench`, "Exact counts").
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.COUNT_WORK_MEM])
-        count = queryset.order_by().count()  # if it fails, the transaction (and the setting) ends with it
+        count = selection.ids.count()  # if it fails, the transaction (and the setting) ends with it
         cursor.execute("SET LOCAL work_mem TO DEFAULT")
     return count
 
 
-# A filter that matches at most this many rows is paged by fetching them through the filter's own
-# indexes and sorting in memory, never by walking the sort index.
+# A selection of at most this many contacts is paged from its ids: they are read through the
+# filter's own indexes (no ORDER BY, so nothing tempts the planner to walk the sort index), and the
+# page is sorted from those rows alone. A walk of the created_at index for `ORDER BY created_at
+# DESC LIMIT 50` under a rare filter reads the whole org when the matches are old (a tag only on
+# old contacts: 216 ms at 1M where the tag's index and a sort take 15 ms).
 SMALL_RESULT = 5_000
-# Between SMALL_RESULT / WALK_FIRST_FACTOR and SMALL_RESULT the bitmap plan is usually right but
-# not always: a common term's own index scans can be the slow part (a `q` trigram found in
-# 160,000 contacts, ANDed with one member's assignment: 173 ms, where walking that member's
-# index took 1.1 ms). There the walk gets a short try first, then the bitmap plan.
-WALK_FIRST_FACTOR = 10
+# Up to this many the ids are fetched first; above it (and up to SMALL_RESULT) a walk is tried
+# first, within SHORT_WALK_BUDGET_MS: a common term ANDed with a narrow scope finds its 50 rows by
+# walking in ~1 ms, where collecting every match takes a hundred (a `q` trigram found in 160,000
+# contacts, ANDed with one member's assignment: 173 ms).
+FEW = SMALL_RESULT // 10
 SHORT_WALK_BUDGET_MS = 8
 QUERY_CANCELED = "57014"
 
 
-def fetch_page(ordered, filtered, count: int | None, has_filter: bool, offset: int, limit: int) -> list:
-    """The page's rows, with the plan chosen for the filter's selectivity.
+def fetch_page(selection: Selection, ordered, count: int | None, offset: int, limit: int) -> list:
+    """The page's rows, in one query when the count is known. `ordered`: `selection.rows`, sorted
+    (and after the cursor, if any).
 
-    PostgreSQL picks, for `ORDER BY created_at DESC LIMIT 50` under a rare filter, a walk down
-    the created_at index hoping to meet 50 matches early; when the matches are all old (a tag
-    only on old contacts) it reads most of the org (216 ms measured) where a scan of the tag
-    index and a sort take 15 ms. The count (exact, or counted up to SMALL_RESULT when none was
-    asked for) tells which case this is; for small results index-order scans are switched off
-    for this one query.
+    With the count known (exact or estimated), it decides; without, the first FEW + 1 ids do.
     """
-    page = ordered[offset : offset + limit]
-    if not has_filter:
-        return list(page)
-    small = count if count is not None and count <= ESTIMATE_EXACT_UP_TO else capped_count(filtered, SMALL_RESULT)
-    if small <= SMALL_RESULT // WALK_FIRST_FACTOR:
-        return _without_index_walk(page)
-    if small > SMALL_RESULT:
-        return list(page)
-    rows = _within_budget(page, SHORT_WALK_BUDGET_MS)
-    return rows if rows is not None else _without_index_walk(page)
-
-
-def _without_index_walk(page) -> list:
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_indexscan = off")
-        try:
-            return list(page)
-        finally:
-            cursor.execute("SET LOCAL enable_indexscan = on")
+    page = slice(offset, offset + limit)
+    if not selection.has_filter or (count is not None and count > SMALL_RESULT):
+        return list(ordered[page])
+    if count is not None and count <= FEW:
+        return list(selection.known_small(ordered)[page])
+    if count is None:
+        ids = selection.first_ids(FEW)
+        if len(ids) <= FEW:
+            return list(ordered.filter(pk__in=ids)[page])
+    rows = _within_budget(ordered[page], SHORT_WALK_BUDGET_MS)
+    if rows is not None:
+        return rows
+    if count is not None or len(selection.first_ids(SMALL_RESULT)) <= SMALL_RESULT:
+        return list(selection.known_small(ordered)[page])
+    return list(ordered[page])
 
 
 def _within_budget(page, budget_ms: int) -> list | None:

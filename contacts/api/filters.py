@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from contacts.models import Contact, ContactTag, Opportunity
-from contacts.search.free_text import q_filter
+from contacts.search.free_text import QText
 from contacts.search.query import MAX_Q_LENGTH
 from crm.api.exceptions import FieldError, InvalidInput
 from customization.catalog import normalize_tag
@@ -70,7 +70,9 @@ class ContactFilterSet(django_filters.FilterSet):
         self.filters["tag"].field.valid_value = lambda value: isinstance(value, str)
 
     def filter_q(self, queryset, name, value):
-        return q_filter(queryset, value)
+        text = QText.of(value)
+        self.request.contacts_q_index = text.index  # read by ContactPagination for its counts and ids
+        return queryset.filter(text.rows)
 
     def filter_view(self, queryset, name, value):
         from contacts.models import SmartListView

@@ -7,6 +7,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from contacts.paging import (
     COUNT_MODES,
+    Selection,
     count_rows,
     decode_cursor,
     encode_cursor,
@@ -30,10 +31,12 @@ class ContactPagination(LimitOffsetPagination):
         order_by = list(queryset.query.order_by)
         if cursor and self.offset:
             raise InvalidInput([FieldError("cursor", "cursor_with_offset", "Use either cursor or offset, not both.")])
-        self.count = count_rows(queryset, self.count_mode)
-        page_qs = queryset.filter(rows_after(order_by, decode_cursor(cursor, order_by))) if cursor else queryset
         filter_params = set(request.query_params) - {"limit", "offset", "cursor", "count", "ordering"}
-        page = fetch_page(page_qs, queryset, self.count, bool(filter_params), self.offset, self.limit)
+        narrow = getattr(request, "contacts_q_index", None)  # `q`'s index form, set by ContactFilterSet.filter_q
+        selection = Selection.of(queryset, has_filter=bool(filter_params), narrow=narrow)
+        self.count = count_rows(selection, self.count_mode)
+        page_qs = queryset.filter(rows_after(order_by, decode_cursor(cursor, order_by))) if cursor else queryset
+        page = fetch_page(selection, page_qs, self.count, self.offset, self.limit)
         self.next_cursor = encode_cursor(page[-1], order_by) if len(page) == self.limit else None
         self.cursor_mode = bool(cursor)
         return page
@@ -63,7 +66,7 @@ class ContactPagination(LimitOffsetPagination):
     def get_paginated_response_schema(self, schema):
         envelope = super().get_paginated_response_schema(schema)
         envelope["properties"]["count"]["nullable"] = True
-        envelope["properties"]["count"]["description"] = "Per `count`: exact, the planner's estimate, or null."
+        envelope["properties"]["count"]["description"] = "Per `count`: exact, an estimate, or null."
         envelope["properties"]["next_cursor"] = {
             "type": "string",
             "nullable": True,
@@ -87,6 +90,7 @@ class ContactPagination(LimitOffsetPagination):
                 "in": "query",
                 "required": False,
                 "schema": {"type": "string", "enum": list(COUNT_MODES), "default": "exact"},
-                "description": "exact (default), estimate (planner's estimate, cheap) or none.",
+                "description": "exact (default); estimate (exact up to 10,000, above that scaled up from a "
+                "fixed sample of the org's own contacts: cheaper, approximate); or none.",
             },
         ]

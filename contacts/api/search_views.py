@@ -57,13 +57,12 @@ class ContactSearchView(_OrgAPIView):
     )
     def post(self, request):
         plan = SearchCompiler.for_member(self.membership).compile_request(request.data)
-        filtered = plan.filter(self.get_queryset())
-        ordered = plan.sort.apply(filtered).with_tags_and_custom()
+        selection = plan.selection(self.get_queryset())
+        ordered = plan.sort.apply(selection.rows).with_tags_and_custom()
         if plan.cursor:
             ordered = ordered.filter(rows_after(plan.sort.order_by, decode_cursor(plan.cursor, plan.sort.order_by)))
-        count = count_rows(filtered, plan.count)
-        has_filter = bool(plan.condition) or bool(plan.q)
-        page = fetch_page(ordered, filtered, count, has_filter, plan.offset, plan.limit)
+        count = count_rows(selection, plan.count)
+        page = fetch_page(selection, ordered, count, plan.offset, plan.limit)
         next_cursor = encode_cursor(page[-1], plan.sort.order_by) if len(page) == plan.limit else None
         return Response(
             {

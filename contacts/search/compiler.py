@@ -13,13 +13,15 @@ import contextlib
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.lookups import IsNull
 
+from contacts.paging import Selection
 from contacts.search.fields import FieldRegistry, SearchField
-from contacts.search.free_text import q_filter
+from contacts.search.free_text import QText
 from contacts.search.operators import ALL_OPERATORS, Context, ValueProblem, kind_of
 from contacts.search.query import (
     Query,
@@ -55,17 +57,35 @@ class SortPlan:
 
 @dataclass
 class SearchPlan:
-    condition: Q
+    condition: Q  # OR of `groups`
     q: str
     sort: SortPlan
     limit: int
     offset: int
     count: str = "exact"
     cursor: str | None = None
+    groups: list[Q] = field(default_factory=list)  # each group's AND of conditions
+
+    @cached_property
+    def text(self) -> QText:
+        return QText.of(self.q)
 
     def filter(self, queryset):
         """The filtered (unordered) queryset: conditions AND q."""
-        return q_filter(queryset.filter(self.condition), self.q)
+        return queryset.filter(self.condition, self.text.rows)
+
+    def selection(self, queryset) -> Selection:
+        """The matches of `queryset` (already scoped) in both forms (contacts.paging.Selection): the
+        ids narrowed through `q`'s index, and with several groups one query per group, UNIONed."""
+        rows = self.filter(queryset)
+        has_filter = bool(self.condition) or bool(self.q)
+        if len(self.groups) < 2:
+            return Selection.of(rows, has_filter, narrow=self.text.index)
+        arms = [
+            queryset.filter(group, self.text.rows, self.text.index).order_by().values_list("pk", flat=True)
+            for group in self.groups
+        ]
+        return Selection(rows, arms[0].union(*arms[1:]), has_filter)
 
 
 class SearchCompiler:
@@ -112,18 +132,22 @@ class SearchCompiler:
 
     def compile_query(self, query: Query, errors: list[FieldError]) -> Q:
         """OR across groups, AND within; no groups = every contact."""
+        return any_of(self.compile_groups(query, errors))
+
+    def compile_groups(self, query: Query, errors: list[FieldError]) -> list[Q]:
+        """Each group's AND of its conditions."""
         if not query.groups:
-            return Q()
+            return []
         self.resolve_tags(query)
-        result = None
+        groups = []
         for group in query.groups:
             group_q = Q()
             for condition in group.conditions:
                 condition_q = self.compile_condition(condition, errors)
                 if condition_q is not None:
                     group_q &= condition_q
-            result = group_q if result is None else result | group_q
-        return result
+            groups.append(group_q)
+        return groups
 
     def compile_condition(self, condition, errors: list[FieldError]) -> Q | None:
         search_field = self.resolve_field(condition.field, f"{condition.attr}.field", errors)
@@ -189,9 +213,11 @@ class SearchCompiler:
         return plan
 
     def compile_parsed(self, request: SearchRequest, errors: list[FieldError]) -> SearchPlan:
-        condition = self.compile_query(request.query, errors)
+        groups = self.compile_groups(request.query, errors)
         sort = self.compile_sort(request.sort, errors)
-        return SearchPlan(condition, request.q, sort, request.limit, request.offset, request.count, request.cursor)
+        return SearchPlan(
+            any_of(groups), request.q, sort, request.limit, request.offset, request.count, request.cursor, groups
+        )
 
     def validate_view(self, query: Any, q: Any, sort: Any, attr: str, errors: list[FieldError]) -> dict:
         """A saved view's parts, validated like a search; returns their normalized JSON."""
@@ -218,6 +244,14 @@ class SearchCompiler:
         if errors:
             raise InvalidInput(errors, detail=f"The saved view {view.name!r} cannot be applied.")
         return plan
+
+
+def any_of(groups: list[Q]) -> Q:
+    """OR of the groups; no groups = every contact."""
+    result = Q()
+    for index, group in enumerate(groups):
+        result = group if index == 0 else result | group
+    return result
 
 
 def query_to_json(query: Query) -> dict:

@@ -1,21 +1,32 @@
 """`q`: a case- and accent-insensitive substring of name, email or company, or of the phone by digits.
 
 `search_text` holds those values folded without accents (contacts.normalize.build_search_text),
-and `q` is folded the same way, so matching is a plain `LIKE '%term%'`, served by the trigram
-index. Under row-level security a LIKE cannot use an index (PostgreSQL does not ship it as
-leakproof), so requests look the term up in the view `contacts_text_match`, which reads the
-index for the current org only (contacts migration 0006), and keep the contacts whose id it
-returns. Staff in the admin, who are not confined to one org, match the column directly.
+and `q` is folded the same way, so matching is `search_text LIKE '%term%'`. The trigram index
+serves that, but not under row-level security (PostgreSQL does not ship LIKE as leakproof), so
+requests reach it through `crm_text_matches(patterns)`, a SECURITY DEFINER function that reads
+the index for the org of the transaction only (contacts migration 0006).
+
+`QText.of(q)` looks the term up once, capped: a term found in at most FEW contacts of the org
+becomes that list of ids, which PostgreSQL plans exactly. A more common term keeps two forms:
+`rows`, checked on each contact row (a walk of the sort index finds a page in a few hundred
+rows), and `index`, the function's ids (counts, and selections another condition narrows).
+Staff in the admin, who are not confined to one org, filter on `q_rows`, which their role can index.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
-from contacts.models import ContactText
 from customization.text import fold_unaccented
+
+# A term matching at most this many contacts of the org is resolved to their ids up front.
+FEW = 500
+TEXT_MATCHES = "SELECT crm_text_matches(%s::text[])"
 
 
 def q_terms(q: str) -> list[str]:
@@ -31,18 +42,34 @@ def q_terms(q: str) -> list[str]:
     return terms
 
 
-def q_condition(q: str, *, org_scoped: bool = True) -> Q:
-    """Contacts matching `q` (an empty `q` matches every contact)."""
-    terms = q_terms(q)
-    if not terms:
-        return Q()
-    haystack = Q()
-    for term in terms:
-        haystack |= Q(search_text__contains=term)
-    if not org_scoped:
-        return haystack
-    return Q(pk__in=ContactText.objects.filter(haystack).values("id"))
+def like_patterns(q: str) -> list[str]:
+    """`%term%` for each term, its LIKE wildcards escaped."""
+    return ["%" + re.sub(r"([\\%_])", r"\\\1", term) + "%" for term in q_terms(q)]
 
 
-def q_filter(queryset, q: str, *, org_scoped: bool = True):
-    return queryset.filter(q_condition(q, org_scoped=org_scoped))
+def q_rows(q: str) -> Q:
+    """Contacts matching `q`, checked on each row (an empty `q` matches every contact)."""
+    condition = Q()
+    for term in q_terms(q):
+        condition |= Q(search_text__contains=term)
+    return condition
+
+
+@dataclass(frozen=True)
+class QText:
+    """`q` as the conditions the two forms of a selection use (contacts.paging.Selection)."""
+
+    rows: Q
+    index: Q
+
+    @classmethod
+    def of(cls, q: str) -> QText:
+        patterns = like_patterns(q)
+        if not patterns:
+            return cls(Q(), Q())
+        with connection.cursor() as cursor:
+            cursor.execute(f"{TEXT_MATCHES} LIMIT {FEW + 1}", [patterns])
+            ids = [row[0] for row in cursor.fetchall()]
+        if len(ids) <= FEW:
+            return cls(Q(pk__in=ids), Q())  # a rare term: its ids, known
+        return cls(q_rows(q), Q(pk__in=RawSQL(TEXT_MATCHES, [patterns])))

@@ -1,6 +1,7 @@
 """Keyset cursors and count modes on GET /contacts and POST /contacts/search."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -135,11 +136,20 @@ def _statements(actor, method, url, body=None):
     return [q["sql"] for q in ctx.captured_queries], response.json()
 
 
-def test_small_filtered_results_are_not_paged_by_walking_the_sort_index(many):
+FIRST_THREE = ["Other org? no, same org but filtered", "Person 22", "Person 21"]  # of `?dnc=false`
+
+
+def paged_by_ids(sql: list[str]) -> bool:
+    """A page query restricted to the selection's ids, read beforehand or in the same statement
+    (contacts.paging: small selections)."""
+    return any(re.search(r'"contacts_contact"\."id" (IN \(-?\d|= ANY\()', s) and "ORDER BY" in s for s in sql)
+
+
+def test_small_filtered_results_are_paged_from_their_ids_not_by_walking_the_sort_index(many):
     for contact in Contact.objects.filter(name__in=["Person 00", "Person 01"]):
         add_tags(contact, ["legacy"])
     sql, body = _statements(many, "get", "/api/v1/contacts?tag=legacy")
-    assert any("enable_indexscan = off" in s for s in sql)
+    assert paged_by_ids(sql)
     assert [c["name"] for c in body["results"]] == ["Person 01", "Person 00"]
     sql, body = _statements(
         many,
@@ -150,12 +160,12 @@ def test_small_filtered_results_are_not_paged_by_walking_the_sort_index(many):
             "query": {"groups": [{"conditions": [{"field": "tags", "op": "contains", "value": "legacy"}]}]},
         },
     )
-    assert any("enable_indexscan = off" in s for s in sql) and len(body["results"]) == 2
+    assert paged_by_ids(sql) and len(body["results"]) == 2
 
 
 def test_unfiltered_pages_keep_the_index_walk(many):
     sql, _ = _statements(many, "get", "/api/v1/contacts?count=none")
-    assert not any("enable_indexscan" in s for s in sql)
+    assert not paged_by_ids(sql) and not any("statement_timeout" in s for s in sql)
 
 
 @pytest.mark.parametrize("endpoint", ["list", "search"])
@@ -188,50 +198,60 @@ def _show(name):
         return cursor.fetchone()[0]
 
 
-@pytest.mark.parametrize(("matches", "budget"), [(3_000, "8ms"), (6_000, None), (60_000, None)])
-def test_a_walk_chosen_near_the_line_runs_within_a_budget(many, monkeypatch, matches, budget):
+def many_ids(real, small_probe_only: bool):
+    """Selection.first_ids saying "more than FEW" to the first probe (and, unless `small_probe_only`,
+    "more than SMALL_RESULT" to the second)."""
     from contacts import paging
 
-    monkeypatch.setattr(paging, "capped_count", lambda queryset, cap: min(matches, cap + 1))
+    def first_ids(self, cap):
+        if cap == paging.FEW or not small_probe_only:
+            return list(range(-cap - 1, 0))  # ids no contact has: only their number matters
+        return real(self, cap)
+
+    return first_ids
+
+
+@pytest.mark.parametrize("many_matches", [True, False])
+def test_beyond_a_few_hundred_matches_a_walk_runs_first_within_a_budget(many, monkeypatch, many_matches):
+    from contacts import paging
+
+    monkeypatch.setattr(paging.Selection, "first_ids", many_ids(paging.Selection.first_ids, not many_matches))
     before = _show("statement_timeout")
-    sql, body = _statements(many, "get", "/api/v1/contacts?q=person&count=none&limit=3")
-    assert [c["name"] for c in body["results"]] == ["Person 22", "Person 21", "Person 20"]
+    sql, body = _statements(many, "get", "/api/v1/contacts?dnc=false&count=none&limit=3")
+    assert [c["name"] for c in body["results"]] == FIRST_THREE
     budgets = [s for s in sql if "set_config('statement_timeout'" in s and "current_setting" in s]
-    assert [budget in s for s in budgets] == ([True] if budget else [])
-    assert not any("enable_indexscan = off" in s for s in sql)  # the walk answered in time
+    assert len(budgets) == 1 and "8ms" in budgets[0]
+    assert not paged_by_ids(sql)  # the walk answered in time
     assert _show("statement_timeout") == before
 
 
-def test_far_below_the_line_the_bitmap_plan_answers_without_a_walk(many, monkeypatch):
-    from contacts import paging
-
-    monkeypatch.setattr(paging, "capped_count", lambda queryset, cap: 400)
-    sql, body = _statements(many, "get", "/api/v1/contacts?q=person&count=none&limit=3")
-    assert [c["name"] for c in body["results"]] == ["Person 22", "Person 21", "Person 20"]
-    assert any("enable_indexscan = off" in s for s in sql)
+def test_a_few_hundred_matches_are_paged_from_their_ids_without_a_walk(many):
+    sql, body = _statements(many, "get", "/api/v1/contacts?dnc=false&count=none&limit=3")
+    assert [c["name"] for c in body["results"]] == FIRST_THREE
+    assert paged_by_ids(sql)
     assert not any("statement_timeout" in s for s in sql)
 
 
-def test_a_walk_out_of_budget_is_cancelled_and_the_bitmap_plan_answers(many, monkeypatch):
+def test_a_walk_out_of_budget_is_cancelled_and_the_page_comes_from_the_ids(many, monkeypatch):
     """A filter matching a few thousand: the walk is cancelled at the budget (as if it were
-    reading the whole org), and the same page comes from the bitmap plan."""
+    reading the whole org), and the same page comes from the matches' ids."""
     from django.db import connection
 
     from contacts import paging
 
-    monkeypatch.setattr(paging, "capped_count", lambda queryset, cap: 3_000)
+    monkeypatch.setattr(paging.Selection, "first_ids", many_ids(paging.Selection.first_ids, True))
     monkeypatch.setattr(paging, "SHORT_WALK_BUDGET_MS", 5)
     walks = []
 
     def slow_first_walk(execute, sql, params, many_, context):
-        if 'FROM "contacts_contact"' in sql and "LIMIT" in sql and not walks:
+        if 'FROM "contacts_contact"' in sql and "LIMIT" in sql and "ORDER BY" in sql and not walks:
             walks.append(sql)
             execute("SELECT pg_sleep(0.5)", None, many_, context)  # cancelled by the budget
         return execute(sql, params, many_, context)
 
     before = _show("statement_timeout")
     with connection.execute_wrapper(slow_first_walk):
-        sql, body = _statements(many, "get", "/api/v1/contacts?q=person&count=none&limit=3")
-    assert [c["name"] for c in body["results"]] == ["Person 22", "Person 21", "Person 20"]
-    assert walks and any("enable_indexscan = off" in s for s in sql)
+        sql, body = _statements(many, "get", "/api/v1/contacts?dnc=false&count=none&limit=3")
+    assert [c["name"] for c in body["results"]] == FIRST_THREE
+    assert walks and paged_by_ids(sql)
     assert _show("statement_timeout") == before
