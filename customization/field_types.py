@@ -396,7 +396,7 @@ _PLAIN_EMAIL = re.compile(
 
 
 def normalize_email(text: str) -> str:
-    """Validated, with the domain lowercased (email-validator's normalization); compared lowercased.
+    """Validated, with the domain lowercased (email-validator's normalization); compared case-folded.
 
     Plain ASCII addresses (the vast majority) take a regex fast path that gives exactly
     email-validator's answer for them; anything else (IDNA, quoted parts, special-use

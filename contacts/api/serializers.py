@@ -45,7 +45,7 @@ class ContactSerializer(serializers.ModelSerializer):
         child=serializers.CharField(max_length=64),
         required=False,
         allow_null=True,
-        help_text="Normalized (trimmed, lowercased); unknown names join the tag catalog.",
+        help_text="Normalized (trimmed, case-folded); unknown names join the tag catalog. Returned in name order.",
     )
     custom = serializers.DictField(
         required=False,

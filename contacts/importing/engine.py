@@ -95,12 +95,11 @@ VALUE_STAGING = "contact_import_values"
 VALUE_COLUMNS = ("contact_id", "field_id", "position", "value", "folded", "text_key", "number", "day", "moment")
 VALUE_TYPES = ("int8", "int8", "int2", "jsonb", "text", "text", "float8", "date", "timestamptz")
 # The org id in the engine's look-ups and updates, as a one-row subquery rather than a constant,
-# so the planner cannot match a per-org partial index (`contact_cf_<org>_<field>`, WHERE org_id =
-# <org>) to them. Those indexes' statistics lag: for an org that was empty at the last VACUUM or
-# ANALYZE (a new org's first import) they say zero rows, and the planner then reads the whole
-# org through one for every chunk, where the unique (org_id, email_key) index and the
-# primary key find each row. Measured on the benchmark's table with the import org's
-# statistics stale: new contacts 8,055 → 9,667 rows/s, upserts 4,977 → 8,418 rows/s.
+# so the org's own statistics cannot steer them: for an org that was empty at the last ANALYZE
+# (a new org's first import) they say zero rows, and the planner then reads the whole org through
+# some other org_id index for every chunk, where the unique (org_id, email_key) index and the
+# primary key find each row (measured with the first wave's per-org indexes: upserts 4,977 →
+# 8,418 rows/s).
 ORG_PARAM = "(SELECT %s::bigint)"
 # A raw input key → the model value it sets.
 VALUE_KEY = {"assigned_to": "assigned_to_id"}

@@ -113,7 +113,8 @@ class SearchSerializer(serializers.Serializer):
     count = serializers.ChoiceField(
         choices=["exact", "estimate", "none"],
         default="exact",
-        help_text="`exact` count(*), the planner's `estimate`, or `none` (null).",
+        help_text="`exact` count(*) (default); `estimate`: exact up to 10,000, above that scaled up from a "
+        "fixed sample of the org's own contacts; or `none` (null).",
     )
     cursor = serializers.CharField(
         required=False,

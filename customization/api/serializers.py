@@ -12,6 +12,7 @@ from customization.catalog import normalize_tag
 from customization.field_types import DATA_TYPES, FIELD_TYPES
 from customization.models import KEY_PATTERN, CustomField, CustomFieldFolder, CustomValue, Tag
 from customization.rendering import TEMPLATE_MAX_LENGTH
+from customization.text import fold
 
 KEY_RE = re.compile(KEY_PATTERN)
 KEY_HELP = "Lowercase letters, digits and `_`, starting with a letter, at most 64 characters."
@@ -43,10 +44,10 @@ class StrictCharField(serializers.CharField):
 
 
 class TagNameField(serializers.CharField):
-    """A tag name, normalized like contacts' tags (trimmed, lowercased, inner spaces collapsed)."""
+    """A tag name, normalized like contacts' tags (trimmed, case-folded, inner spaces collapsed)."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("help_text", "Normalized: trimmed, lowercased, inner whitespace collapsed; ≤ 64 chars.")
+        kwargs.setdefault("help_text", "Normalized: trimmed, case-folded, inner whitespace collapsed; ≤ 64 chars.")
         super().__init__(max_length=64, trim_whitespace=False, **kwargs)
 
     def to_internal_value(self, data):
@@ -175,7 +176,7 @@ class CustomFieldSerializer(serializers.ModelSerializer):
             return serializers.ErrorDetail(f"{data_type} fields need a non-empty list of options.", code="required")
         if any(not option for option in cleaned):
             return serializers.ErrorDetail("Options cannot be blank.", code="blank")
-        if len({option.lower() for option in cleaned}) != len(cleaned):
+        if len({fold(option) for option in cleaned}) != len(cleaned):
             return serializers.ErrorDetail("Options must be unique, ignoring case.", code="duplicate_option")
         if data_type == "multi_select" and any(sep in option for option in cleaned for sep in ",;"):
             # CSV import writes multi_select values as "a;b" or "a,b"; an option holding a separator

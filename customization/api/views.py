@@ -35,6 +35,7 @@ from customization.catalog import tag_contact_counts
 from customization.field_types import DATA_TYPES
 from customization.models import CustomField, CustomFieldFolder, CustomValue, Tag
 from customization.rendering import render_for_member
+from customization.text import fold
 
 ADMIN_ONLY = "Owner or admin only (403 for members)."
 TAG_QUERY_MAX = 64
@@ -85,7 +86,7 @@ TAG_EXAMPLE = {"id": 7, "name": "replied-interested", "created_at": "2026-03-15T
         summary="Add a tag to the catalog",
         request=TagWriteSerializer,
         responses={201: TagSerializer},
-        description="Any role. The name is normalized (trimmed, lowercased); 409 when it exists (with `existing_id`).",
+        description="Any role. The name is normalized (trimmed, case-folded); 409 when it exists (with `existing_id`).",
         examples=[
             OpenApiExample("tag", value={"name": "Replied-Interested"}, request_only=True),
             OpenApiExample("created", value=TAG_EXAMPLE, response_only=True, status_codes=["201"]),
@@ -117,7 +118,7 @@ class TagViewSet(OrgScopedModelViewSet):
 
     def refine_queryset(self, qs):
         raw = self.request.query_params.get("q", "")
-        q = raw.strip().lower()
+        q = fold(raw.strip())  # tag names are stored case-folded
         if len(raw) > TAG_QUERY_MAX:  # the published maxLength applies to what was sent
             raise InvalidInput([FieldError("q", "too_long", f"q is at most {TAG_QUERY_MAX} characters.")])
         if "\x00" in q:
