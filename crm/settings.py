@@ -111,7 +111,7 @@ DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
 RLS_ENABLED = env_bool("RLS_ENABLED", True)
 RLS_APP_ROLE = os.environ.get("RLS_APP_ROLE", "crm_app")
 RLS_BYPASS_ROLE = os.environ.get("RLS_BYPASS_ROLE", "crm_bypass")
-# Owns the view through which requests reach the `q` trigram index (contacts/0006, docs/security.md).
+# Owns the function through which requests reach the `q` trigram index (contacts/0006, docs/security.md).
 RLS_LOOKUP_ROLE = os.environ.get("RLS_LOOKUP_ROLE", "crm_lookup")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
