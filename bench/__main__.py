@@ -32,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--import-batch", type=int, default=25_000)
     run.add_argument("--wrk-seconds", type=int, default=15)
     run.add_argument("--wrk-connections", type=int, default=8)
+    run.add_argument(
+        "--many-tenants",
+        type=int,
+        default=10_000,
+        help="orgs with 20 custom fields each added after the main run, then the shapes and writes again (0: skip)",
+    )
+    run.add_argument("--tenant-contacts", type=int, default=10, help="contacts per many-tenants org, every field set")
+    run.add_argument("--write-requests", type=int, default=60, help="timed creates and PATCHes, before and after")
     run.add_argument("--out-dir", default="bench-out", help="raw results, logs")
     run.add_argument("--report", default="docs/benchmarks.md")
     run.add_argument("--chart", default="docs/benchmarks.png")

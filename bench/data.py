@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import random
 
 FIRST = [
@@ -198,9 +197,15 @@ RENEWAL_START = dt.date(2021, 1, 1)
 RENEWAL_DAYS = 8 * 365
 YEARS = 3
 
+# contacts_contact as COPYed by the bench (ids given: the tag and value rows refer to them).
 COPY_COLUMNS = (
-    "org_id", "first_name", "last_name", "name", "email", "phone", "company", "source", "notes", "tags", "dnc",
-    "custom", "assigned_to_id", "search_text", "created_at", "updated_at",
+    "id", "org_id", "first_name", "last_name", "name", "email", "email_key", "phone", "company", "source", "notes",
+    "dnc", "assigned_to_id", "folded", "search_text", "created_at", "updated_at",
+)  # fmt: skip
+TAG_COLUMNS = ("org_id", "contact_id", "tag_id")  # contacts_contacttag
+# contacts_fieldvalue: one row per stored item (contacts.services.stored_rows).
+VALUE_COLUMNS = (
+    "org_id", "contact_id", "field_id", "position", "value", "folded", "text_key", "number", "day", "moment",
 )  # fmt: skip
 
 
@@ -220,13 +225,16 @@ class ContactFactory:
 
     Custom values and tags come from a pool of POOL_SIZE random profiles (generating them per
     row would make Python, not PostgreSQL, the bottleneck of seeding); names, emails, phones,
-    external ids, the rare tag and timestamps are drawn per row.
+    external ids, the rare tag and timestamps are drawn per row. A seeded row names its profile
+    by its index in `pool`, so the seeder can store each profile's value rows once
+    (bench.rows.ProfileValues).
     """
 
     def __init__(self, seed: int, now: dt.datetime, pool_size: int = POOL_SIZE):
-        from contacts.normalize import build_search_text, display_name  # needs Django set up
+        from contacts.normalize import build_folded, build_search_text, display_name, email_key  # needs Django
 
         self.build_search_text, self.display_name = build_search_text, display_name
+        self.build_folded, self.email_key = build_folded, email_key
         self.rng = random.Random(seed)
         self.now = now
         self.start = now - dt.timedelta(days=365 * YEARS)
@@ -234,21 +242,17 @@ class ContactFactory:
         self.pool_size = pool_size
 
     @property
-    def pool(self) -> list:
+    def pool(self) -> list[tuple[dict, list[str]]]:
+        """(custom values but external_id, tags) per profile."""
         if self._pool is None:
-            self._pool = [self._profile() for _ in range(self.pool_size)]
+            self._pool = [(self.custom_values(), self.common_tags()) for _ in range(self.pool_size)]
         return self._pool
-
-    def _profile(self) -> tuple[dict, str, list[str]]:
-        custom = self.custom_values()
-        tail = json.dumps(custom, separators=(",", ":"))[1:]  # '"plan":"Pro",...}' or '}'
-        return custom, tail, self.common_tags()
 
     def _pick(self):
         r = self.rng.random
         first, last = FIRST[int(r() * len(FIRST))], LAST[int(r() * len(LAST))]
-        profile = self.pool[int(r() * self.pool_size)]
-        tags = profile[2]
+        profile = int(r() * self.pool_size)
+        tags = self.pool[profile][1]
         if r() < RARE_TAG_RATE:
             tags = sorted({*tags, RARE_TAG})
         return r, first, last, profile, tags
@@ -261,26 +265,37 @@ class ContactFactory:
 
     def api_contact(self, org_id: int, index: int, prefix: str = "") -> dict:
         """One contact as a client would send it (import body), values canonical."""
-        r, first, last, (custom, _, _), tags = self._pick()
+        r, first, last, profile, tags = self._pick()
         email, phone, company, source, notes, dnc = self._contact_fields(r, first, last, index, prefix)
         return {
             "first_name": first, "last_name": last, "email": email, "phone": phone, "company": company,
             "source": source, "notes": notes, "tags": tags, "dnc": dnc,
-            "custom": {"external_id": external_id(org_id, index), **custom},
+            "custom": {"external_id": external_id(org_id, index), **self.pool[profile][0]},
         }  # fmt: skip
 
-    def seed_row(self, org_id, index, assigned_to, created_at, updated_at, extra_tag=None) -> tuple:
-        """A contacts_contact COPY row, straight from the pool (the seeding fast path)."""
-        r, first, last, (_, tail, _), tags = self._pick()
+    def seed_row(self, contact_id, org_id, index, assigned_to, created_at, updated_at, extra_tag=None):
+        """(a contacts_contact COPY row, its profile's index in `pool`, its tags): the seeding fast path.
+        Its custom values are the profile's plus `external_id(org_id, index)`."""
+        r, first, last, profile, tags = self._pick()
         email, phone, company, source, notes, dnc = self._contact_fields(r, first, last, index, "")
         if extra_tag:
             tags = sorted({*tags, extra_tag})
-        ext = external_id(org_id, index)
-        custom_json = f'{{"external_id":"{ext}"}}' if tail == "}" else f'{{"external_id":"{ext}",{tail}'
+        row = self.contact_row(contact_id, org_id, first, last, email, phone, company, source, notes, dnc,
+                               assigned_to, created_at, updated_at)  # fmt: skip
+        return row, profile, tags
+
+    def contact_row(self, contact_id, org_id, first, last, email, phone, company, source, notes, dnc, assigned_to,
+                    created_at, updated_at) -> tuple:  # fmt: skip
+        """A contacts_contact row (COPY_COLUMNS), its derived columns built as contacts.normalize builds them."""
+        from psycopg.types.json import Jsonb
+
         name = self.display_name(first, last)
+        texts = {"first_name": first, "last_name": last, "name": name, "company": company, "source": source,
+                 "notes": notes}  # fmt: skip
         return (
-            org_id, first, last, name, email, phone, company, source, notes, tags, dnc, custom_json, assigned_to,
-            self.build_search_text(name, email, phone, company), created_at, updated_at,
+            contact_id, org_id, first, last, name, email, self.email_key(email), phone, company, source, notes, dnc,
+            assigned_to, Jsonb(self.build_folded(texts)), self.build_search_text(name, email, phone, company),
+            created_at, updated_at,
         )  # fmt: skip
 
     def common_tags(self) -> list[str]:
@@ -314,15 +329,10 @@ class ContactFactory:
             custom["website"] = f"https://{rng.choice(FIRST).lower()}-{rng.choice(LAST).lower()}.example.com/"
         return custom
 
-    def copy_row(
-        self, contact: dict, org_id: int, assigned_to: int | None, created_at: dt.datetime, updated_at: dt.datetime
-    ) -> tuple:
-        """A contacts_contact row for COPY, derived exactly as contacts.normalize derives it."""
-        first, last = contact["first_name"], contact["last_name"]
-        name = self.display_name(first, last)
-        email, phone, company = contact["email"], contact["phone"], contact["company"]
-        return (
-            org_id, first, last, name, email, phone, company, contact["source"], contact["notes"], contact["tags"],
-            contact["dnc"], json.dumps(contact["custom"], separators=(",", ":")), assigned_to,
-            self.build_search_text(name, email, phone, company), created_at, updated_at,
-        )  # fmt: skip
+    def copy_row(self, contact: dict, contact_id: int, org_id: int, assigned_to: int | None, created_at: dt.datetime,
+                 updated_at: dt.datetime) -> tuple:  # fmt: skip
+        """An API-shaped contact (`api_contact`) as a contacts_contact COPY row."""
+        c = contact
+        return self.contact_row(contact_id, org_id, c["first_name"], c["last_name"], c["email"], c["phone"],
+                                c["company"], c["source"], c["notes"], c["dnc"], assigned_to, created_at,
+                                updated_at)  # fmt: skip

@@ -1,11 +1,16 @@
 """Import through POST /contacts/import versus raw COPY of the same rows (DESIGN §5).
 
-New rows: API import of N new contacts vs COPY of the same rows into contacts_contact (rolled back).
-Upserts: N rows, half of them already there (same email, changed fields) vs COPY into a staging
-table then INSERT ... SELECT ... ON CONFLICT ((org_id), lower(email)) DO UPDATE (rolled back).
-Both run in the dedicated import org, in the same indexed table as the 1.2M seeded rows.
+New rows: API import of N new contacts vs COPY of the same rows into contacts_contact, their
+tags into contacts_contacttag and their custom values into contacts_fieldvalue (ids taken from
+the sequence beforehand, rolled back). Upserts: N rows, half of them already there (same email,
+changed fields) vs COPY into staging tables, then `INSERT … SELECT … ON CONFLICT (org_id,
+email_key) DO UPDATE`, the tags added (`ON CONFLICT DO NOTHING`) and the given keys' values
+replaced (DELETE + INSERT), what the import does (rolled back). The raw side's rows are built
+with the application's own functions and formatted before the clock starts; it runs as the
+loader (a superuser: COPY into a table under forced row-level security is refused to every
+other role). Both run in the dedicated import org, in the same indexed tables as the seeded rows.
 
-Every timed run starts from a vacuumed table (`settle`). A rolled-back COPY leaves its rows
+Every timed run starts from vacuumed tables (`settle`). A rolled-back COPY leaves its rows
 behind as dead tuples, and their keys in every index; the next run inserting the same emails
 then visits each dead duplicate in the unique index. Measured on this machine: the same
 25,000-row raw COPY took 1.38 s, and 1.87 s right after a rolled-back copy of itself.
@@ -18,40 +23,58 @@ import datetime as dt
 import json
 import time
 
-from bench import data
+from bench import data, rows, seed
 from bench.db import BenchDatabase
 
 IMPORT_PATH = "/api/v1/contacts/import"
 OPTIONS = {"dedupe_on": "email", "on_duplicate": "update"}
-MERGE_SQL = """
-INSERT INTO contacts_contact ({cols})
-SELECT {cols} FROM bench_staging
-ON CONFLICT (org_id, lower(email)) DO UPDATE SET
-    first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, name = EXCLUDED.name,
-    phone = coalesce(EXCLUDED.phone, contacts_contact.phone), company = EXCLUDED.company,
-    source = EXCLUDED.source, notes = EXCLUDED.notes,
-    tags = ARRAY(SELECT DISTINCT t FROM unnest(contacts_contact.tags || EXCLUDED.tags) AS t ORDER BY t),
-    dnc = EXCLUDED.dnc, custom = contacts_contact.custom || EXCLUDED.custom,
-    search_text = EXCLUDED.search_text, updated_at = EXCLUDED.updated_at
+STAGING_COLUMNS = data.COPY_COLUMNS[1:]  # no id: new contacts take theirs from the sequence
+MERGE_CONTACTS_SQL = """
+WITH merged AS (
+    INSERT INTO contacts_contact AS c ({cols})
+    SELECT {cols} FROM bench_staging
+    ON CONFLICT (org_id, email_key) DO UPDATE SET
+        first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, name = EXCLUDED.name,
+        email = EXCLUDED.email, phone = coalesce(EXCLUDED.phone, c.phone), company = EXCLUDED.company,
+        source = EXCLUDED.source, notes = EXCLUDED.notes, dnc = EXCLUDED.dnc, folded = EXCLUDED.folded,
+        search_text = EXCLUDED.search_text, updated_at = EXCLUDED.updated_at
+    RETURNING c.id, c.email_key
+)
+INSERT INTO bench_ids SELECT id, email_key FROM merged
 """
+MERGE_TAGS_SQL = """
+INSERT INTO contacts_contacttag (org_id, contact_id, tag_id)
+SELECT {org}, i.id, t.tag_id FROM bench_staging_tags t JOIN bench_ids i USING (email_key)
+ON CONFLICT DO NOTHING
+"""
+REPLACE_VALUES_SQL = """
+DELETE FROM contacts_fieldvalue f
+USING (SELECT DISTINCT i.id, v.field_id FROM bench_staging_values v JOIN bench_ids i USING (email_key)) k
+WHERE f.org_id = {org} AND f.contact_id = k.id AND f.field_id = k.field_id
+"""
+INSERT_VALUES_SQL = """
+INSERT INTO contacts_fieldvalue ({value_cols})
+SELECT {org}, i.id, v.field_id, {tail} FROM bench_staging_values v JOIN bench_ids i USING (email_key)
+"""
+TAIL = ", ".join(rows.TAIL_COLUMNS)
 
 
 def make_rows(org_id: int, count: int, seed: int, prefix: str, start_index: int = 0) -> list[dict]:
     factory = data.ContactFactory(seed, dt.datetime.now(dt.UTC))
-    rows = []
+    contacts = []
     for i in range(start_index, start_index + count):
         contact = factory.api_contact(org_id, 10_000_000 + i, prefix)
         if not contact["email"]:  # upserts dedupe on email: every import row has one
             contact["email"] = data.email_for(contact["first_name"], contact["last_name"], i, "import.test", prefix)
-        rows.append(contact)
-    return rows
+        contacts.append(contact)
+    return contacts
 
 
-def changed(rows: list[dict], seed: int) -> list[dict]:
+def changed(contacts: list[dict], seed: int) -> list[dict]:
     """The same contacts (same emails) with fields a re-import would change."""
     factory = data.ContactFactory(seed, dt.datetime.now(dt.UTC))
     out = []
-    for row in rows:
+    for row in contacts:
         fresh = factory.api_contact(0, 0)
         out.append(
             {
@@ -65,48 +88,93 @@ def changed(rows: list[dict], seed: int) -> list[dict]:
     return out
 
 
-def raw_copy(db: BenchDatabase, org_id: int, rows: list[dict]) -> float:
-    """Seconds to COPY the rows into contacts_contact (all indexes live), rolled back."""
+class Catalog:
+    """The import org's tag ids and custom fields (with their ids), for the raw side's rows."""
+
+    def __init__(self, db: BenchDatabase, org_id: int):
+        ids = seed.lookup_ids(db, org_id)
+        self.org_id, self.tag_ids = org_id, ids["tag_ids"]
+        self.fields = {key: rows.template_field(key, kind, options, ids["field_ids"][key])
+                       for key, _, kind, options in data.CUSTOM_FIELDS}  # fmt: skip
+
+    def tags(self, contact: dict) -> list[int]:
+        return [self.tag_ids[name] for name in contact["tags"]]
+
+    def values(self, contact_id, contact: dict) -> list[tuple]:
+        return [value for key, canonical in contact["custom"].items()
+                for value in rows.value_tuples(self.org_id, contact_id, self.fields[key], canonical)]  # fmt: skip
+
+
+def _blob(cur, tuples: list[tuple]) -> bytes:
+    return b"".join(rows.copy_lines(cur, tuples))
+
+
+def _copy(cur, table: str, columns, blob: bytes) -> None:
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        copy.write(blob)
+
+
+def raw_copy(db: BenchDatabase, catalog: Catalog, contacts: list[dict]) -> float:
+    """Seconds to COPY the rows, their tags and their values into the three tables (all indexes
+    and foreign keys live), rolled back. The ids are taken from the sequence before the clock starts."""
     now = dt.datetime.now(dt.UTC)
     factory = data.ContactFactory(0, now)
-    prepared = [factory.copy_row(r, org_id, None, now, now) for r in rows]
-    cols = ", ".join(data.COPY_COLUMNS)
+    org = catalog.org_id
     with db.connect() as conn:
+        ids = [r[0] for r in conn.execute("SELECT nextval(pg_get_serial_sequence('contacts_contact', 'id')) "
+                                          "FROM generate_series(1, %s)", [len(contacts)])]  # fmt: skip
         conn.autocommit = False
+        pairs = list(zip(ids, contacts, strict=True))
         with conn.cursor() as cur:
+            contact_blob = _blob(cur, [factory.copy_row(c, i, org, None, now, now) for i, c in pairs])
+            tag_blob = _blob(cur, [(org, i, t) for i, c in pairs for t in catalog.tags(c)])
+            value_blob = _blob(cur, [v for i, c in pairs for v in catalog.values(i, c)])
             started = time.perf_counter()
-            with cur.copy(f"COPY contacts_contact ({cols}) FROM STDIN") as copy:
-                for row in prepared:
-                    copy.write_row(row)
+            _copy(cur, "contacts_contact", data.COPY_COLUMNS, contact_blob)
+            _copy(cur, "contacts_contacttag", data.TAG_COLUMNS, tag_blob)
+            _copy(cur, "contacts_fieldvalue", data.VALUE_COLUMNS, value_blob)
             elapsed = time.perf_counter() - started
         conn.rollback()
     return elapsed
 
 
-def raw_merge(db: BenchDatabase, org_id: int, rows: list[dict]) -> float:
-    """Seconds to COPY into a staging table and merge with ON CONFLICT DO UPDATE, rolled back."""
+def raw_merge(db: BenchDatabase, catalog: Catalog, contacts: list[dict]) -> float:
+    """Seconds to COPY the rows, tags and values into staging tables and merge them as the import
+    does (contacts upserted on (org_id, email_key), tags added, given keys' values replaced), rolled back."""
     now = dt.datetime.now(dt.UTC)
     factory = data.ContactFactory(0, now)
-    prepared = [factory.copy_row(r, org_id, None, now, now) for r in rows]
-    cols = ", ".join(data.COPY_COLUMNS)
+    org, cols = catalog.org_id, ", ".join(STAGING_COLUMNS)
     with db.connect() as conn:
         conn.autocommit = False
         with conn.cursor() as cur:
+            contact_rows = [factory.copy_row(c, None, org, None, now, now) for c in contacts]
+            at = data.COPY_COLUMNS.index("email_key")
+            keyed = list(zip((row[at] for row in contact_rows), contacts, strict=True))
+            contact_blob = _blob(cur, [row[1:] for row in contact_rows])
+            tag_blob = _blob(cur, [(k, t) for k, c in keyed for t in catalog.tags(c)])
+            value_blob = _blob(cur, [(k, *v[2:]) for k, c in keyed for v in catalog.values(0, c)])
             started = time.perf_counter()
             cur.execute(f"CREATE TEMP TABLE bench_staging AS SELECT {cols} FROM contacts_contact WITH NO DATA")
-            with cur.copy(f"COPY bench_staging ({cols}) FROM STDIN") as copy:
-                for row in prepared:
-                    copy.write_row(row)
-            cur.execute(MERGE_SQL.format(cols=cols))
+            cur.execute("CREATE TEMP TABLE bench_staging_tags (email_key text, tag_id int8)")
+            cur.execute("CREATE TEMP TABLE bench_staging_values AS SELECT ''::text AS email_key, field_id, "
+                        f"{TAIL} FROM contacts_fieldvalue WITH NO DATA")  # fmt: skip
+            cur.execute("CREATE TEMP TABLE bench_ids (id int8, email_key text)")
+            _copy(cur, "bench_staging", STAGING_COLUMNS, contact_blob)
+            _copy(cur, "bench_staging_tags", ("email_key", "tag_id"), tag_blob)
+            _copy(cur, "bench_staging_values", ("email_key", "field_id", *rows.TAIL_COLUMNS), value_blob)
+            cur.execute(MERGE_CONTACTS_SQL.format(cols=cols))
+            cur.execute(MERGE_TAGS_SQL.format(org=int(org)))
+            cur.execute(REPLACE_VALUES_SQL.format(org=int(org)))
+            cur.execute(INSERT_VALUES_SQL.format(org=int(org), value_cols=", ".join(data.VALUE_COLUMNS), tail=TAIL))
             elapsed = time.perf_counter() - started
         conn.rollback()
     return elapsed
 
 
 def settle(db: BenchDatabase) -> None:
-    """VACUUM contacts_contact: no dead tuples left by the previous run (see the module docstring)."""
+    """VACUUM the three tables: no dead tuples left by the previous run (see the module docstring)."""
     with db.connect() as conn:
-        conn.execute("VACUUM contacts_contact")
+        conn.execute("VACUUM contacts_contact, contacts_contacttag, contacts_fieldvalue")
 
 
 def api_import(client, rows: list[dict], batch: int) -> dict:
@@ -127,13 +195,14 @@ def api_import(client, rows: list[dict], batch: int) -> dict:
 
 
 def run(db: BenchDatabase, client, org_id: int, rows_count: int, batch: int) -> dict:
-    with db.connect() as conn:  # a reused database: start the import org empty
+    with db.connect() as conn:  # a reused database: start the import org empty (tags and values cascade)
         conn.execute("DELETE FROM contacts_contact WHERE org_id = %s", [org_id])
+    catalog = Catalog(db, org_id)
     new_rows = make_rows(org_id, rows_count, seed=101, prefix="imp.")
     results: dict = {"rows": rows_count, "batch": batch, "options": OPTIONS}
 
     settle(db)
-    copy_s = raw_copy(db, org_id, new_rows)
+    copy_s = raw_copy(db, catalog, new_rows)
     settle(db)
     api = api_import(client, new_rows, batch)
     results["new"] = {
@@ -144,7 +213,7 @@ def run(db: BenchDatabase, client, org_id: int, rows_count: int, batch: int) -> 
     half = rows_count // 2
     upsert_rows = changed(new_rows[:half], seed=202) + make_rows(org_id, rows_count - half, 303, "ups.", rows_count)
     settle(db)
-    merge_s = raw_merge(db, org_id, upsert_rows)
+    merge_s = raw_merge(db, catalog, upsert_rows)
     settle(db)
     api = api_import(client, upsert_rows, batch)
     results["upsert"] = {

@@ -126,9 +126,10 @@ def capture_sql(request: Request, token: str, org_id: int) -> tuple[int, list[st
 
 
 def is_read(sql: str) -> bool:
-    """Reads, plus the `SET LOCAL` planner switches the service issues around them (contacts.paging)."""
+    """Reads, plus the `SET LOCAL` switches the service issues around them (planner switches and
+    work_mem, contacts.paging)."""
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-    return head in ("SELECT", "WITH", "EXPLAIN") or sql.lstrip().upper().startswith("SET LOCAL ENABLE_")
+    return head in ("SELECT", "WITH", "EXPLAIN") or sql.lstrip().upper().startswith("SET LOCAL ")
 
 
 def is_savepoint(sql: str) -> bool:
@@ -136,15 +137,24 @@ def is_savepoint(sql: str) -> bool:
 
 
 def run_statement(cur, queries: list[str], i: int) -> list | None:
-    """Run queries[i]; its rows, or None if it hit the service's own time budget (a walk tried
-    within a `statement_timeout`, contacts.paging) and the service rolled back to its savepoint."""
+    """Run queries[i]; its rows, or None if it failed and the service rolled back to its savepoint
+    right after (a walk tried within a `statement_timeout` and cancelled at its budget,
+    contacts.paging). Any other error is raised (time_sql records it)."""
     try:
         cur.execute(queries[i])
-    except psycopg.errors.QueryCanceled:
+    except psycopg.Error:
         if i + 1 < len(queries) and queries[i + 1].lstrip().upper().startswith("ROLLBACK TO SAVEPOINT"):
             return None
         raise
     return cur.fetchall() if cur.description else []
+
+
+def sql_error(exc: psycopg.Error, queries: list[str] | None = None, at: int | None = None) -> dict:
+    """What a replay error is, for the results (the run goes on)."""
+    error = {"sqlstate": exc.sqlstate, "error": f"{type(exc).__name__}: {str(exc).strip()[:300]}"}
+    if queries is not None and at is not None:
+        error["statement"] = queries[at][:500]
+    return error
 
 
 def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
@@ -153,7 +163,11 @@ def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
     apply): p50 of the per-request total, and the slowest query with its plan and row count.
 
     Savepoints are replayed too, so a walk the service cancelled at its budget is cancelled here
-    as well and its time counts; it is not the query shown (the plan that answered is)."""
+    as well and its time counts; it is not the query shown (the plan that answered is). A
+    statement that fails here although it did not in the service (a walk the service finished
+    within its `statement_timeout` budget and the replay did not, SQLSTATE 57014, say) ends the
+    replay: the error is returned as `sql_error`, with whatever was timed before it, and the run
+    goes on."""
     queries = [q for q in queries if is_read(q) or is_savepoint(q)]
     if not any(is_read(q) for q in queries):
         return {}
@@ -161,13 +175,18 @@ def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
     rows = [0] * len(queries)
     cancelled: set[int] = set()
     totals = []
+    failed: dict = {}
 
     def one_pass(cur, timed: bool) -> None:
         total = 0.0
         with conn.transaction():
             for i in range(len(queries)):
                 t0 = time.perf_counter()
-                fetched = run_statement(cur, queries, i)
+                try:
+                    fetched = run_statement(cur, queries, i)
+                except psycopg.Error as exc:
+                    failed.update(sql_error(exc, queries, i))
+                    raise
                 elapsed = time.perf_counter() - t0
                 if fetched is None:
                     cancelled.add(i)
@@ -179,54 +198,91 @@ def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
             totals.append(total)
 
     with conn.cursor() as cur:
-        one_pass(cur, timed=False)
-        started = time.monotonic()
-        for _ in range(runs):
-            one_pass(cur, timed=True)
-            if time.monotonic() - started > budget_s and len(totals) >= 3:
-                break
-        # The query worth a plan: the slowest one on the contacts table (the page or the count).
-        answered = [i for i, q in enumerate(queries) if i not in cancelled and not is_savepoint(q)]
-        candidates = [
-            i
-            for i in answered
-            if "contacts_contact" in queries[i] and not queries[i].lstrip().upper().startswith(("EXPLAIN", "SET"))
-        ] or [i for i in answered if not queries[i].lstrip().upper().startswith("SET")]
-        slowest = max(candidates, key=lambda i: p50(per_query[i]))
-        main_sql = queries[slowest]
+        try:
+            one_pass(cur, timed=False)
+            started = time.monotonic()
+            for _ in range(runs):
+                one_pass(cur, timed=True)
+                if time.monotonic() - started > budget_s and len(totals) >= 3:
+                    break
+        except psycopg.Error:
+            pass  # recorded in `failed` by one_pass
+        if not totals:
+            return {"sql_error": failed, "queries": sum(1 for q in queries if is_read(q))}
+        result = {
+            "sql_p50_ms": p50(totals) * 1000,
+            "queries": sum(1 for q in queries if is_read(q)),
+            "per_query_ms": [round(p50(t) * 1000, 3) if t else None for t in per_query],
+            "sql_runs": len(totals),
+        }
+        if failed:
+            result["sql_error"] = failed
+        try:
+            result.update(_slowest(conn, cur, queries, per_query, rows, cancelled, runs))
+        except psycopg.Error as exc:
+            result.setdefault("sql_error", sql_error(exc))
+    return result
+
+
+def _slowest(conn, cur, queries, per_query, rows, cancelled, runs) -> dict:
+    """The query worth a plan (the slowest on the contacts table: the page or the count): its plan
+    and time under the request's row-level security, and without it."""
+    answered = [i for i, q in enumerate(queries) if i not in cancelled and not is_savepoint(q) and per_query[i]]
+    candidates = [
+        i
+        for i in answered
+        if "contacts_contact" in queries[i] and not queries[i].lstrip().upper().startswith(("EXPLAIN", "SET"))
+    ] or [i for i in answered if not queries[i].lstrip().upper().startswith("SET")]
+    if not candidates:
+        return {}
+    slowest = max(candidates, key=lambda i: p50(per_query[i]))
+    main_sql = queries[slowest]
+    with conn.transaction(force_rollback=True):
+        for i in range(slowest):
+            run_statement(cur, queries, i)
+        cur.execute("EXPLAIN (FORMAT JSON) " + main_sql)
+        plan = cur.fetchone()[0][0]["Plan"]
+        try:
+            with conn.transaction():  # a savepoint: the walk's own statement_timeout may cancel it
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + main_sql)
+                plan_text = "\n".join(row[0] for row in cur.fetchall())
+        except psycopg.Error as exc:
+            plan_text = f"(EXPLAIN ANALYZE failed: {sql_error(exc)['error']})"
+    # The same query in the same transaction state (org setting, planner switches) but as the loader,
+    # a superuser, whom row-level security does not restrict: whether and how much the policy costs.
+    with conn.transaction(force_rollback=True):
+        _without_policy(cur, queries, slowest, cancelled)
+        cur.execute("EXPLAIN (FORMAT JSON) " + main_sql)
+        plan_no_rls = cur.fetchone()[0][0]["Plan"]
+    no_rls = []
+    for _ in range(max(3, min(runs, len(per_query[slowest])))):
         with conn.transaction(force_rollback=True):
-            for i in range(slowest):
-                run_statement(cur, queries, i)
-            cur.execute("EXPLAIN (FORMAT JSON) " + main_sql)
-            plan = cur.fetchone()[0][0]["Plan"]
-        # The same query outside the request's org context (the bench connects as the table owner or a
-        # superuser, which row-level security does not restrict): shows whether RLS changed the plan.
-        with conn.transaction(force_rollback=True):
-            cur.execute("EXPLAIN (FORMAT JSON) " + main_sql)
-            plan_no_rls = cur.fetchone()[0][0]["Plan"]
-        # Its time without RLS (the owner; the query itself still filters on org_id): the cost of the policy.
-        planner_switches = [q for q in queries[:slowest] if q.lstrip().upper().startswith("SET LOCAL ENABLE_")]
-        no_rls = []
-        for _ in range(max(3, min(runs, len(per_query[slowest])))):
-            with conn.transaction(force_rollback=True):
-                for sql in planner_switches:
-                    cur.execute(sql)
-                t0 = time.perf_counter()
-                cur.execute(main_sql)
-                cur.fetchall()
-                no_rls.append(time.perf_counter() - t0)
+            _without_policy(cur, queries, slowest, cancelled)
+            t0 = time.perf_counter()
+            cur.execute(main_sql)
+            cur.fetchall()
+            no_rls.append(time.perf_counter() - t0)
     return {
         "main_no_rls_p50_ms": p50(no_rls) * 1000,
-        "sql_p50_ms": p50(totals) * 1000,
-        "queries": sum(1 for q in queries if is_read(q)),
         "main_p50_ms": p50(per_query[slowest]) * 1000,
         "main_rows": rows[slowest],
         "plan": plan_summary(plan),
         "plan_without_rls": plan_summary(plan_no_rls),
+        "plan_analyzed": plan_text,
         "main_sql": main_sql,
-        "per_query_ms": [round(p50(t) * 1000, 3) for t in per_query],
-        "sql_runs": len(totals),
     }
+
+
+def _without_policy(cur, queries: list[str], upto: int, cancelled: set[int]) -> None:
+    """The request's statements before queries[upto], then back to the session's own role (the
+    loader): the org setting and planner switches stay, row-level security no longer applies.
+    A walk the service cancelled is skipped, with its savepoint and time budget."""
+    for i, sql in enumerate(queries[:upto]):
+        if i not in cancelled and not is_savepoint(sql) and "statement_timeout" not in sql:
+            cur.execute(sql)
+            if cur.description:
+                cur.fetchall()
+    cur.execute("SELECT set_config('role', 'none', true)")
 
 
 def plan_summary(plan: dict, depth: int = 3) -> str:
@@ -244,17 +300,22 @@ def plan_summary(plan: dict, depth: int = 3) -> str:
 
 
 def time_plain_count(conn, org_id: int, condition: str, runs: int, budget_s: float) -> dict:
+    """PostgreSQL's own count(*) of the filter, as the loader (no row-level security): the reference."""
     sql = f"SELECT count(*) FROM contacts_contact WHERE org_id = {int(org_id)} AND ({condition})"
     times = []
     with conn.cursor() as cur:
-        cur.execute(sql)
-        count = cur.fetchone()[0]
-        started = time.monotonic()
-        for _ in range(runs):
-            t0 = time.perf_counter()
+        try:
             cur.execute(sql)
-            cur.fetchone()
-            times.append(time.perf_counter() - t0)
-            if time.monotonic() - started > budget_s and len(times) >= 3:
-                break
+            count = cur.fetchone()[0]
+            started = time.monotonic()
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                cur.execute(sql)
+                cur.fetchone()
+                times.append(time.perf_counter() - t0)
+                if time.monotonic() - started > budget_s and len(times) >= 3:
+                    break
+        except psycopg.Error as exc:
+            return {"p50_ms": p50(times) * 1000 if times else None, "count": None, "sql": sql,
+                    "sql_error": sql_error(exc)}  # fmt: skip
     return {"p50_ms": p50(times) * 1000, "count": count, "sql": sql}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench import data
 
@@ -32,28 +33,43 @@ class Shape:
     targeted: bool = True  # counts against the p50 target
     count_sql: str | None = None  # the filter as plain SQL, for the count(*) comparison
     results: dict = field(default_factory=dict)
+    request: Any = None  # the measure.Request this run built for it (a deep page's cursor included)
 
 
-def build_shapes(samples: dict) -> list[Shape]:
+def tag_sql(tag_id: int) -> str:
+    """Plain SQL: the contact carries the tag (contacts_contacttag, by the tag's catalog id)."""
+    return ("EXISTS (SELECT 1 FROM contacts_contacttag ct WHERE ct.org_id = contacts_contact.org_id "
+            f"AND ct.contact_id = contacts_contact.id AND ct.tag_id = {int(tag_id)})")  # fmt: skip
+
+
+def value_sql(field_id: int, condition: str) -> str:
+    """Plain SQL: the contact has a value of the field meeting `condition` (contacts_fieldvalue's typed columns)."""
+    return ("EXISTS (SELECT 1 FROM contacts_fieldvalue fv WHERE fv.org_id = contacts_contact.org_id "
+            f"AND fv.contact_id = contacts_contact.id AND fv.field_id = {int(field_id)} AND {condition})")  # fmt: skip
+
+
+def build_shapes(samples: dict, ids: dict) -> list[Shape]:
+    """`ids`: the main org's catalog ids, looked up at run time (seed.lookup_ids), for the plain-SQL counts."""
     ext = samples["external_id"]
     q_sel = samples["q_selective"]
     tag = data.COMMON_TAG
+    tag_ids, field_ids = ids["tag_ids"], ids["field_ids"]
     shapes = [
         Shape("no filter", search={"query": {"groups": []}}, count_sql="TRUE"),
         Shape("common tag", search={"query": one_group(cond("tags", "contains", tag))},
-              count_sql=f"tags @> ARRAY['{tag}']::varchar(64)[]"),
+              count_sql=tag_sql(tag_ids[tag])),
         Shape("rare tag", search={"query": one_group(cond("tags", "contains", data.RARE_TAG))}),
         Shape("rare tag, only on old contacts", search={"query": one_group(cond("tags", "contains", data.OLD_TAG))}),
         Shape("custom value held by one contact",
               search={"query": one_group(cond("custom.external_id", "eq", ext))}),
         Shape("custom number range, common",
               search={"query": one_group(cond("custom.deal_size", "between", [500, 5000]))},
-              count_sql="jsonb_typeof(custom->'deal_size') = 'number' "
-                        "AND (custom->'deal_size')::numeric BETWEEN 500 AND 5000"),
+              count_sql=value_sql(field_ids["deal_size"], "fv.number BETWEEN 500 AND 5000")),
         Shape("custom number range, rare",
               search={"query": one_group(cond("custom.deal_size", "gte", 100000))}),
         Shape("custom date range, common",
-              search={"query": one_group(cond("custom.renewal_on", "between", ["2024-01-01", "2026-12-31"]))}),
+              search={"query": one_group(cond("custom.renewal_on", "between", ["2024-01-01", "2026-12-31"]))},
+              count_sql=value_sql(field_ids["renewal_on"], "fv.day BETWEEN '2024-01-01' AND '2026-12-31'")),
         Shape("custom date range, rare",
               search={"query": one_group(cond("custom.renewal_on", "between", ["2022-03-01", "2022-03-01"]))}),
         Shape("custom datetime, within last 30 days",

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from bench import data
-from contacts.normalize import build_search_text
+from contacts.normalize import build_folded, build_search_text, email_key
 from customization.field_types import FIELD_TYPES
 
 TYPES = {key: (data_type, options) for key, _, data_type, options in data.CUSTOM_FIELDS}
@@ -27,11 +26,14 @@ def test_custom_values_are_canonical():
 def test_seed_rows_match_the_normalizer():
     f = factory()
     for index in range(300):
-        row = dict(zip(data.COPY_COLUMNS, f.seed_row(7, index, None, f.start, f.start, data.OLD_TAG), strict=True))
-        custom = json.loads(row["custom"])
-        assert custom["external_id"] == data.external_id(7, index)
+        row, profile, tags = f.seed_row(1000 + index, 7, index, None, f.start, f.start, data.OLD_TAG)
+        row = dict(zip(data.COPY_COLUMNS, row, strict=True))
+        assert row["id"] == 1000 + index and row["org_id"] == 7
+        assert row["email_key"] == email_key(row["email"])
+        assert row["folded"].obj == build_folded(row)
         assert row["search_text"] == build_search_text(row["name"], row["email"], row["phone"], row["company"])
-        assert data.OLD_TAG in row["tags"] and row["tags"] == sorted(set(row["tags"]))
+        assert data.OLD_TAG in tags and tags == sorted(set(tags))
+        assert 0 <= profile < f.pool_size
 
 
 def test_api_contacts_carry_unique_emails_and_external_ids():
