@@ -23,7 +23,7 @@ def count_contacts_per_tag(membership, names: list[str]) -> dict[str, int]:
 
 
 def contact_context(membership, contact_id: int) -> ContactContext | None:
-    contact = Contact.objects.for_member(membership).with_tags_and_custom().filter(pk=contact_id).first()
+    contact = Contact.objects.for_member(membership).filter(pk=contact_id).first()
     if contact is None:
         return None
     return ContactContext(fields={name: getattr(contact, name) for name in CONTACT_FIELDS}, custom=contact.custom)

@@ -17,6 +17,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -211,6 +212,7 @@ SMALL_RESULT = 5_000
 # contacts, ANDed with one member's assignment: 173 ms).
 FEW = SMALL_RESULT // 10
 SHORT_WALK_BUDGET_MS = 8
+PROBE_BUDGET_MS = 5
 QUERY_CANCELED = "57014"
 
 
@@ -218,34 +220,60 @@ def fetch_page(selection: Selection, ordered, count: int | None, offset: int, li
     """The page's rows, in one query when the count is known. `ordered`: `selection.rows`, sorted
     (and after the cursor, if any).
 
-    With the count known (exact or estimated), it decides; without, the first FEW + 1 ids do.
+    With the count known (exact or estimated), it decides. Without, the selection's first FEW + 1
+    ids do, if PostgreSQL finds them within PROBE_BUDGET_MS (a common filter it underestimates
+    may be collected whole instead; then it is common, and the walk follows).
     """
     page = slice(offset, offset + limit)
-    if not selection.has_filter or (count is not None and count > SMALL_RESULT):
+    _serial()
+    if not selection.has_filter:
         return list(ordered[page])
+    if count is not None and count > SMALL_RESULT:
+        return _walk(ordered[page])
     if count is not None and count <= FEW:
         return list(selection.known_small(ordered)[page])
     if count is None:
-        ids = selection.first_ids(FEW)
-        if len(ids) <= FEW:
+        ids = _within_budget(lambda: selection.first_ids(FEW), PROBE_BUDGET_MS)
+        if ids is not None and len(ids) <= FEW:
             return list(ordered.filter(pk__in=ids)[page])
-    rows = _within_budget(ordered[page], SHORT_WALK_BUDGET_MS)
+    rows = _within_budget(lambda: _walk(ordered[page]), SHORT_WALK_BUDGET_MS)
     if rows is not None:
         return rows
-    if count is not None or len(selection.first_ids(SMALL_RESULT)) <= SMALL_RESULT:
-        return list(selection.known_small(ordered)[page])
-    return list(ordered[page])
+    ids = selection.first_ids(SMALL_RESULT)
+    if len(ids) <= SMALL_RESULT:
+        return list(ordered.filter(pk__in=ids)[page])
+    return _walk(ordered[page])
 
 
-def _within_budget(page, budget_ms: int) -> list | None:
-    """The rows, or None if the query needs more than `budget_ms` (it is cancelled, and the
+def _serial() -> None:
+    """No parallel workers for the rest of the transaction: a page needs 50 rows, and starting
+    workers costs more than that (a walk of 2,000 rows: 20 ms with two workers, 3 ms without).
+    Counts, which run before, may use them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
+def _walk(page) -> list:
+    """The page by walking the sort index, each row checked against the filter: with sorts off,
+    PostgreSQL cannot collect every match and sort them instead, which it does when it
+    underestimates a common filter (a custom date range of 33,905 contacts estimated at 1,643:
+    168 ms collected and sorted, 15 ms walked)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        rows = list(page)
+        cursor.execute("SET LOCAL enable_sort TO DEFAULT")
+    return rows
+
+
+def _within_budget(read: Callable[[], list], budget_ms: int) -> list | None:
+    """`read()`, or None if its query needs more than `budget_ms` (it is cancelled, and the
     savepoint around it leaves the transaction as it was)."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)",
                            [f"{budget_ms}ms"])  # fmt: skip
             previous = cursor.fetchone()[0]
-            rows = list(page)
+            rows = read()
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
             return rows
     except OperationalError as exc:

@@ -93,12 +93,13 @@ def update_contact(
 
 def reload(contact: Contact) -> Contact:
     """The contact as the API shows it, with its tags and custom values."""
-    return Contact.objects.for_org(contact.org_id).with_tags_and_custom().get(pk=contact.pk)
+    return Contact.objects.for_org(contact.org_id).get(pk=contact.pk)
 
 
 def touch(contact: Contact) -> None:
     """A change to the contact's tags or custom values is a change to the contact."""
     Contact.objects.filter(org_id=contact.org_id, pk=contact.pk).update(updated_at=Now())
+    contact.forget_tags_and_custom()
 
 
 # --- tags ----------------------------------------------------------------------------------
@@ -112,6 +113,7 @@ def add_tags(contact: Contact, names: Iterable[str]) -> None:
         ignore_conflicts=True,
     )
     _check_tag_cap(contact)
+    contact.forget_tags_and_custom()
 
 
 def replace_tags(contact: Contact, names: Iterable[str]) -> None:
@@ -124,11 +126,13 @@ def replace_tags(contact: Contact, names: Iterable[str]) -> None:
         ignore_conflicts=True,
     )
     _check_tag_cap(contact)
+    contact.forget_tags_and_custom()
 
 
 def remove_tag(contact: Contact, name: str) -> bool:
     """Remove one tag from the contact; False if it did not have it."""
     links = ContactTag.objects.filter(org_id=contact.org_id, contact_id=contact.pk, tag__name=name)
+    contact.forget_tags_and_custom()
     return links.delete()[0] > 0
 
 
@@ -189,3 +193,4 @@ def set_custom_values(contact: Contact, patch: Mapping[str, Any], fields: Mappin
             for row in stored_rows(contact.org_id, contact.pk, fields[key], value)
         ]
     )
+    contact.forget_tags_and_custom()

@@ -58,7 +58,7 @@ class ContactSearchView(_OrgAPIView):
     def post(self, request):
         plan = SearchCompiler.for_member(self.membership).compile_request(request.data)
         selection = plan.selection(self.get_queryset())
-        ordered = plan.sort.apply(selection.rows).with_tags_and_custom()
+        ordered = plan.sort.apply(selection.rows)
         if plan.cursor:
             ordered = ordered.filter(rows_after(plan.sort.order_by, decode_cursor(plan.cursor, plan.sort.order_by)))
         count = count_rows(selection, plan.count)

@@ -8,9 +8,14 @@ import datetime as dt
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from contacts.models import Contact, Opportunity
+from contacts.models import Contact, Opportunity, attach_tags_and_custom
 from contacts.normalize import TEXT_LIMITS, ContactNormalizer
 from crm.api.exceptions import InvalidInput
+
+
+class ContactListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        return super().to_representation(attach_tags_and_custom(list(data)))
 
 
 class ContactSerializer(serializers.ModelSerializer):
@@ -77,6 +82,7 @@ class ContactSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        list_serializer_class = ContactListSerializer  # a page's tags and custom values in two queries
         # Writing null clears a field (stored as "" / false / {} / []), so the schema admits it.
         extra_kwargs = {
             "notes": {"max_length": TEXT_LIMITS["notes"], "allow_null": True},

@@ -48,7 +48,7 @@ class ContactViewSet(OrgScopedModelViewSet):
             # Locked before it is read: the derived columns (name, search_text, …) are computed from
             # this row, and a concurrent write of other fields waits instead of being overwritten.
             return qs.select_for_update(of=("self",))
-        return qs.with_tags_and_custom()
+        return qs
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

@@ -45,7 +45,7 @@ def race(actor, *requests):
 
 
 def fresh(contact) -> Contact:
-    return Contact.objects.with_tags_and_custom().get(pk=contact.pk)
+    return Contact.objects.get(pk=contact.pk)
 
 
 def url(contact, suffix=""):

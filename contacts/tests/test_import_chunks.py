@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from contacts.importing import engine
-from contacts.models import Contact
+from contacts.models import Contact, attach_tags_and_custom
 from contacts.normalize import ContactNormalizer
 from customization.models import CustomField
 
@@ -47,7 +47,7 @@ def import_rows(actor, rows, chunk_rows, monkeypatch, **options):
     body = response.json()
     contacts = {
         (c.email or "").lower() or c.phone: tuple(getattr(c, k) for k in COMPARED)
-        for c in Contact.objects.for_org(actor.org.id).with_tags_and_custom()
+        for c in attach_tags_and_custom(list(Contact.objects.for_org(actor.org.id)))
     }
     return body, contacts
 

@@ -170,7 +170,7 @@ def explain(org_id: int, captured: list[str]) -> list[dict]:
             head = sql.lstrip().upper()
             if head.startswith(("SET LOCAL ENABLE_", "SELECT SET_CONFIG('WORK_MEM'", "SET LOCAL WORK_MEM")):
                 cursor.execute(sql)
-            elif head.startswith("SELECT") and "contacts_contact" in sql and "set_config" not in sql:
+            elif head.startswith(("SELECT", "(SELECT")) and '"contacts_contact"' in sql and "set_config" not in sql:
                 cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
                 raw = cursor.fetchone()[0]
                 later = captured[index + 1 : index + 3]

@@ -17,7 +17,7 @@ from django.db import transaction
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from contacts.models import Contact
+from contacts.models import Contact, attach_tags_and_custom
 from contacts.testing import make_contact, make_contacts
 from customization.models import CustomField
 from orgs.models import Membership
@@ -98,7 +98,7 @@ def world(django_db_setup, django_db_blocker):
         rows = [
             {**row, "tags": contact.tags, "custom": contact.custom}
             for contact, row in zip(
-                Contact.objects.filter(org=org).with_tags_and_custom().order_by("id"),
+                attach_tags_and_custom(list(Contact.objects.filter(org=org).order_by("id"))),
                 Contact.objects.filter(org=org).order_by("id").values(),
                 strict=True,
             )

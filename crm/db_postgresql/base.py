@@ -42,9 +42,17 @@ class PreparedCursor(base.ServerBindingCursor):
     def execute(self, query, params=None, *, prepare=True, binary=None):
         if params:
             # One prepared statement per query: psycopg would otherwise type an int parameter
-            # int2, int4 or int8 by its value, and prepare the query once for each.
-            params = [Int8(p) if type(p) is int else p for p in params]
+            # (or a list of ints) int2, int4 or int8 by its value, and prepare the query once for each.
+            params = [_int8(p) for p in params]
         return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def _int8(param):
+    if type(param) is int:
+        return Int8(param)
+    if type(param) is list and param and all(type(item) is int for item in param):
+        return [Int8(item) for item in param]
+    return param
 
 
 class DatabaseOperations(operations.DatabaseOperations):
