@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -139,12 +140,14 @@ class Selection:
     rows: QuerySet
     ids: QuerySet  # values_list("pk", flat=True), unordered
     has_filter: bool = True
+    common: bool = False  # known to hold many contacts (a common `q` term): no probe for a few
 
     @classmethod
     def of(cls, queryset, has_filter: bool = True, narrow: Q | None = None) -> Selection:
-        """`narrow`: a condition the rows already meet, in a form that drives an index (`q_index`)."""
+        """`narrow`: a condition the rows already meet, in a form that drives an index (`q_index` of a
+        common term, which also makes the selection `common`)."""
         ids = queryset.filter(narrow) if narrow else queryset
-        return cls(queryset, ids.order_by().values_list("pk", flat=True), has_filter)
+        return cls(queryset, ids.order_by().values_list("pk", flat=True), has_filter, common=bool(narrow))
 
     def first_ids(self, cap: int) -> list[int]:
         """Up to `cap + 1` matching ids (so more than `cap` means there are more), in no order."""
@@ -216,66 +219,70 @@ PROBE_BUDGET_MS = 5
 QUERY_CANCELED = "57014"
 
 
+# How a probe or a walk must run: streaming, row by row, so that it stops at its LIMIT. With a
+# hash or merge join PostgreSQL first reads every row of one side (all the contacts of a common
+# tag: 5 ms and more before the first row), and with a sort it collects every match before the
+# first; parallel workers cost more to start than a page takes (20 ms against 3 ms).
+STREAMING = {
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "enable_material": "off",  # else a misestimated semi-join rescans a materialized side for every row
+    "max_parallel_workers_per_gather": "0",
+}
+WALK = {**STREAMING, "enable_sort": "off"}
+
+
 def fetch_page(selection: Selection, ordered, count: int | None, offset: int, limit: int) -> list:
     """The page's rows, in one query when the count is known. `ordered`: `selection.rows`, sorted
     (and after the cursor, if any).
 
     With the count known (exact or estimated), it decides. Without, the selection's first FEW + 1
-    ids do, if PostgreSQL finds them within PROBE_BUDGET_MS (a common filter it underestimates
-    may be collected whole instead; then it is common, and the walk follows).
+    ids do, read within PROBE_BUDGET_MS; then a walk of the sort index is tried within
+    SHORT_WALK_BUDGET_MS, and the ids of a selection of at most SMALL_RESULT answer when it fails.
     """
     page = slice(offset, offset + limit)
-    _serial()
     if not selection.has_filter:
         return list(ordered[page])
     if count is not None and count > SMALL_RESULT:
-        return _walk(ordered[page])
+        with planner(WALK):
+            return list(ordered[page])
     if count is not None and count <= FEW:
         return list(selection.known_small(ordered)[page])
-    if count is None:
-        ids = _within_budget(lambda: selection.first_ids(FEW), PROBE_BUDGET_MS)
+    if count is None and not selection.common:
+        ids = _within_budget(lambda: selection.first_ids(FEW), PROBE_BUDGET_MS, STREAMING)
         if ids is not None and len(ids) <= FEW:
             return list(ordered.filter(pk__in=ids)[page])
-    rows = _within_budget(lambda: _walk(ordered[page]), SHORT_WALK_BUDGET_MS)
+    rows = _within_budget(lambda: list(ordered[page]), SHORT_WALK_BUDGET_MS, WALK)
     if rows is not None:
         return rows
     ids = selection.first_ids(SMALL_RESULT)
     if len(ids) <= SMALL_RESULT:
         return list(ordered.filter(pk__in=ids)[page])
-    return _walk(ordered[page])
+    with planner(WALK):
+        return list(ordered[page])
 
 
-def _serial() -> None:
-    """No parallel workers for the rest of the transaction: a page needs 50 rows, and starting
-    workers costs more than that (a walk of 2,000 rows: 20 ms with two workers, 3 ms without).
-    Counts, which run before, may use them."""
+@contextlib.contextmanager
+def planner(settings: dict[str, str]):
+    """The block's queries with these settings (transaction-local), one statement to set them and
+    one to put back what was in force."""
+    names = list(settings)
+    pairs = ", ".join("current_setting(%s), set_config(%s, %s, true)" for _ in names)
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-
-
-def _walk(page) -> list:
-    """The page by walking the sort index, each row checked against the filter: with sorts off,
-    PostgreSQL cannot collect every match and sort them instead, which it does when it
-    underestimates a common filter (a custom date range of 33,905 contacts estimated at 1,643:
-    168 ms collected and sorted, 15 ms walked)."""
+        cursor.execute(f"SELECT {pairs}", [v for name in names for v in (name, name, settings[name])])
+        previous = cursor.fetchone()[0::2]
+    yield
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_sort = off")
-        rows = list(page)
-        cursor.execute("SET LOCAL enable_sort TO DEFAULT")
-    return rows
+        restore = ", ".join("set_config(%s, %s, true)" for _ in names)
+        cursor.execute(f"SELECT {restore}", [v for pair in zip(names, previous, strict=True) for v in pair])
 
 
-def _within_budget(read: Callable[[], list], budget_ms: int) -> list | None:
-    """`read()`, or None if its query needs more than `budget_ms` (it is cancelled, and the
-    savepoint around it leaves the transaction as it was)."""
+def _within_budget(read: Callable[[], list], budget_ms: int, settings: dict[str, str]) -> list | None:
+    """`read()` under `settings`, or None if its query needs more than `budget_ms` (it is cancelled,
+    and the savepoint around it leaves the transaction as it was)."""
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)",
-                           [f"{budget_ms}ms"])  # fmt: skip
-            previous = cursor.fetchone()[0]
-            rows = read()
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
-            return rows
+        with transaction.atomic(), planner({**settings, "statement_timeout": f"{budget_ms}ms"}):
+            return read()
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != QUERY_CANCELED:
             raise

@@ -30,6 +30,14 @@ APP, LOOKUP = settings.RLS_APP_ROLE, settings.RLS_LOOKUP_ROLE
 BATCH = 2000
 TEXT_FIELDS = ("first_name", "last_name", "name", "company", "source", "notes")
 
+# The values' primary key also holds their typed columns, so checking one contact's value while
+# walking the contacts (contacts/paging.py) reads the index only, never the value's row.
+COVERING_KEY = """
+ALTER TABLE contacts_fieldvalue DROP CONSTRAINT contacts_fieldvalue_pkey,
+    ADD CONSTRAINT contacts_fieldvalue_pkey PRIMARY KEY (org_id, contact_id, field_id, position)
+        INCLUDE (text_key, number, day, moment);
+"""
+
 FOREIGN_KEYS = """
 ALTER TABLE contacts_contacttag
     ADD CONSTRAINT contacttag_contact_fk FOREIGN KEY (org_id, contact_id)
@@ -207,6 +215,7 @@ class Migration(migrations.Migration):
                 ],
             },
         ),  # fmt: skip
+        migrations.RunSQL(COVERING_KEY, reverse_sql=migrations.RunSQL.noop),
         migrations.RunSQL(FOREIGN_KEYS, reverse_sql=migrations.RunSQL.noop),
         tenant_rls("contacts_contacttag"),
         tenant_rls("contacts_fieldvalue"),

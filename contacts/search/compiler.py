@@ -85,7 +85,7 @@ class SearchPlan:
             queryset.filter(group, self.text.rows, self.text.index).order_by().values_list("pk", flat=True)
             for group in self.groups
         ]
-        return Selection(rows, arms[0].union(*arms[1:]), has_filter)
+        return Selection(rows, arms[0].union(*arms[1:]), has_filter, common=bool(self.text.index))
 
 
 class SearchCompiler:
