@@ -202,10 +202,12 @@ COPY_COLUMNS = (
     "id", "org_id", "first_name", "last_name", "name", "email", "email_key", "phone", "company", "source", "notes",
     "dnc", "assigned_to_id", "folded", "search_text", "created_at", "updated_at",
 )  # fmt: skip
-TAG_COLUMNS = ("org_id", "contact_id", "tag_id")  # contacts_contacttag
+# Tag and value rows carry their contact's created_at (the list order of their own indexes).
+TAG_COLUMNS = ("org_id", "contact_id", "tag_id", "created_at")  # contacts_contacttag
 # contacts_fieldvalue: one row per stored item (contacts.services.stored_rows).
 VALUE_COLUMNS = (
-    "org_id", "contact_id", "field_id", "position", "value", "folded", "text_key", "number", "day", "moment",
+    "org_id", "contact_id", "field_id", "created_at", "position", "value", "folded", "text_key", "number", "day",
+    "moment",
 )  # fmt: skip
 
 

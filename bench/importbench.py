@@ -43,8 +43,9 @@ WITH merged AS (
 INSERT INTO bench_ids SELECT id, email_key FROM merged
 """
 MERGE_TAGS_SQL = """
-INSERT INTO contacts_contacttag (org_id, contact_id, tag_id)
-SELECT {org}, i.id, t.tag_id FROM bench_staging_tags t JOIN bench_ids i USING (email_key)
+INSERT INTO contacts_contacttag (org_id, contact_id, tag_id, created_at)
+SELECT {org}, i.id, t.tag_id, c.created_at FROM bench_staging_tags t JOIN bench_ids i USING (email_key)
+JOIN contacts_contact c ON c.id = i.id
 ON CONFLICT DO NOTHING
 """
 REPLACE_VALUES_SQL = """
@@ -54,7 +55,8 @@ WHERE f.org_id = {org} AND f.contact_id = k.id AND f.field_id = k.field_id
 """
 INSERT_VALUES_SQL = """
 INSERT INTO contacts_fieldvalue ({value_cols})
-SELECT {org}, i.id, v.field_id, {tail} FROM bench_staging_values v JOIN bench_ids i USING (email_key)
+SELECT {org}, i.id, v.field_id, c.created_at, {tail} FROM bench_staging_values v JOIN bench_ids i USING (email_key)
+JOIN contacts_contact c ON c.id = i.id
 """
 TAIL = ", ".join(rows.TAIL_COLUMNS)
 
@@ -100,9 +102,10 @@ class Catalog:
     def tags(self, contact: dict) -> list[int]:
         return [self.tag_ids[name] for name in contact["tags"]]
 
-    def values(self, contact_id, contact: dict) -> list[tuple]:
+    def values(self, contact_id, contact: dict, created_at: dt.datetime) -> list[tuple]:
         return [value for key, canonical in contact["custom"].items()
-                for value in rows.value_tuples(self.org_id, contact_id, self.fields[key], canonical)]  # fmt: skip
+                for value in rows.value_tuples(self.org_id, contact_id, self.fields[key], canonical,
+                                               created_at)]  # fmt: skip
 
 
 def _blob(cur, tuples: list[tuple]) -> bytes:
@@ -127,8 +130,8 @@ def raw_copy(db: BenchDatabase, catalog: Catalog, contacts: list[dict]) -> float
         pairs = list(zip(ids, contacts, strict=True))
         with conn.cursor() as cur:
             contact_blob = _blob(cur, [factory.copy_row(c, i, org, None, now, now) for i, c in pairs])
-            tag_blob = _blob(cur, [(org, i, t) for i, c in pairs for t in catalog.tags(c)])
-            value_blob = _blob(cur, [v for i, c in pairs for v in catalog.values(i, c)])
+            tag_blob = _blob(cur, [(org, i, t, now) for i, c in pairs for t in catalog.tags(c)])
+            value_blob = _blob(cur, [v for i, c in pairs for v in catalog.values(i, c, now)])
             started = time.perf_counter()
             _copy(cur, "contacts_contact", data.COPY_COLUMNS, contact_blob)
             _copy(cur, "contacts_contacttag", data.TAG_COLUMNS, tag_blob)
@@ -152,7 +155,7 @@ def raw_merge(db: BenchDatabase, catalog: Catalog, contacts: list[dict]) -> floa
             keyed = list(zip((row[at] for row in contact_rows), contacts, strict=True))
             contact_blob = _blob(cur, [row[1:] for row in contact_rows])
             tag_blob = _blob(cur, [(k, t) for k, c in keyed for t in catalog.tags(c)])
-            value_blob = _blob(cur, [(k, *v[2:]) for k, c in keyed for v in catalog.values(0, c)])
+            value_blob = _blob(cur, [(k, v[2], *v[rows.HEAD :]) for k, c in keyed for v in catalog.values(0, c, now)])
             started = time.perf_counter()
             cur.execute(f"CREATE TEMP TABLE bench_staging AS SELECT {cols} FROM contacts_contact WITH NO DATA")
             cur.execute("CREATE TEMP TABLE bench_staging_tags (email_key text, tag_id int8)")

@@ -18,6 +18,7 @@ from crm.progress import ProgressBar
 ASSIGNEES = 20
 MAIN_ORG = "Bench main"
 IMPORT_ORG = "Bench import"
+CREATED_AT = data.COPY_COLUMNS.index("created_at")
 
 
 @dataclass
@@ -238,8 +239,9 @@ def seed_contacts(db: BenchDatabase, cast: Cast, contacts: int, other_contacts: 
                                                                        first_id, factory)):  # fmt: skip
                 copy.write_row(row)
                 org_tags = tag_ids[org]
-                tag_copy.write(b"".join(rows.tag_line(org, row[0], org_tags[name]) for name in tags))
-                lines = profiles.lines(org, row[0], field_ids[org], profile, data.external_id(org, index))
+                created = rows.copy_time(row[CREATED_AT])
+                tag_copy.write(b"".join(rows.tag_line(org, row[0], org_tags[name], created) for name in tags))
+                lines = profiles.lines(org, row[0], field_ids[org], profile, data.external_id(org, index), created)
                 value_copy.write(b"".join(lines))
                 tag_rows += len(tags)
                 value_rows += len(lines)

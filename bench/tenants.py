@@ -109,8 +109,9 @@ def add(db: BenchDatabase, orgs: int, contacts_per_org: int, seed_value: int = 1
                     created = now - dt.timedelta(seconds=rng.randrange(30 * 86400))
                     row, _, _ = factory.seed_row(contact, org, i, None, created, created)
                     contact_copy.write_row(row)
+                    stamp = rows.copy_time(created)
                     value_copy.write(b"".join(
-                        rows.value_line(org, contact, field_ids[key], pools[kind][int(rng.random() * POOL)])
+                        rows.value_line(org, contact, field_ids[key], stamp, pools[kind][int(rng.random() * POOL)])
                         for key, kind in FIELDS))  # fmt: skip
                     value_rows += len(FIELDS)
                 if k % 500 == 499:

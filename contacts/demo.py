@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from contacts.models import Contact, ContactTag
 from contacts.normalize import build_folded, build_search_text, email_key
+from contacts.services import tag_row
 from crm.progress import ProgressBar
 from customization.catalog import ensure_tags
 
@@ -95,9 +96,7 @@ def seed_demo_contacts(org, count: int, stdout=None, batch_size: int = 2000) -> 
         with transaction.atomic():
             Contact.objects.bulk_create(batch)
             ContactTag.objects.bulk_create(
-                ContactTag(org_id=org.id, contact_id=contact.pk, tag_id=tag_ids[name])
-                for contact, names in zip(batch, tags, strict=True)
-                for name in names
+                tag_row(contact, tag_ids[name]) for contact, names in zip(batch, tags, strict=True) for name in names
             )
         bar.advance(len(batch))
     return count

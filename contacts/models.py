@@ -149,7 +149,9 @@ class ContactRowQuerySet(TenantQuerySet):
 
 class ContactTag(TenantModel):
     """A tag on a contact: (org, contact, catalog tag). Renaming the tag renames it everywhere at once;
-    deleting the tag or the contact deletes the row (foreign keys ON DELETE CASCADE, migration 0006)."""
+    deleting the tag or the contact deletes the row (foreign keys ON DELETE CASCADE, migration 0006).
+    `created_at` is the contact's (it never changes): a tag's contacts come in list order from
+    `contacttag_by_tag`, so a page of a tag reads that index alone (contacts/paging.py)."""
 
     pk = models.CompositePrimaryKey("org_id", "contact_id", "tag_id")
     # The foreign keys are (org_id, contact_id) and (org_id, tag_id), created in SQL: Django cannot
@@ -161,11 +163,12 @@ class ContactTag(TenantModel):
         "Contact", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
     )
     tag = models.ForeignKey(Tag, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False)
+    created_at = models.DateTimeField()  # the contact's
 
     objects = ContactRowQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["org", "tag", "contact"], name="contacttag_by_tag")]
+        indexes = [models.Index(fields=["org", "tag", "-created_at", "-contact"], name="contacttag_by_tag")]
 
 
 class FieldValue(TenantModel):
@@ -174,6 +177,7 @@ class FieldValue(TenantModel):
     (customization.field_types.StoredItem) is what filters compare and sort on, through a fixed
     set of B-tree indexes (org_id, field_id, <typed value>, contact_id) whatever the number of orgs
     and fields. `text_key` is the first 64 characters of `folded` (an index entry's size is bounded).
+    `created_at` is the contact's: `fieldvalue_created` walks a field's values in list order.
     """
 
     pk = models.CompositePrimaryKey("org_id", "contact_id", "field_id", "position")
@@ -193,6 +197,7 @@ class FieldValue(TenantModel):
     number = models.FloatField(null=True)
     day = models.DateField(null=True)
     moment = models.DateTimeField(null=True)
+    created_at = models.DateTimeField()  # the contact's
 
     objects = ContactRowQuerySet.as_manager()
 
@@ -203,6 +208,11 @@ class FieldValue(TenantModel):
                 name=f"fieldvalue_{column}",
             )
             for column in ("text_key", "number", "day", "moment")
+        ] + [
+            models.Index(
+                fields=["org", "field", "-created_at", "-contact"], include=["text_key", "number", "day", "moment"],
+                name="fieldvalue_created",
+            )
         ]  # fmt: skip
 
 

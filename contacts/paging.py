@@ -141,6 +141,9 @@ class Selection:
     ids: QuerySet  # values_list("pk", flat=True), unordered
     has_filter: bool = True
     common: bool = False  # known to hold many contacts (a common `q` term): no probe for a few
+    # The tag or value rows of the selection's one condition, when it is one and the list is in its
+    # default order: their index (org_id, tag or field, created_at, contact_id) holds them in that order.
+    side: QuerySet | None = None
 
     @classmethod
     def of(cls, queryset, has_filter: bool = True, narrow: Q | None = None) -> Selection:
@@ -232,17 +235,22 @@ STREAMING = {
 WALK = {**STREAMING, "enable_sort": "off"}
 
 
-def fetch_page(selection: Selection, ordered, count: int | None, offset: int, limit: int) -> list:
+def fetch_page(
+    selection: Selection, ordered, count: int | None, offset: int, limit: int, after: list | None = None
+) -> list:
     """The page's rows, in one query when the count is known. `ordered`: `selection.rows`, sorted
-    (and after the cursor, if any).
+    (and after the cursor, if any); `after`: the cursor's values.
 
-    With the count known (exact or estimated), it decides. Without, the selection's first FEW + 1
-    ids do, read within PROBE_BUDGET_MS; then a walk of the sort index is tried within
+    One tag or value condition in the default order is paged from its own rows (`_side_page`).
+    Otherwise: with the count known (exact or estimated), it decides; without, the selection's
+    first FEW + 1 ids do, read within PROBE_BUDGET_MS; then a walk of the sort index is tried within
     SHORT_WALK_BUDGET_MS, and the ids of a selection of at most SMALL_RESULT answer when it fails.
     """
     page = slice(offset, offset + limit)
     if not selection.has_filter:
         return list(ordered[page])
+    if selection.side is not None:
+        return _side_page(selection.side, ordered, page, after)
     if count is not None and count > SMALL_RESULT:
         with planner(WALK):
             return list(ordered[page])
@@ -260,6 +268,19 @@ def fetch_page(selection: Selection, ordered, count: int | None, offset: int, li
         return list(ordered.filter(pk__in=ids)[page])
     with planner(WALK):
         return list(ordered[page])
+
+
+def _side_page(side: QuerySet, ordered, page: slice, after: list | None) -> list:
+    """The page of a one-condition list, in list order, read from the condition's tag or value rows:
+    their index holds them in (created_at, contact) order, so a common tag finds its 50 in 50 index
+    entries and a rare one, however old, in as many as it has; no contact is read but the page's."""
+    rows = side.order_by("-created_at", "-contact_id").values_list("contact_id", flat=True).distinct()
+    if after is not None:
+        rows = rows.filter(rows_after(["-created_at", "-contact_id"], after))
+    with planner(STREAMING):
+        ids = list(rows[page])
+    by_id = {contact.pk: contact for contact in ordered.filter(pk__in=ids)}
+    return [by_id[contact_id] for contact_id in ids if contact_id in by_id]
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ that the request did not name, so concurrent writes compose (DESIGN §2):
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -109,7 +110,7 @@ def add_tags(contact: Contact, names: Iterable[str]) -> None:
     """Add tag names (normalized) that the contact does not have yet; unknown ones join the catalog."""
     ids = ensure_tags(contact.org_id, names)
     ContactTag.objects.bulk_create(
-        [ContactTag(org_id=contact.org_id, contact_id=contact.pk, tag_id=tag_id) for tag_id in ids.values()],
+        [tag_row(contact, tag_id) for tag_id in ids.values()],
         ignore_conflicts=True,
     )
     _check_tag_cap(contact)
@@ -121,12 +122,13 @@ def replace_tags(contact: Contact, names: Iterable[str]) -> None:
     ids = ensure_tags(contact.org_id, names)
     links = ContactTag.objects.filter(org_id=contact.org_id, contact_id=contact.pk)
     links.exclude(tag_id__in=list(ids.values())).delete()
-    ContactTag.objects.bulk_create(
-        [ContactTag(org_id=contact.org_id, contact_id=contact.pk, tag_id=tag_id) for tag_id in ids.values()],
-        ignore_conflicts=True,
-    )
+    ContactTag.objects.bulk_create([tag_row(contact, tag_id) for tag_id in ids.values()], ignore_conflicts=True)
     _check_tag_cap(contact)
     contact.forget_tags_and_custom()
+
+
+def tag_row(contact: Contact, tag_id: int) -> ContactTag:
+    return ContactTag(org_id=contact.org_id, contact_id=contact.pk, tag_id=tag_id, created_at=contact.created_at)
 
 
 def remove_tag(contact: Contact, name: str) -> bool:
@@ -144,12 +146,16 @@ def _check_tag_cap(contact: Contact) -> None:
 # --- custom values ---------------------------------------------------------------------------
 
 
-def stored_rows(org_id: int, contact_id: int, field: CustomField, canonical: Any) -> list[FieldValue]:
-    """The FieldValue rows of one canonical value (one per item: a multi_select option each)."""
+def stored_rows(
+    org_id: int, contact_id: int, field: CustomField, canonical: Any, created_at: dt.datetime
+) -> list[FieldValue]:
+    """The FieldValue rows of one canonical value (one per item: a multi_select option each);
+    `created_at` is the contact's."""
     return [
         FieldValue(
             org_id=org_id,
             contact_id=contact_id,
+            created_at=created_at,
             field_id=field.pk,
             position=position,
             value=item.value,
@@ -190,7 +196,7 @@ def set_custom_values(contact: Contact, patch: Mapping[str, Any], fields: Mappin
             row
             for key, value in patch.items()
             if value is not None
-            for row in stored_rows(contact.org_id, contact.pk, fields[key], value)
+            for row in stored_rows(contact.org_id, contact.pk, fields[key], value, contact.created_at)
         ]
     )
     contact.forget_tags_and_custom()

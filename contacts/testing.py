@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from contacts.models import Contact, ContactTag, FieldValue
 from contacts.normalize import TEXT_LIMITS, build_folded, build_search_text, email_key
-from contacts.services import stored_rows
+from contacts.services import stored_rows, tag_row
 from customization.catalog import custom_fields_by_key, ensure_tags
 
 
@@ -47,7 +47,7 @@ def make_contacts(org, rows: Iterable[dict]) -> list[Contact]:
     tag_ids = ensure_tags(org_id, {name for tags, _ in extras for name in tags})
     fields = custom_fields_by_key(org_id) if any(custom for _, custom in extras) else {}
     ContactTag.objects.bulk_create(
-        ContactTag(org_id=org_id, contact_id=contact.pk, tag_id=tag_ids[name])
+        tag_row(contact, tag_ids[name])
         for contact, (tags, _) in zip(contacts, extras, strict=True)
         for name in dict.fromkeys(tags)
     )
@@ -56,7 +56,7 @@ def make_contacts(org, rows: Iterable[dict]) -> list[Contact]:
         for contact, (_, custom) in zip(contacts, extras, strict=True)
         for key, value in custom.items()
         if value is not None
-        for row in stored_rows(org_id, contact.pk, fields[key], value)
+        for row in stored_rows(org_id, contact.pk, fields[key], value, contact.created_at)
     )
     return contacts
 

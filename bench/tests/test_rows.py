@@ -9,6 +9,7 @@ from bench import data, rows
 
 pytestmark = pytest.mark.django_db
 
+CREATED = dt.datetime(2025, 6, 1, 12, 30, 15, 250000, tzinfo=dt.UTC)
 FIELD_IDS = {key: 100 + k for k, (key, *_) in enumerate(data.CUSTOM_FIELDS)}
 
 
@@ -25,12 +26,13 @@ def test_a_seeded_contacts_value_lines_are_stored_rows_formatted_by_psycopg():
             expected = [
                 value
                 for key, canonical in {"external_id": ext, **custom}.items()
-                for value in rows.value_tuples(7, 5000 + profile, fields[key], canonical)
+                for value in rows.value_tuples(7, 5000 + profile, fields[key], canonical, CREATED)
             ]
-            assert profiles.lines(7, 5000 + profile, FIELD_IDS, profile, ext) == rows.copy_lines(cur, expected)
+            lines = profiles.lines(7, 5000 + profile, FIELD_IDS, profile, ext, rows.copy_time(CREATED))
+            assert lines == rows.copy_lines(cur, expected)
 
 
 def test_multi_select_values_are_one_row_per_option_in_order():
     field = rows.template_field("channels", "multi_select", data.CHANNELS, 9)
-    stored = rows.value_tuples(1, 2, field, ["Email", "Phone"])
-    assert [(r[3], r[4].obj, r[5]) for r in stored] == [(0, "Email", "email"), (1, "Phone", "phone")]
+    stored = rows.value_tuples(1, 2, field, ["Email", "Phone"], CREATED)
+    assert [(r[4], r[5].obj, r[6]) for r in stored] == [(0, "Email", "email"), (1, "Phone", "phone")]

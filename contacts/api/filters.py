@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from contacts.models import Contact, ContactTag, Opportunity
+from contacts.models import Contact, Opportunity
 from contacts.search.free_text import QText
+from contacts.search.operators import side_of, tag_exists
 from contacts.search.query import MAX_Q_LENGTH
 from crm.api.exceptions import FieldError, InvalidInput
 from customization.catalog import normalize_tag
@@ -102,8 +102,10 @@ class ContactFilterSet(django_filters.FilterSet):
         if len(ids) < len(names):
             return queryset.none()  # a name not in the catalog is on no contact
         for tag_id in sorted(ids.values()):  # constant ids: the planner knows how common each tag is
-            links = ContactTag.objects.filter(org_id=OuterRef("org_id"), contact_id=OuterRef("pk"), tag_id=tag_id)
-            queryset = queryset.filter(Exists(links))
+            condition = tag_exists(tag_id=tag_id)
+            queryset = queryset.filter(condition)
+        if len(ids) == 1:  # read by ContactPagination: one tag can be paged from its own rows
+            self.request.contacts_side = side_of(condition)
         return queryset
 
     @property

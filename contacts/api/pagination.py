@@ -34,9 +34,16 @@ class ContactPagination(LimitOffsetPagination):
         filter_params = set(request.query_params) - {"limit", "offset", "cursor", "count", "ordering"}
         narrow = getattr(request, "contacts_q_index", None)  # `q`'s index form, set by ContactFilterSet.filter_q
         selection = Selection.of(queryset, has_filter=bool(filter_params), narrow=narrow)
+        if (
+            filter_params == {"tag"}
+            and order_by == ["-created_at", "-id"]
+            and not request.membership.sees_only_assigned
+        ):
+            selection.side = getattr(request, "contacts_side", None)  # set by ContactFilterSet.filter_tags
         self.count = count_rows(selection, self.count_mode)
-        page_qs = queryset.filter(rows_after(order_by, decode_cursor(cursor, order_by))) if cursor else queryset
-        page = fetch_page(selection, page_qs, self.count, self.offset, self.limit)
+        after = decode_cursor(cursor, order_by) if cursor else None
+        page_qs = queryset.filter(rows_after(order_by, after)) if after is not None else queryset
+        page = fetch_page(selection, page_qs, self.count, self.offset, self.limit, after)
         self.next_cursor = encode_cursor(page[-1], order_by) if len(page) == self.limit else None
         self.cursor_mode = bool(cursor)
         return page

@@ -57,12 +57,13 @@ class ContactSearchView(_OrgAPIView):
     )
     def post(self, request):
         plan = SearchCompiler.for_member(self.membership).compile_request(request.data)
-        selection = plan.selection(self.get_queryset())
+        selection = plan.selection(self.get_queryset(), whole_org=not self.membership.sees_only_assigned)
         ordered = plan.sort.apply(selection.rows)
-        if plan.cursor:
-            ordered = ordered.filter(rows_after(plan.sort.order_by, decode_cursor(plan.cursor, plan.sort.order_by)))
+        after = decode_cursor(plan.cursor, plan.sort.order_by) if plan.cursor else None
+        if after is not None:
+            ordered = ordered.filter(rows_after(plan.sort.order_by, after))
         count = count_rows(selection, plan.count)
-        page = fetch_page(selection, ordered, count, plan.offset, plan.limit)
+        page = fetch_page(selection, ordered, count, plan.offset, plan.limit, after)
         next_cursor = encode_cursor(page[-1], plan.sort.order_by) if len(page) == plan.limit else None
         return Response(
             {

@@ -27,6 +27,7 @@ Dry runs do steps 1–2 without the lock and stop before step 3.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import io
 import json
@@ -90,10 +91,14 @@ WRITE_COLUMNS = ("id", "org_id", *COLUMNS, "created_at", "updated_at")
 WRITE_TYPES = ("int8", "int8", *COLUMN_TYPES, "timestamptz", "timestamptz")
 STAGING = "contact_import_staging"
 # A chunk's tags and custom values, staged the same way.
-TAG_STAGING, TAG_COLUMNS, TAG_TYPES = "contact_import_tags", ("contact_id", "tag_id"), ("int8", "int8")
+# `created_at` of tag and value rows is their contact's (contacts.models.ContactTag).
+TAG_STAGING = "contact_import_tags"
+TAG_COLUMNS, TAG_TYPES = ("contact_id", "tag_id", "created_at"), ("int8", "int8", "timestamptz")
 VALUE_STAGING = "contact_import_values"
-VALUE_COLUMNS = ("contact_id", "field_id", "position", "value", "folded", "text_key", "number", "day", "moment")
-VALUE_TYPES = ("int8", "int8", "int2", "jsonb", "text", "text", "float8", "date", "timestamptz")
+VALUE_COLUMNS = (
+    "contact_id", "field_id", "position", "value", "folded", "text_key", "number", "day", "moment", "created_at",
+)  # fmt: skip
+VALUE_TYPES = ("int8", "int8", "int2", "jsonb", "text", "text", "float8", "date", "timestamptz", "timestamptz")
 # The org id in the engine's look-ups and updates, as a one-row subquery rather than a constant,
 # so the org's own statistics cannot steer them: for an org that was empty at the last ANALYZE
 # (a new org's first import) they say zero rows, and the planner then reads the whole org through
@@ -169,6 +174,7 @@ class Existing:
     folded: dict
     search_text: str
     email_key: str | None = None
+    created_at: dt.datetime | None = None
     tags: list[str] = field(default_factory=list)  # read for the cap on tags per contact
 
 
@@ -181,6 +187,7 @@ class Target:
     given: dict = field(default_factory=dict)  # merged values of the keys the rows gave
     keys: set = field(default_factory=set)  # merged raw keys the rows gave (for derived values)
     created_id: int | None = None  # a new contact's id, reserved from the sequence when planned
+    created_at: dt.datetime | None = None  # the contact's, once known (first staged, or read)
 
     @property
     def contact_id(self) -> int | None:
@@ -354,14 +361,14 @@ class ContactImporter:
     def _lookup_sql(self, where: str, lock: bool) -> str:
         """The org's contacts matching `where`, in id order; its parameters: the org id, then `where`'s."""
         return (
-            f"SELECT id, {', '.join(COLUMNS)} FROM {Contact._meta.db_table} "
+            f"SELECT id, created_at, {', '.join(COLUMNS)} FROM {Contact._meta.db_table} "
             f"WHERE org_id = {ORG_PARAM} AND {where} ORDER BY id"
             + (" FOR UPDATE" if lock and not self.options.dry_run else "")
         )
 
     def _read_contacts(self, cursor, where: str, params: list, lock: bool) -> list[Existing]:
         cursor.execute(self._lookup_sql(where, lock), [self.org_id, *params])
-        names = ["id", *COLUMNS]
+        names = ["id", "created_at", *COLUMNS]
         found = [Existing(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
         for contact in found:  # Django's psycopg setup leaves jsonb undecoded
             if isinstance(contact.folded, str):
@@ -492,17 +499,20 @@ class ContactImporter:
         fields = self.normalizer.custom_fields
         for target in targets:
             contact_id = target.contact_id
-            row = [contact_id, self.org_id, *self._column_values(target), now, now]
+            if target.created_at is None:
+                target.created_at = target.existing.created_at if target.existing is not None else now
+            row = [contact_id, self.org_id, *self._column_values(target), target.created_at, now]
             is_new = target.existing is None and target.created_id not in self._inserted_ids
             if is_new:
                 creating.append(row)
                 new[target.created_id] = target
             else:
                 updating.append(row)
-            tags += [(contact_id, self._tag_ids[name]) for name in target.given.get("tags", ())]
+            tags += [(contact_id, self._tag_ids[name], target.created_at) for name in target.given.get("tags", ())]
             values = new_values if is_new else updated_values
             for key, canonical in target.given.get("custom", {}).items():
-                values += [_value_row(item) for item in stored_rows(self.org_id, contact_id, fields[key], canonical)]
+                items = stored_rows(self.org_id, contact_id, fields[key], canonical, target.created_at)
+                values += [_value_row(item) for item in items]
         self._inserted_ids.update(new)  # writes run in order: later chunks update these
         return Staged(
             targets,
@@ -565,20 +575,25 @@ class ContactImporter:
         """The chunk's tags and custom values. For raced rows (see `_insert_merging`) the contact is the
         one that took the email, or none (skipped): a temp table maps planned ids to it."""
         org = int(self.org_id)
-        target_id, mapped = "s.contact_id", ""
+        target_id, created_at, mapped = "s.contact_id", "s.created_at", ""
         if raced:
-            cursor.execute(f"SELECT id, email_key FROM {Contact._meta.db_table} WHERE org_id = {ORG_PARAM} "
-                           "AND email_key = ANY(%s)", [org, sorted(set(raced.values()))])  # fmt: skip
-            taken = {email: contact_id for contact_id, email in cursor.fetchall()}
+            emails = sorted(set(raced.values()))
+            cursor.execute(f"SELECT email_key, id, created_at FROM {Contact._meta.db_table} "
+                           f"WHERE org_id = {ORG_PARAM} AND email_key = ANY(%s)", [org, emails])  # fmt: skip
+            taken = {email: (contact_id, created) for email, contact_id, created in cursor.fetchall()}
             written = self._raced_written
             cursor.execute(
-                "CREATE TEMP TABLE contact_import_ids (planned int8 PRIMARY KEY, actual int8) ON COMMIT DROP"
+                "CREATE TEMP TABLE contact_import_ids (planned int8 PRIMARY KEY, actual int8, created_at timestamptz)"
+                " ON COMMIT DROP"
             )
             cursor.executemany(
-                "INSERT INTO contact_import_ids VALUES (%s, %s)",
-                [(planned, taken.get(email) if email in written else None) for planned, email in raced.items()],
+                "INSERT INTO contact_import_ids VALUES (%s, %s, %s)",
+                [
+                    (planned, *(taken.get(email, (None, None)) if email in written else (None, None)))
+                    for planned, email in raced.items()
+                ],
             )
-            target_id = "COALESCE(m.actual, s.contact_id)"
+            target_id, created_at = "COALESCE(m.actual, s.contact_id)", "COALESCE(m.created_at, s.created_at)"
             mapped = (
                 " LEFT JOIN contact_import_ids m ON m.planned = s.contact_id"
                 " WHERE m.planned IS NULL OR m.actual IS NOT NULL"
@@ -586,12 +601,12 @@ class ContactImporter:
         if staged.tags:
             _create_staging(cursor, TAG_STAGING, TAG_COLUMNS, TAG_TYPES, staged.tags)
             cursor.execute(
-                f"INSERT INTO {ContactTag._meta.db_table} (org_id, contact_id, tag_id) "
-                f"SELECT {org}, {target_id}, s.tag_id FROM {TAG_STAGING} s{mapped} ON CONFLICT DO NOTHING"
+                f"INSERT INTO {ContactTag._meta.db_table} (org_id, contact_id, tag_id, created_at) "
+                f"SELECT {org}, {target_id}, s.tag_id, {created_at} FROM {TAG_STAGING} s{mapped} ON CONFLICT DO NOTHING"
             )
             cursor.execute(f"DROP TABLE {TAG_STAGING}")
         value_table, columns = FieldValue._meta.db_table, ", ".join(VALUE_COLUMNS[1:])
-        selected = ", ".join(f"s.{c}" for c in VALUE_COLUMNS[1:])
+        selected = ", ".join(created_at if c == "created_at" else f"s.{c}" for c in VALUE_COLUMNS[1:])
         for data, replacing in ((staged.new_values, bool(raced)), (staged.updated_values, True)):
             if not data:
                 continue
@@ -647,7 +662,7 @@ class ContactImporter:
             contact = by_email.get(email)
             if contact is None:  # deleted meanwhile: nothing left to merge into
                 raise Conflict(CONFLICT_DETAIL, code="import_conflict")
-            target.created_id, target.existing = None, contact
+            target.created_id, target.existing, target.created_at = None, contact, contact.created_at
             target.visible = scope_user is None or contact.assigned_to_id == scope_user
             self._by_id[contact.id] = target
             repointed.add(id(target))

@@ -131,7 +131,8 @@ def backfill(apps, schema_editor):
                 for name in dict.fromkeys(fold(" ".join(t.split())) for t in contact.tags or []):
                     if (contact.org_id, name) not in tag_ids:
                         tag_ids[(contact.org_id, name)] = Tag.objects.create(org_id=contact.org_id, name=name).id
-                    links.append(ContactTag(org_id=contact.org_id, contact_id=contact.pk, tag_id=tag_ids[(contact.org_id, name)]))
+                    links.append(ContactTag(org_id=contact.org_id, contact_id=contact.pk,
+                                            tag_id=tag_ids[(contact.org_id, name)], created_at=contact.created_at))
                 for key, canonical in (contact.custom or {}).items():
                     field = fields.get((contact.org_id, key))
                     if field is None or canonical in (None, "", []):
@@ -142,7 +143,7 @@ def backfill(apps, schema_editor):
                                 org_id=contact.org_id, contact_id=contact.pk, field_id=field.id, position=position,
                                 value=item.value, folded=item.text,
                                 text_key=text_key(item.text) if item.text is not None else None,
-                                number=item.number, day=item.day, moment=item.moment,
+                                number=item.number, day=item.day, moment=item.moment, created_at=contact.created_at,
                             )
                         )  # fmt: skip
             Contact.objects.bulk_update(batch, ["email_key", "folded", "search_text"])
@@ -185,8 +186,9 @@ class Migration(migrations.Migration):
                                               related_name="+", to="contacts.contact")),
                 ("tag", models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING,
                                           related_name="+", to="customization.tag")),
+                ("created_at", models.DateTimeField()),
             ],
-            options={"indexes": [models.Index(fields=["org", "tag", "contact"], name="contacttag_by_tag")]},
+            options={"indexes": [models.Index(fields=["org", "tag", "-created_at", "-contact"], name="contacttag_by_tag")]},
         ),
         migrations.CreateModel(
             name="FieldValue",
@@ -206,12 +208,16 @@ class Migration(migrations.Migration):
                 ("number", models.FloatField(null=True)),
                 ("day", models.DateField(null=True)),
                 ("moment", models.DateTimeField(null=True)),
+                ("created_at", models.DateTimeField()),
             ],
             options={
                 "indexes": [
                     models.Index(condition=models.Q(**{f"{column}__isnull": False}),
                                  fields=["org", "field", column, "contact"], name=f"fieldvalue_{column}")
                     for column in ("text_key", "number", "day", "moment")
+                ] + [
+                    models.Index(fields=["org", "field", "-created_at", "-contact"],
+                                 include=["text_key", "number", "day", "moment"], name="fieldvalue_created")
                 ],
             },
         ),  # fmt: skip

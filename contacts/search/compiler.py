@@ -22,7 +22,7 @@ from django.db.models.lookups import IsNull
 from contacts.paging import Selection
 from contacts.search.fields import FieldRegistry, SearchField
 from contacts.search.free_text import QText
-from contacts.search.operators import ALL_OPERATORS, Context, ValueProblem, kind_of
+from contacts.search.operators import ALL_OPERATORS, Context, ValueProblem, kind_of, side_of
 from contacts.search.query import (
     Query,
     SearchRequest,
@@ -74,13 +74,18 @@ class SearchPlan:
         """The filtered (unordered) queryset: conditions AND q."""
         return queryset.filter(self.condition, self.text.rows)
 
-    def selection(self, queryset) -> Selection:
+    def selection(self, queryset, *, whole_org: bool = True) -> Selection:
         """The matches of `queryset` (already scoped) in both forms (contacts.paging.Selection): the
-        ids narrowed through `q`'s index, and with several groups one query per group, UNIONed."""
+        ids narrowed through `q`'s index, and with several groups one query per group, UNIONed.
+        `whole_org`: the caller sees every contact of the org (then one tag or value condition in
+        list order can be paged from its own rows' index, `Selection.side`)."""
         rows = self.filter(queryset)
         has_filter = bool(self.condition) or bool(self.q)
         if len(self.groups) < 2:
-            return Selection.of(rows, has_filter, narrow=self.text.index)
+            selection = Selection.of(rows, has_filter, narrow=self.text.index)
+            if whole_org and not self.q and list(self.sort.order_by) == list(DEFAULT_ORDER):
+                selection.side = side_of(self.condition)
+            return selection
         arms = [
             queryset.filter(group, self.text.rows, self.text.index).order_by().values_list("pk", flat=True)
             for group in self.groups

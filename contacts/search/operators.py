@@ -105,16 +105,33 @@ class Context:
 NOTHING = Q(pk__in=[])
 
 
+class SideExists(Exists):
+    """EXISTS over the contact's tag or value rows matching a condition, which also keeps those rows
+    uncorrelated (`side`): a list filtered by this one condition can walk them on their own, in
+    list order, through their (org_id, tag or field, created_at) index (contacts/paging.py)."""
+
+    def __init__(self, side, **extra):
+        self.side = side
+        super().__init__(side.filter(org_id=OuterRef("org_id"), contact_id=OuterRef("pk")), **extra)
+
+
 def custom_exists(field: SearchField, *conditions: Q, **lookups) -> Q:
     """The contact has a stored item of this custom field matching the conditions (FieldValue columns)."""
-    rows = FieldValue.objects.filter(
-        *conditions, org_id=OuterRef("org_id"), contact_id=OuterRef("pk"), field_id=field.custom_field_id, **lookups
-    )
-    return Q(Exists(rows))
+    return Q(SideExists(FieldValue.objects.filter(*conditions, field_id=field.custom_field_id, **lookups)))
 
 
 def tag_exists(**lookups) -> Q:
-    return Q(Exists(ContactTag.objects.filter(org_id=OuterRef("org_id"), contact_id=OuterRef("pk"), **lookups)))
+    return Q(SideExists(ContactTag.objects.filter(**lookups)))
+
+
+def side_of(condition: Q):
+    """The tag or value rows of `condition` if it is one positive SideExists, else None."""
+    if condition.negated or len(condition.children) != 1:
+        return None
+    (child,) = condition.children
+    if isinstance(child, Q):
+        return side_of(child)
+    return child.side if isinstance(child, SideExists) else None  # ~SideExists is a NegatedExpression
 
 
 def custom_sort_value(field: SearchField, column: str):

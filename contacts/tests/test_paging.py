@@ -6,7 +6,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from contacts.models import Contact
+from contacts.models import Contact, ContactTag
 from contacts.services import add_tags
 from contacts.testing import make_contact
 from customization.models import CustomField
@@ -256,3 +256,84 @@ def test_a_walk_out_of_budget_is_cancelled_and_the_page_comes_from_the_ids(many,
     assert [c["name"] for c in body["results"]] == FIRST_THREE
     assert walks and paged_by_ids(sql)
     assert _show("statement_timeout") == before
+
+
+def _side_reads(sql: list[str], table: str) -> bool:
+    """A statement reading the condition's own rows in list order (contacts.paging._side_page)."""
+    return any(f'FROM "{table}"' in s and 'ORDER BY "' + table + '"."created_at" DESC' in s for s in sql)
+
+
+@pytest.fixture
+def labelled(many, carol):
+    """Tags and a multi-select on the `many` contacts; one contact has two matching options (it must
+    come once), and carol (assigned-only) is assigned a few of the tagged ones."""
+    CustomField.objects.create(
+        org=many.org, key="labels", name="Labels", data_type="multi_select", options=["a", "b", "c"]
+    )
+    people = list(Contact.objects.filter(name__startswith="Person").order_by("name"))
+    for index, contact in enumerate(people):
+        if index % 2:
+            add_tags(contact, ["odd"])
+        labels = ["a", "b"] if index % 3 == 0 else ["c"]
+        response = many.client.patch(f"/api/v1/contacts/{contact.pk}", {"custom": {"labels": labels}}, format="json")
+        assert response.status_code == 200
+    Contact.objects.filter(pk__in=[people[1].pk, people[5].pk]).update(assigned_to=carol.user)
+    return many
+
+
+def _expected(org, **filters) -> list[int]:
+    return list(Contact.objects.filter(org=org, **filters).order_by("-created_at", "-id").values_list("pk", flat=True))
+
+
+def test_one_tag_is_paged_from_its_own_rows_in_list_order(labelled):
+    expected = _expected(labelled.org, pk__in=ContactTag.objects.filter(tag__name="odd").values("contact_id"))
+    assert len(expected) == 11
+    sql, body = _statements(labelled, "get", "/api/v1/contacts?tag=odd&limit=4")
+    assert _side_reads(sql, "contacts_contacttag")
+    assert [c["id"] for c in body["results"]] == expected[:4]
+    assert walk_get(labelled, "tag=odd&limit=4") == expected  # cursors past created_at ties
+    offset_page = labelled.client.get("/api/v1/contacts?tag=odd&limit=4&offset=8").json()["results"]
+    assert [c["id"] for c in offset_page] == expected[8:]
+
+
+def test_one_value_condition_is_paged_from_its_own_rows_each_contact_once(labelled):
+    condition = {"field": "custom.labels", "op": "contains_any", "value": ["a", "b"]}
+    body = {"query": {"groups": [{"conditions": [condition]}]}}
+    expected = _expected(labelled.org, name__in=[f"Person {i:02d}" for i in range(0, 23, 3)])
+    sql, page = _statements(labelled, "post", "/api/v1/contacts/search", {**body, "limit": 3})
+    assert _side_reads(sql, "contacts_fieldvalue")
+    assert [c["id"] for c in page["results"]] == expected[:3]
+    assert search_walk(labelled, {**body, "limit": 3}) == expected  # two matching options, one row
+    assert page["count"] == len(expected)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ("get", "/api/v1/contacts?tag=odd&ordering=name", None),  # another order
+        ("get", "/api/v1/contacts?tag=odd&dnc=false", None),  # a second filter
+        (
+            "post",
+            "/api/v1/contacts/search",
+            {
+                "q": "person",
+                "query": {"groups": [{"conditions": [{"field": "tags", "op": "contains", "value": "odd"}]}]},
+            },
+        ),  # q with it
+    ],
+)
+def test_other_lists_with_a_tag_are_not_paged_from_its_rows(labelled, request_):
+    method, url, body = request_
+    sql, _ = _statements(labelled, method, url, body)
+    assert not _side_reads(sql, "contacts_contacttag")
+
+
+def test_an_assigned_only_member_gets_only_their_contacts_for_one_tag(labelled, carol):
+    body = carol.client.get("/api/v1/contacts?tag=odd").json()
+    assert [c["name"] for c in body["results"]] == ["Person 05", "Person 01"]
+    searched = carol.client.post(
+        "/api/v1/contacts/search",
+        {"query": {"groups": [{"conditions": [{"field": "tags", "op": "contains", "value": "odd"}]}]}},
+        format="json",
+    ).json()
+    assert [c["name"] for c in searched["results"]] == ["Person 05", "Person 01"]

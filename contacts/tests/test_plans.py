@@ -42,14 +42,16 @@ SELECT %(org)s, 'first' || i, last, 'first' || i || ' ' || last, 'p' || i || '@x
 FROM (SELECT i, CASE WHEN i %% 7 = 0 THEN 'johnson' ELSE 'smith' || i END AS last
       FROM generate_series(0, %(count)s - 1) AS i) AS rows;
 
-INSERT INTO contacts_contacttag (org_id, contact_id, tag_id)
-SELECT c.org_id, c.id, t.id
-FROM (SELECT id, org_id, (row_number() OVER (ORDER BY id) - 1)::int AS i FROM contacts_contact WHERE org_id = %(org)s) c
+INSERT INTO contacts_contacttag (org_id, contact_id, tag_id, created_at)
+SELECT c.org_id, c.id, t.id, c.created_at
+FROM (SELECT id, org_id, created_at, (row_number() OVER (ORDER BY id) - 1)::int AS i
+      FROM contacts_contact WHERE org_id = %(org)s) c
 JOIN customization_tag t ON t.org_id = c.org_id
 WHERE (t.name = 'common' AND c.i %% 10 < 3) OR (t.name = 'rare' AND c.i %% 2000 = 1000)
    OR (t.name = 'old' AND c.i < 50);
 
-INSERT INTO contacts_fieldvalue (org_id, contact_id, field_id, position, value, folded, text_key, number, day, moment)
+INSERT INTO contacts_fieldvalue (org_id, contact_id, field_id, position, value, folded, text_key, number, day, moment,
+                                 created_at)
 SELECT c.org_id, c.id, f.id, 0,
        CASE f.key WHEN 'deal_size' THEN to_jsonb((c.i * 7919) %% 10000)
                   WHEN 'renewal' THEN to_jsonb((date '2022-01-01' + (c.i %% 1500))::text)
@@ -58,8 +60,9 @@ SELECT c.org_id, c.id, f.id, 0,
        CASE f.key WHEN 'external_id' THEN 'ext-' || c.i END, CASE f.key WHEN 'external_id' THEN 'ext-' || c.i END,
        CASE f.key WHEN 'deal_size' THEN (c.i * 7919) %% 10000 END,
        CASE f.key WHEN 'renewal' THEN date '2022-01-01' + (c.i %% 1500) END,
-       CASE f.key WHEN 'last_seen' THEN now() - (c.i %% 365) * interval '1 day' END
-FROM (SELECT id, org_id, (row_number() OVER (ORDER BY id) - 1)::int AS i FROM contacts_contact WHERE org_id = %(org)s) c
+       CASE f.key WHEN 'last_seen' THEN now() - (c.i %% 365) * interval '1 day' END, c.created_at
+FROM (SELECT id, org_id, created_at, (row_number() OVER (ORDER BY id) - 1)::int AS i
+      FROM contacts_contact WHERE org_id = %(org)s) c
 JOIN customization_customfield f ON f.org_id = c.org_id;
 """
 FIELDS = [("deal_size", "number"), ("renewal", "date"), ("external_id", "text"), ("last_seen", "datetime")]

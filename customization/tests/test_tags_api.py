@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from contacts.models import Contact
+from contacts.models import Contact, attach_tags_and_custom
 from contacts.testing import make_contacts as make_rows
 from customization.models import Tag
 
@@ -51,7 +51,7 @@ def test_list_is_paginated_ordered_by_name_and_filterable(alice):
 
 def tag_sets(org) -> Counter:
     """How many of the org's contacts carry each set of tags (sorted tuples)."""
-    return Counter(tuple(c.tags) for c in Contact.objects.for_org(org.id).with_tags_and_custom())
+    return Counter(tuple(c.tags) for c in attach_tags_and_custom(list(Contact.objects.for_org(org.id))))
 
 
 def test_with_counts_counts_contacts_in_one_grouped_query(alice):

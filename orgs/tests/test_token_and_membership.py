@@ -98,9 +98,10 @@ def test_me_with_an_org_header_still_lists_every_membership(alice, charlie):
     assert [m["org_id"] for m in body["memberships"]] == sorted([alice.org.id, charlie.org.id])
 
 
-def test_a_contact_detail_is_three_round_trips_inside_the_transaction(alice):
-    """Role switch; org claim sent together with token + user + membership; the contact (once
-    prepared: the first run of each statement on a connection adds one round trip to prepare it)."""
+def test_a_contact_detail_is_four_round_trips_inside_the_transaction(alice):
+    """Role switch; org claim sent together with token + user + membership; the contact; its tags
+    and custom values (contacts.models.TAGS_AND_VALUES, once prepared: the first run of each
+    statement on a connection adds one round trip to prepare it)."""
     contact = alice.client.post("/api/v1/contacts", {"name": "Ada"}, format="json").json()
     assert alice.client.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
     with CaptureQueriesContext(connection) as captured, libpq_trace() as trace:
@@ -108,12 +109,13 @@ def test_a_contact_detail_is_three_round_trips_inside_the_transaction(alice):
     sql = [q["sql"] for q in captured.captured_queries]
     test_only = [s for s in sql if s.startswith(("SAVEPOINT", "RELEASE")) or "set_config('role', 'none'" in s]
     statements = [s for s in sql if s not in test_only]
-    assert len(statements) == 4, statements
+    assert len(statements) == 5, statements
     assert "set_config('role'" in statements[0]
     assert "app.org_id" in statements[1]
     assert "knox_authtoken" in statements[2] and "orgs_membership" in statements[2]
     assert statements[3].startswith('SELECT "contacts_contact"."id"')
-    assert trace.count("ReadyForQuery") == 3 + len(test_only), trace
+    assert "contacts_contacttag" in statements[4] and "contacts_fieldvalue" in statements[4]
+    assert trace.count("ReadyForQuery") == 4 + len(test_only), trace
 
 
 @contextlib.contextmanager
