@@ -59,6 +59,7 @@ SELECT {org}, i.id, v.field_id, c.created_at, {tail} FROM bench_staging_values v
 JOIN contacts_contact c ON c.id = i.id
 """
 TAIL = ", ".join(rows.TAIL_COLUMNS)
+STAGED_TAIL = ", ".join(f"v.{column}" for column in rows.TAIL_COLUMNS)  # `created_at` is also c's
 
 
 def make_rows(org_id: int, count: int, seed: int, prefix: str, start_index: int = 0) -> list[dict]:
@@ -168,7 +169,7 @@ def raw_merge(db: BenchDatabase, catalog: Catalog, contacts: list[dict]) -> floa
             cur.execute(MERGE_CONTACTS_SQL.format(cols=cols))
             cur.execute(MERGE_TAGS_SQL.format(org=int(org)))
             cur.execute(REPLACE_VALUES_SQL.format(org=int(org)))
-            cur.execute(INSERT_VALUES_SQL.format(org=int(org), value_cols=", ".join(data.VALUE_COLUMNS), tail=TAIL))
+            cur.execute(INSERT_VALUES_SQL.format(org=int(org), value_cols=", ".join(data.VALUE_COLUMNS), tail=STAGED_TAIL))
             elapsed = time.perf_counter() - started
         conn.rollback()
     return elapsed

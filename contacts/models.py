@@ -106,14 +106,22 @@ class Contact(TenantModel):
 
 # One statement for the tags and custom values of many contacts, run prepared (it is run on every
 # contact read; planning its joins under row-level security cost more than running it).
+# Each side is read first, alone, by its primary key (org_id, contact_id, …): joined straight to the
+# tag or field catalog, the planner preferred the (org, field, created_at) index with the page's ids
+# as a filter, which reads every value row of the org (124 ms for a page at 100k against 1.3 ms).
 TAGS_AND_VALUES = """
+WITH tag_rows AS MATERIALIZED (
+    SELECT org_id, contact_id, tag_id FROM contacts_contacttag
+    WHERE org_id = ANY(%s::bigint[]) AND contact_id = ANY(%s::bigint[])
+), value_rows AS MATERIALIZED (
+    SELECT org_id, contact_id, field_id, position, value FROM contacts_fieldvalue
+    WHERE org_id = ANY(%s::bigint[]) AND contact_id = ANY(%s::bigint[])
+)
 SELECT ct.contact_id, t.name, NULL, NULL, NULL, 0, 0
-FROM contacts_contacttag ct JOIN customization_tag t ON t.org_id = ct.org_id AND t.id = ct.tag_id
-WHERE ct.org_id = ANY(%s::bigint[]) AND ct.contact_id = ANY(%s::bigint[])
+FROM tag_rows ct JOIN customization_tag t ON t.org_id = ct.org_id AND t.id = ct.tag_id
 UNION ALL
 SELECT fv.contact_id, NULL, f.key, f.data_type, fv.value, fv.field_id, fv.position
-FROM contacts_fieldvalue fv JOIN customization_customfield f ON f.org_id = fv.org_id AND f.id = fv.field_id
-WHERE fv.org_id = ANY(%s::bigint[]) AND fv.contact_id = ANY(%s::bigint[])
+FROM value_rows fv JOIN customization_customfield f ON f.org_id = fv.org_id AND f.id = fv.field_id
 """
 
 
