@@ -169,7 +169,8 @@ def raw_merge(db: BenchDatabase, catalog: Catalog, contacts: list[dict]) -> floa
             cur.execute(MERGE_CONTACTS_SQL.format(cols=cols))
             cur.execute(MERGE_TAGS_SQL.format(org=int(org)))
             cur.execute(REPLACE_VALUES_SQL.format(org=int(org)))
-            cur.execute(INSERT_VALUES_SQL.format(org=int(org), value_cols=", ".join(data.VALUE_COLUMNS), tail=STAGED_TAIL))
+            value_cols = ", ".join(data.VALUE_COLUMNS)
+            cur.execute(INSERT_VALUES_SQL.format(org=int(org), value_cols=value_cols, tail=STAGED_TAIL))
             elapsed = time.perf_counter() - started
         conn.rollback()
     return elapsed

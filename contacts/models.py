@@ -77,7 +77,7 @@ class Contact(TenantModel):
     def forget_tags_and_custom(self) -> None:
         """After a write of them: the next read of `tags` or `custom` reads them again."""
         self.__dict__.pop("tag_names", None)
-        self.__dict__.pop("custom_items", None)
+        self.__dict__.pop("custom_values", None)
 
     def refresh_from_db(self, *args, **kwargs):
         self.forget_tags_and_custom()
@@ -93,58 +93,58 @@ class Contact(TenantModel):
     @property
     def custom(self) -> dict:
         """Custom values by field key, in canonical JSON form (as attached, or read now)."""
-        if self.pk is not None and not hasattr(self, "custom_items"):
+        if self.pk is not None and not hasattr(self, "custom_values"):
             attach_tags_and_custom([self])
-        custom: dict = {}
-        for key, data_type, value in getattr(self, "custom_items", []):
-            if data_type == MULTI_SELECT:
-                custom.setdefault(key, []).append(value)
-            else:
-                custom[key] = value
-        return custom
+        values = getattr(self, "custom_values", {})
+        return {key: list(value) if isinstance(value, list) else value for key, value in values.items()}
 
 
 # One statement for the tags and custom values of many contacts, run prepared (it is run on every
-# contact read; planning its joins under row-level security cost more than running it).
+# contact read; planning its joins under row-level security cost more than running it). It answers
+# one JSON document, {contact id: [tag names, {key: value}]}: one parse for a page instead of one per
+# value (a page of 50 contacts holds some 400 tags and values).
 # Each side is read first, alone, by its primary key (org_id, contact_id, …): joined straight to the
 # tag or field catalog, the planner preferred the (org, field, created_at) index with the page's ids
 # as a filter, which reads every value row of the org (124 ms for a page at 100k against 1.3 ms).
-TAGS_AND_VALUES = """
+# Tag names are in code point order (COLLATE "C", as Python sorts them); values in field order, a
+# multi-select's options in their position order.
+TAGS_AND_VALUES = f"""
 WITH tag_rows AS MATERIALIZED (
     SELECT org_id, contact_id, tag_id FROM contacts_contacttag
     WHERE org_id = ANY(%s::bigint[]) AND contact_id = ANY(%s::bigint[])
 ), value_rows AS MATERIALIZED (
     SELECT org_id, contact_id, field_id, position, value FROM contacts_fieldvalue
     WHERE org_id = ANY(%s::bigint[]) AND contact_id = ANY(%s::bigint[])
+), tags AS (
+    SELECT ct.contact_id, json_agg(t.name ORDER BY t.name COLLATE "C") AS names
+    FROM tag_rows ct JOIN customization_tag t ON t.org_id = ct.org_id AND t.id = ct.tag_id
+    GROUP BY ct.contact_id
+), fields AS (
+    SELECT fv.contact_id, fv.field_id, f.key,
+           CASE WHEN f.data_type = '{MULTI_SELECT}' THEN jsonb_agg(fv.value ORDER BY fv.position)
+                ELSE (array_agg(fv.value))[1] END AS value
+    FROM value_rows fv JOIN customization_customfield f ON f.org_id = fv.org_id AND f.id = fv.field_id
+    GROUP BY fv.contact_id, fv.field_id, f.key, f.data_type
+), custom AS (
+    SELECT contact_id, json_object_agg(key, value ORDER BY field_id) AS items FROM fields GROUP BY contact_id
 )
-SELECT ct.contact_id, t.name, NULL, NULL, NULL, 0, 0
-FROM tag_rows ct JOIN customization_tag t ON t.org_id = ct.org_id AND t.id = ct.tag_id
-UNION ALL
-SELECT fv.contact_id, NULL, f.key, f.data_type, fv.value, fv.field_id, fv.position
-FROM value_rows fv JOIN customization_customfield f ON f.org_id = fv.org_id AND f.id = fv.field_id
+SELECT json_object_agg(contact_id, json_build_array(coalesce(names, '[]'), coalesce(items, '{{}}')))::text
+FROM tags FULL JOIN custom USING (contact_id)
 """
 
 
 def attach_tags_and_custom(contacts: list[Contact]) -> list[Contact]:
     """Read the tags and custom values of `contacts` (saved) in one statement for all of them, and
-    keep them on each (`tag_names`, `custom_items`) for `Contact.tags` and `Contact.custom`."""
+    keep them on each (`tag_names`, `custom_values`) for `Contact.tags` and `Contact.custom`."""
     if not contacts:
         return contacts
     orgs, ids = sorted({c.org_id for c in contacts}), [c.pk for c in contacts]
     with connection.prepared_cursor() as cursor:
         cursor.execute(TAGS_AND_VALUES, [orgs, ids, orgs, ids])
-        rows = cursor.fetchall()
-    tags: dict[int, list] = {}
-    items: dict[int, list] = {}
-    for contact_id, tag, key, data_type, value, field_id, position in rows:
-        if tag is not None:
-            tags.setdefault(contact_id, []).append(tag)
-        else:
-            value = json.loads(value) if isinstance(value, str) else value  # Django leaves jsonb as text
-            items.setdefault(contact_id, []).append((field_id, position, key, data_type, value))
+        document = cursor.fetchone()[0]
+    found = json.loads(document) if document else {}
     for contact in contacts:
-        contact.tag_names = sorted(tags.get(contact.pk, []))
-        contact.custom_items = [item[2:] for item in sorted(items.get(contact.pk, []), key=lambda i: i[:2])]
+        contact.tag_names, contact.custom_values = found.get(str(contact.pk), ([], {}))
     return contacts
 
 

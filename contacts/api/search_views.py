@@ -58,12 +58,14 @@ class ContactSearchView(_OrgAPIView):
     def post(self, request):
         plan = SearchCompiler.for_member(self.membership).compile_request(request.data)
         selection = plan.selection(self.get_queryset(), whole_org=not self.membership.sees_only_assigned)
-        ordered = plan.sort.apply(selection.rows)
         after = decode_cursor(plan.cursor, plan.sort.order_by) if plan.cursor else None
-        if after is not None:
-            ordered = ordered.filter(rows_after(plan.sort.order_by, after))
+
+        def order(rows):  # sorted, and after the cursor
+            rows = plan.sort.apply(rows)
+            return rows.filter(rows_after(plan.sort.order_by, after)) if after is not None else rows
+
         count = count_rows(selection, plan.count)
-        page = fetch_page(selection, ordered, count, plan.offset, plan.limit, after)
+        page = fetch_page(selection, order(selection.rows), count, plan.offset, plan.limit, after, order)
         next_cursor = encode_cursor(page[-1], plan.sort.order_by) if len(page) == plan.limit else None
         return Response(
             {

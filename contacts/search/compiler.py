@@ -76,7 +76,8 @@ class SearchPlan:
 
     def selection(self, queryset, *, whole_org: bool = True) -> Selection:
         """The matches of `queryset` (already scoped) in both forms (contacts.paging.Selection): the
-        ids narrowed through `q`'s index, and with several groups one query per group, UNIONed.
+        ids narrowed through `q`'s index, and with several groups one query per group, UNIONed (each
+        group is also a selection of its own, `arms`, paged alone).
         `whole_org`: the caller sees every contact of the org (then one tag or value condition in
         list order can be paged from its own rows' index, `Selection.side`)."""
         rows = self.filter(queryset)
@@ -86,11 +87,14 @@ class SearchPlan:
             if whole_org and not self.q and list(self.sort.order_by) == list(DEFAULT_ORDER):
                 selection.side = side_of(self.condition)
             return selection
-        arms = [
-            queryset.filter(group, self.text.rows, self.text.index).order_by().values_list("pk", flat=True)
-            for group in self.groups
-        ]
-        return Selection(rows, arms[0].union(*arms[1:]), has_filter, common=bool(self.text.index))
+        arms = []
+        for group in self.groups:
+            arm = Selection.of(queryset.filter(group, self.text.rows), bool(group) or bool(self.q), self.text.index)
+            if whole_org and not self.q and list(self.sort.order_by) == list(DEFAULT_ORDER):
+                arm.side = side_of(group)
+            arms.append(arm)
+        ids = arms[0].ids.union(*(arm.ids for arm in arms[1:]))
+        return Selection(rows, ids, has_filter, common=bool(self.text.index), arms=arms)
 
 
 class SearchCompiler:

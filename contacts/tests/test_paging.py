@@ -4,6 +4,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.db.models import Q
 from django.utils import timezone
 
 from contacts.models import Contact, ContactTag
@@ -337,3 +338,36 @@ def test_an_assigned_only_member_gets_only_their_contacts_for_one_tag(labelled, 
         format="json",
     ).json()
     assert [c["name"] for c in searched["results"]] == ["Person 05", "Person 01"]
+
+
+OR_OF_GROUPS = {
+    "query": {
+        "groups": [
+            {"conditions": [{"field": "tags", "op": "contains", "value": "odd"}]},
+            {"conditions": [{"field": "custom.labels", "op": "contains_any", "value": ["a"]}]},
+        ]
+    },
+    "count": "none",
+}
+
+
+@pytest.mark.parametrize("sort", [[], [{"field": "name", "direction": "desc"}]])
+def test_an_or_of_groups_is_paged_from_each_groups_own_page(labelled, sort):
+    odd = ContactTag.objects.filter(tag__name="odd").values("contact_id")
+    members = Contact.objects.filter(org=labelled.org).filter(
+        Q(pk__in=odd) | Q(name__in=[f"Person {i:02d}" for i in range(0, 23, 3)])
+    )
+    body = {**OR_OF_GROUPS, "sort": sort, "limit": 4}
+    # The reference: the same search with its count known, which pages from the UNION of the ids.
+    reference = labelled.client.post("/api/v1/contacts/search", {**body, "count": "exact", "limit": 200}, format="json")
+    expected = [c["id"] for c in reference.json()["results"]]
+    assert sorted(expected) == sorted(members.values_list("pk", flat=True)) and len(expected) == 15
+
+    sql, page = _statements(labelled, "post", "/api/v1/contacts/search", body)
+    assert [c["id"] for c in page["results"]] == expected[:4]
+    if not sort:  # in list order each group reads its own tag or value rows
+        assert _side_reads(sql, "contacts_contacttag") and _side_reads(sql, "contacts_fieldvalue")
+    assert not any(" UNION " in s for s in sql)  # never every match of every group
+    assert search_walk(labelled, body) == expected
+    offset_page = labelled.client.post("/api/v1/contacts/search", {**body, "offset": 8}, format="json").json()
+    assert [c["id"] for c in offset_page["results"]] == expected[8:12]
