@@ -148,6 +148,8 @@ class Selection:
     # of each group's page, and each group finds those through its own indexes (an OR of semi-joins
     # can only be walked: 423 ms for three groups at 100k).
     arms: list[Selection] | None = None
+    # The exact count by a cheaper route than counting `ids`, when there is one (a `q` alone).
+    counter: Callable[[], int] | None = None
 
     @classmethod
     def of(cls, queryset, has_filter: bool = True, narrow: Q | None = None) -> Selection:
@@ -205,7 +207,8 @@ def exact_count(selection: Selection) -> int:
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.COUNT_WORK_MEM])
-        count = selection.ids.count()  # if it fails, the transaction (and the setting) ends with it
+        # If it fails, the transaction (and the setting) ends with it.
+        count = selection.counter() if selection.counter else selection.ids.count()
         cursor.execute("SET LOCAL work_mem TO DEFAULT")
     return count
 

@@ -72,6 +72,7 @@ class ContactFilterSet(django_filters.FilterSet):
     def filter_q(self, queryset, name, value):
         text = QText.of(value)
         self.request.contacts_q_index = text.index  # read by ContactPagination for its counts and ids
+        self.request.contacts_q_count = text.count if text.patterns else None  # and this, for `q` alone
         return queryset.filter(text.rows)
 
     def filter_view(self, queryset, name, value):

@@ -40,6 +40,8 @@ class ContactPagination(LimitOffsetPagination):
             and not request.membership.sees_only_assigned
         ):
             selection.side = getattr(request, "contacts_side", None)  # set by ContactFilterSet.filter_tags
+        if filter_params == {"q"} and not request.membership.sees_only_assigned:
+            selection.counter = getattr(request, "contacts_q_count", None)  # set by ContactFilterSet.filter_q
         self.count = count_rows(selection, self.count_mode)
         after = decode_cursor(cursor, order_by) if cursor else None
         page_qs = queryset.filter(rows_after(order_by, after)) if after is not None else queryset

@@ -86,6 +86,8 @@ class SearchPlan:
             selection = Selection.of(rows, has_filter, narrow=self.text.index)
             if whole_org and not self.q and list(self.sort.order_by) == list(DEFAULT_ORDER):
                 selection.side = side_of(self.condition)
+            if whole_org and not self.condition and self.text.patterns:
+                selection.counter = self.text.count
             return selection
         arms = []
         for group in self.groups:

@@ -27,6 +27,7 @@ from customization.text import fold_unaccented
 # A term matching at most this many contacts of the org is resolved to their ids up front.
 FEW = 500
 TEXT_MATCHES = "SELECT crm_text_matches(%s::text[])"
+TEXT_MATCH_COUNT = "SELECT count(*) FROM crm_text_matches(%s::text[])"
 
 
 def q_terms(q: str) -> list[str]:
@@ -61,6 +62,15 @@ class QText:
 
     rows: Q
     index: Q
+    patterns: tuple[str, ...] = ()
+
+    def count(self) -> int:
+        """How many of the org's contacts match, counted from the function's ids alone: for a
+        caller who sees the whole org and filters on nothing else (joined back to the contacts and
+        checked again, a term in 16,560 of 100,000 contacts took 138 ms to count, against 31 ms)."""
+        with connection.cursor() as cursor:
+            cursor.execute(TEXT_MATCH_COUNT, [list(self.patterns)])
+            return cursor.fetchone()[0]
 
     @classmethod
     def of(cls, q: str) -> QText:
@@ -72,4 +82,4 @@ class QText:
             ids = [row[0] for row in cursor.fetchall()]
         if len(ids) <= FEW:
             return cls(Q(pk__in=ids), Q())  # a rare term: its ids, known
-        return cls(q_rows(q), Q(pk__in=RawSQL(TEXT_MATCHES, [patterns])))
+        return cls(q_rows(q), Q(pk__in=RawSQL(TEXT_MATCHES, [patterns])), tuple(patterns))

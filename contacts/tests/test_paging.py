@@ -371,3 +371,58 @@ def test_an_or_of_groups_is_paged_from_each_groups_own_page(labelled, sort):
     assert search_walk(labelled, body) == expected
     offset_page = labelled.client.post("/api/v1/contacts/search", {**body, "offset": 8}, format="json").json()
     assert [c["id"] for c in offset_page["results"]] == expected[8:12]
+
+
+@pytest.fixture
+def common_q(many, monkeypatch):
+    """`person` found in more than FEW contacts: a common term, checked per row and through its index."""
+    from contacts.search import free_text
+
+    monkeypatch.setattr(free_text, "FEW", 5)
+    return many
+
+
+def _counted_by_the_function(sql: list[str]) -> bool:
+    return any("count(*) FROM crm_text_matches" in s for s in sql)
+
+
+@pytest.mark.parametrize(
+    "method, url, body",
+    [
+        ("get", "/api/v1/contacts?q=person&limit=2", None),
+        ("post", "/api/v1/contacts/search", {"q": "person", "limit": 2}),
+    ],
+)
+def test_a_common_q_alone_is_counted_from_its_index(common_q, method, url, body):
+    sql, page = _statements(common_q, method, url, body)
+    assert page["count"] == 23
+    assert _counted_by_the_function(sql)
+
+
+@pytest.mark.parametrize(
+    "method, url, body",
+    [
+        ("get", "/api/v1/contacts?q=person&dnc=false&limit=2", None),
+        (
+            "post",
+            "/api/v1/contacts/search",
+            {"q": "person", "query": {"groups": [{"conditions": [{"field": "dnc", "op": "eq", "value": True}]}]}},
+        ),
+    ],
+)
+def test_a_common_q_with_another_filter_counts_both(common_q, method, url, body):
+    Contact.objects.filter(name__in=["Person 03", "Person 04"]).update(dnc=True)
+    sql, page = _statements(common_q, method, url, body)
+    assert page["count"] == (21 if method == "get" else 2)
+    assert not _counted_by_the_function(sql)
+
+
+def test_an_assigned_only_member_counts_only_their_contacts_for_a_common_q(common_q, carol):
+    Contact.objects.filter(name__in=["Person 03", "Person 04", "Person 05"]).update(assigned_to=carol.user)
+    for method, url, body in [
+        ("get", "/api/v1/contacts?q=person", None),
+        ("post", "/api/v1/contacts/search", {"q": "person"}),
+    ]:
+        sql, page = _statements(carol, method, url, body)
+        assert page["count"] == 3
+        assert not _counted_by_the_function(sql)
