@@ -383,7 +383,7 @@ def common_q(many, monkeypatch):
 
 
 def _counted_by_the_function(sql: list[str]) -> bool:
-    return any("count(*) FROM crm_text_matches" in s for s in sql)
+    return any("crm_text_match_count" in s for s in sql)
 
 
 @pytest.mark.parametrize(
@@ -426,3 +426,19 @@ def test_an_assigned_only_member_counts_only_their_contacts_for_a_common_q(commo
         sql, page = _statements(carol, method, url, body)
         assert page["count"] == 3
         assert not _counted_by_the_function(sql)
+
+
+def test_a_term_on_a_page_of_the_newest_contacts_is_common_without_a_look_up(alice):
+    for index in range(55):
+        make_contact(org=alice.org, name=f"Zebra {index:02d}", search_text=f"zebra {index:02d}")
+    make_contact(org=alice.org, name="Okapi", search_text="okapi")
+    expected = _expected(alice.org, name__startswith="Zebra")
+
+    sql, page = _statements(alice, "get", "/api/v1/contacts?q=zebra&count=none&limit=10")
+    assert [c["id"] for c in page["results"]] == expected[:10]
+    assert not any("crm_text_matches" in s and "LIMIT 501" in s for s in sql)  # no look-up of every match
+    assert alice.client.get("/api/v1/contacts?q=zebra").json()["count"] == 55
+
+    sql, page = _statements(alice, "get", "/api/v1/contacts?q=okapi")
+    assert [c["name"] for c in page["results"]] == ["Okapi"]
+    assert any("crm_text_matches" in s and "LIMIT 501" in s for s in sql)  # a rare term: its ids, looked up

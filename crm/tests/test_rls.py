@@ -149,3 +149,18 @@ def test_prepared_request_statements_reused_by_two_orgs_serve_each_only_its_own_
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%knox_authtoken%%'")
         assert cursor.fetchone()[0] >= 1  # the requests above did run prepared
+
+
+@pytest.mark.parametrize("org_set", [True, False])
+def test_the_text_lookups_answer_for_the_org_of_the_transaction_only(alice, two_orgs, org_set):
+    """`q`'s SECURITY DEFINER functions read every org's haystacks as their owner: they must
+    still answer only for the org the request set (and nothing without one)."""
+    a_id, _ = two_orgs
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL ROLE crm_app")
+        if org_set:
+            cursor.execute("SELECT set_config('app.org_id', %s, true)", [str(alice.org.id)])
+        cursor.execute("SELECT crm_text_matches(%s::text[])", [["%secret%"]])
+        assert [row[0] for row in cursor.fetchall()] == ([a_id] if org_set else [])
+        cursor.execute("SELECT crm_text_match_count(%s::text[])", [["%secret%"]])
+        assert cursor.fetchone() == ((1 if org_set else 0),)
