@@ -24,7 +24,6 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 from crm.db_security import ORG_MATCH
-
 from customization.text import fold_unaccented
 
 # A term matching at most this many contacts of the org is resolved to their ids up front.
