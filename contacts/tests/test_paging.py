@@ -442,3 +442,15 @@ def test_a_term_on_a_page_of_the_newest_contacts_is_common_without_a_look_up(ali
     sql, page = _statements(alice, "get", "/api/v1/contacts?q=okapi")
     assert [c["name"] for c in page["results"]] == ["Okapi"]
     assert any("crm_text_matches" in s and "LIMIT 501" in s for s in sql)  # a rare term: its ids, looked up
+
+
+def test_another_orgs_contacts_never_make_a_term_common_or_count(alice, charlie):
+    for index in range(55):
+        make_contact(org=charlie.org, name=f"Zebra {index:02d}", search_text=f"zebra {index:02d}")
+    mine = make_contact(org=alice.org, name="Zebra mine", search_text="zebra mine")
+
+    sql, page = _statements(alice, "get", "/api/v1/contacts?q=zebra")
+    assert [c["id"] for c in page["results"]] == [mine.pk] and page["count"] == 1
+    assert any("crm_text_matches" in s and "LIMIT 501" in s for s in sql)  # rare here: looked up
+    searched = alice.client.post("/api/v1/contacts/search", {"q": "zebra"}, format="json").json()
+    assert searched["count"] == 1 and [c["id"] for c in searched["results"]] == [mine.pk]
