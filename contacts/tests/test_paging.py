@@ -454,3 +454,32 @@ def test_another_orgs_contacts_never_make_a_term_common_or_count(alice, charlie)
     assert any("crm_text_matches" in s and "LIMIT 501" in s for s in sql)  # rare here: looked up
     searched = alice.client.post("/api/v1/contacts/search", {"q": "zebra"}, format="json").json()
     assert searched["count"] == 1 and [c["id"] for c in searched["results"]] == [mine.pk]
+
+
+def test_ids_that_no_index_finds_in_time_give_way_to_the_walk(many, monkeypatch):
+    """The walk is out of its budget, and so is reading the ids (as when no index drives the
+    filter): the page comes from the walk, unbounded, and no setting is left behind."""
+    from django.db import connection
+
+    from contacts import paging
+
+    monkeypatch.setattr(paging.Selection, "first_ids", many_ids(paging.Selection.first_ids, True))
+    slowed = []
+
+    def slow_first_walk_and_ids(execute, sql, params, many_, context):
+        walk = 'FROM "contacts_contact"' in sql and "LIMIT" in sql and "ORDER BY" in sql
+        ids = f"LIMIT {paging.SMALL_RESULT + 1}" in sql
+        if (walk and not any(kind == "walk" for kind, _ in slowed)) or ids:
+            slowed.append(("walk" if walk else "ids", sql))
+            execute("SELECT pg_sleep(0.5)", None, many_, context)  # cancelled by the budget
+        return execute(sql, params, many_, context)
+
+    before = _show("statement_timeout")
+    with connection.execute_wrapper(slow_first_walk_and_ids):
+        sql, body = _statements(many, "get", "/api/v1/contacts?dnc=false&count=none&limit=3")
+    assert [c["name"] for c in body["results"]] == FIRST_THREE
+    assert [kind for kind, _ in slowed] == ["walk", "ids"]
+    budgets = [s for s in sql if "set_config('statement_timeout'" in s and "current_setting" in s]
+    assert f"{paging.IDS_BUDGET_MS}ms" in budgets[-1]
+    assert not paged_by_ids(sql)
+    assert _show("statement_timeout") == before

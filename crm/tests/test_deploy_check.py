@@ -74,3 +74,13 @@ def test_import_has_its_own_body_cap(alice):
     assert response.status_code == 413
     assert response["Content-Type"] == "application/problem+json"
     assert "200 bytes" in response.json()["detail"]
+
+
+def test_the_wsgi_application_freezes_what_it_loaded_out_of_the_collectors_sight():
+    """A full garbage collection in a worker scans only what requests allocated since it started."""
+    script = "import gc, crm.wsgi; print(gc.get_freeze_count())"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=production_env(), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) > 10_000
