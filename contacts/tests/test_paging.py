@@ -234,29 +234,41 @@ def test_a_few_hundred_matches_are_paged_from_their_ids_without_a_walk(many):
     assert len(budgets) == 1 and "5ms" in budgets[0]  # the probe for the ids only, no walk
 
 
-def test_a_walk_out_of_budget_is_cancelled_and_the_page_comes_from_the_ids(many, monkeypatch):
-    """A filter matching a few thousand: the walk is cancelled at the budget (as if it were
-    reading the whole org), and the same page comes from the matches' ids."""
+def _is_walk(sql: str) -> bool:
+    return 'FROM "contacts_contact"' in sql and "LIMIT" in sql and "ORDER BY" in sql
+
+
+def _list_while_slowing(actor, slow) -> tuple[list[str], list[str]]:
+    """`?dnc=false&count=none&limit=3` with the statements `slow(sql, slowed_so_far)` names (it
+    returns a kind, or None) made to sleep past any budget; returns the SQL and the kinds slowed."""
     from django.db import connection
 
-    from contacts import paging
+    slowed: list[str] = []
 
-    monkeypatch.setattr(paging.Selection, "first_ids", many_ids(paging.Selection.first_ids, True))
-    monkeypatch.setattr(paging, "SHORT_WALK_BUDGET_MS", 5)
-    walks = []
-
-    def slow_first_walk(execute, sql, params, many_, context):
-        if 'FROM "contacts_contact"' in sql and "LIMIT" in sql and "ORDER BY" in sql and not walks:
-            walks.append(sql)
+    def wrapper(execute, sql, params, many_, context):
+        kind = slow(sql, slowed)
+        if kind:
+            slowed.append(kind)
             execute("SELECT pg_sleep(0.5)", None, many_, context)  # cancelled by the budget
         return execute(sql, params, many_, context)
 
     before = _show("statement_timeout")
-    with connection.execute_wrapper(slow_first_walk):
-        sql, body = _statements(many, "get", "/api/v1/contacts?dnc=false&count=none&limit=3")
+    with connection.execute_wrapper(wrapper):
+        sql, body = _statements(actor, "get", "/api/v1/contacts?dnc=false&count=none&limit=3")
     assert [c["name"] for c in body["results"]] == FIRST_THREE
-    assert walks and paged_by_ids(sql)
     assert _show("statement_timeout") == before
+    return sql, slowed
+
+
+def test_a_walk_out_of_budget_is_cancelled_and_the_page_comes_from_the_ids(many, monkeypatch):
+    """A filter matching a few thousand: the walk is cancelled at the budget (as if it were
+    reading the whole org), and the same page comes from the matches' ids."""
+    from contacts import paging
+
+    monkeypatch.setattr(paging.Selection, "first_ids", many_ids(paging.Selection.first_ids, True))
+    monkeypatch.setattr(paging, "SHORT_WALK_BUDGET_MS", 5)
+    sql, slowed = _list_while_slowing(many, lambda sql, slowed: "walk" if _is_walk(sql) and not slowed else None)
+    assert slowed == ["walk"] and paged_by_ids(sql)
 
 
 def _side_reads(sql: list[str], table: str) -> bool:
@@ -459,27 +471,17 @@ def test_another_orgs_contacts_never_make_a_term_common_or_count(alice, charlie)
 def test_ids_that_no_index_finds_in_time_give_way_to_the_walk(many, monkeypatch):
     """The walk is out of its budget, and so is reading the ids (as when no index drives the
     filter): the page comes from the walk, unbounded, and no setting is left behind."""
-    from django.db import connection
-
     from contacts import paging
 
     monkeypatch.setattr(paging.Selection, "first_ids", many_ids(paging.Selection.first_ids, True))
-    slowed = []
 
-    def slow_first_walk_and_ids(execute, sql, params, many_, context):
-        walk = 'FROM "contacts_contact"' in sql and "LIMIT" in sql and "ORDER BY" in sql
-        ids = f"LIMIT {paging.SMALL_RESULT + 1}" in sql
-        if (walk and not any(kind == "walk" for kind, _ in slowed)) or ids:
-            slowed.append(("walk" if walk else "ids", sql))
-            execute("SELECT pg_sleep(0.5)", None, many_, context)  # cancelled by the budget
-        return execute(sql, params, many_, context)
+    def slow(sql, slowed):
+        if f"LIMIT {paging.SMALL_RESULT + 1}" in sql:
+            return "ids"
+        return "walk" if _is_walk(sql) and "walk" not in slowed else None
 
-    before = _show("statement_timeout")
-    with connection.execute_wrapper(slow_first_walk_and_ids):
-        sql, body = _statements(many, "get", "/api/v1/contacts?dnc=false&count=none&limit=3")
-    assert [c["name"] for c in body["results"]] == FIRST_THREE
-    assert [kind for kind, _ in slowed] == ["walk", "ids"]
+    sql, slowed = _list_while_slowing(many, slow)
+    assert slowed == ["walk", "ids"]
     budgets = [s for s in sql if "set_config('statement_timeout'" in s and "current_setting" in s]
     assert f"{paging.IDS_BUDGET_MS}ms" in budgets[-1]
     assert not paged_by_ids(sql)
-    assert _show("statement_timeout") == before
