@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "crm.api.middleware.RateLimitHeadersMiddleware",
     "crm.api.middleware.BodySizeLimitMiddleware",
     "crm.api.middleware.RequestTransactionMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -159,12 +160,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.TokenRateThrottle"],
+    # How many proxies in front append to X-Forwarded-For (1 behind deploy/nginx.conf). With 0 the
+    # client address is the peer's; a client's own X-Forwarded-For never picks its rate bucket.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
     # Per token; `search` and `import` buckets apply on top of `api` for those endpoints.
     "DEFAULT_THROTTLE_RATES": {
         "api": "1200/min",
         "search": "300/min",
         "import": "30/min",
         "auth": "30/min",
+        "auth_account": "10/min",
         **dict(item.split("=", 1) for item in env_list("THROTTLE_RATES")),
     },
 }

@@ -24,6 +24,7 @@ from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
 from crm.api.exceptions import FieldError, InvalidInput
 from crm.api.idempotency import idempotent
+from crm.api.throttling import ImportRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
 
 
@@ -139,6 +140,7 @@ QUERY_OPTION = "Applies to every body; a JSON body's `options`, when given, take
 
 class ContactImportView(OrgScopedViewMixin, GenericAPIView):
     queryset_model = Contact
+    throttle_classes = [TokenRateThrottle, ImportRateThrottle]
     parser_classes = [JSONParser, CSVParser, MultiPartParser]
     serializer_class = ImportResultSerializer
     error_statuses = ("409", "413")

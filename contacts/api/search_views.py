@@ -20,6 +20,7 @@ from contacts.search.openapi import (
     SearchSerializer,
 )
 from contacts.search.saved_views import etag_of, list_views, replace_views
+from crm.api.throttling import SearchRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
 from customization.field_types import OPERATORS_BY_KIND, FilterKind
 
@@ -41,6 +42,7 @@ class _OrgAPIView(OrgScopedViewMixin, GenericAPIView):
 
 class ContactSearchView(_OrgAPIView):
     queryset_model = Contact
+    throttle_classes = [TokenRateThrottle, SearchRateThrottle]
     serializer_class = SearchResponseSerializer
 
     @extend_schema(

@@ -7,6 +7,7 @@ from django.http import JsonResponse
 
 from crm import db_security
 from crm.api.exceptions import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
+from crm.api.throttling import rate_limit_headers
 
 
 def body_cap_for(path: str) -> int:
@@ -15,17 +16,30 @@ def body_cap_for(path: str) -> int:
     return settings.API_MAX_BODY_BYTES
 
 
+class RateLimitHeadersMiddleware:
+    """`RateLimit-Policy` and `RateLimit` on every answer that passed a rate limit (crm.api.throttling)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        for name, value in rate_limit_headers(request.META).items():
+            response[name] = value
+        return response
+
+
 class BodySizeLimitMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/"):
+        if request.path_info.startswith("/api/"):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 length = 0
-            cap = body_cap_for(request.path)
+            cap = body_cap_for(request.path_info)
             if length > cap:
                 detail = f"The request body is {length} bytes; this endpoint accepts at most {cap} bytes."
                 return JsonResponse(
@@ -54,12 +68,12 @@ class RequestTransactionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if not request.path.startswith(("/api/", "/admin/")):
+        if not request.path_info.startswith(("/api/", "/admin/")):
             return self.get_response(request)
         with transaction.atomic():
             # Nested (as in tests): reset the role and org on the way out; else COMMIT does it.
             nested = bool(transaction.get_connection().savepoint_ids)
-            db_security.enter_request(bypass=request.path.startswith("/admin/"))
+            db_security.enter_request(bypass=request.path_info.startswith("/admin/"))
             try:
                 response = self.get_response(request)
                 if response.status_code >= 500:

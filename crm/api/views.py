@@ -17,7 +17,7 @@ def _problem(status: int, code: str, title: str, detail: str) -> JsonResponse:
 
 
 def not_found(request, exception=None):
-    if request.path.startswith("/api/"):
+    if request.path_info.startswith("/api/"):
         return _problem(404, "not_found", "Not Found", "No such endpoint.")
     from django.views.defaults import page_not_found
 
@@ -25,7 +25,7 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
-    if request.path.startswith("/api/"):
+    if request.path_info.startswith("/api/"):
         return _problem(500, "server_error", "Internal Server Error", "An unexpected error occurred; it was logged.")
     from django.views.defaults import server_error as default
 

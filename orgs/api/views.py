@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from crm import db_security
 from crm.api.permissions import IsOrgMember
-from crm.api.throttling import AuthRateThrottle
+from crm.api.throttling import AccountRateThrottle, AuthRateThrottle
 from orgs.api.serializers import CurrentOrgSerializer, MeSerializer, TokenRequestSerializer, TokenResponseSerializer
 from orgs.services import issue_token
 
@@ -16,7 +16,7 @@ class TokenView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
     error_statuses = ("401", "429")
 
     def get_authenticators(self):
