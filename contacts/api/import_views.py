@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from contacts.importing import (
@@ -24,6 +24,7 @@ from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
 from crm.api.exceptions import FieldError, InvalidInput
 from crm.api.idempotency import idempotent
+from crm.api.parsers import JSONParser, MultiPartParser
 from crm.api.throttling import ImportRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
 

@@ -206,6 +206,12 @@ class Span:
     unit: str
 
 
+def _temporal_problem(exc: FieldValueError) -> str:
+    if exc.code == "out_of_range":
+        return str(exc)
+    return "Expected an ISO date (YYYY-MM-DD) or datetime."
+
+
 def day_bounds(day: dt.date, tz: zoneinfo.ZoneInfo) -> Day:
     try:
         start = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
@@ -541,7 +547,7 @@ class DateKind(_OrderedKind):
                 return parse_date(raw)
             return parse_datetime(raw, str(ctx.tz.key)).astimezone(ctx.tz).date()
         except FieldValueError as exc:
-            raise ValueProblem(exc.code, "Expected an ISO date (YYYY-MM-DD) or datetime.")
+            raise ValueProblem(exc.code, _temporal_problem(exc))
 
     def op_within_last(self, field, value, ctx):
         return self.compare(field, [self.lower_bound(span_cutoff(value, ctx).astimezone(ctx.tz).date(), True)])
@@ -564,7 +570,7 @@ class DatetimeKind(_OrderedKind):
                 return day_bounds(parse_date(raw), ctx.tz)
             return parse_datetime(raw, str(ctx.tz.key))
         except FieldValueError as exc:
-            raise ValueProblem(exc.code, "Expected an ISO date (YYYY-MM-DD) or datetime.")
+            raise ValueProblem(exc.code, _temporal_problem(exc))
 
     def lower_bound(self, value, inclusive):
         if isinstance(value, Day):  # after the day ends / from its start

@@ -1,7 +1,8 @@
 """A real gunicorn, started with the repository's gunicorn.conf.py, serving the test database.
 
 For what only a real server shows: headers gunicorn maps into the WSGI environ, slow clients,
-connection limits. Tests using it need `transactional_db` so the server sees their rows.
+connection limits. The `live_gunicorn` fixture (crm/tests/conftest.py) starts them; tests that
+use it run with `transactional_db`, so the server sees their rows.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
 from django.db import connection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,18 +86,3 @@ class LiveGunicorn:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
-
-
-@pytest.fixture
-def live_gunicorn(transactional_db, tmp_path):
-    """Start gunicorn servers with extra environment or arguments; all are stopped at the end."""
-    started = []
-
-    def start(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> LiveGunicorn:
-        server = LiveGunicorn(tmp_path / f"gunicorn-{len(started)}.log", env, args)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()

@@ -4,8 +4,6 @@ import json
 
 import pytest
 
-from crm.tests.live_gunicorn import live_gunicorn  # noqa: F401 - fixture
-
 pytestmark = pytest.mark.django_db
 
 BIG_BODY = json.dumps({"name": "x" * (3 * 1024 * 1024)})
