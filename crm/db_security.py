@@ -47,14 +47,17 @@ def _set(name: str, value: str) -> None:
         cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
-def enter_request(*, bypass: bool = False) -> None:
-    """Start of a request transaction: become the app role, no org yet (sees nothing)."""
-    if not settings.RLS_ENABLED:
-        return
+def enter_request(*, statement_timeout: str, bypass: bool = False) -> None:
+    """Start of a request transaction: its statement timeout; become the app role, no org yet
+    (sees nothing). One statement."""
     with connection.prepared_cursor() as cursor:
+        if not settings.RLS_ENABLED:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [statement_timeout])
+            return
         cursor.execute(
-            "SELECT set_config('role', %s, true), set_config(%s, '', true), set_config(%s, '', true)",
-            [bypass_role() if bypass else app_role(), ORG_SETTING, USER_SETTING],
+            "SELECT set_config('role', %s, true), set_config(%s, '', true), set_config(%s, '', true),"
+            " set_config('statement_timeout', %s, true)",
+            [bypass_role() if bypass else app_role(), ORG_SETTING, USER_SETTING, statement_timeout],
         )
 
 
@@ -149,7 +152,7 @@ def rls_bypass():
 def as_org(org_id: int):
     """Run a block as the app role inside one org, as a request would (management commands, tests)."""
     with transaction.atomic():
-        enter_request()
+        enter_request(statement_timeout="0")  # no limit outside a request
         set_request_org(org_id)
         try:
             yield

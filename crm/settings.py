@@ -134,6 +134,13 @@ WHITENOISE_USE_FINDERS = True
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 IMPORT_MAX_BODY_BYTES = int(os.environ.get("IMPORT_MAX_BODY_BYTES", str(50 * 1024 * 1024)))
 IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "100000"))
+# The longest any one statement of a request may run (PostgreSQL's statement_timeout, set per
+# request transaction; answered 503 `statement_timeout`). Imports have their own; jobs and
+# management commands none.
+STATEMENT_TIMEOUT = os.environ.get("STATEMENT_TIMEOUT", "10s")
+IMPORT_STATEMENT_TIMEOUT = os.environ.get("IMPORT_STATEMENT_TIMEOUT", "300s")
+# How many times a request transaction that met a deadlock or serialization failure runs (then 503).
+TRANSACTION_ATTEMPTS = int(os.environ.get("TRANSACTION_ATTEMPTS", "3"))
 # work_mem for exact counts only (contacts.paging.exact_count): keeps a big bitmap exact.
 # Each concurrent count may use this much per parallel worker.
 COUNT_WORK_MEM = os.environ.get("COUNT_WORK_MEM", "64MB")

@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -80,6 +81,76 @@ class PayloadTooLarge(exceptions.APIException):
     default_detail = "The request is too large."
 
 
+@dataclass(frozen=True)
+class DatabaseFailure:
+    """A database error that is not the client's input: answered 503, never 500."""
+
+    code: str
+    detail: str
+    retry_after: int | None
+    retryable: bool = False  # the whole request transaction may run again (RequestTransactionMiddleware)
+
+
+QUERY_CANCELED = "57014"  # statement_timeout
+# Two transactions each waited for the other (40P01) or a serializable read was overtaken (40001).
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+# Connection failures (08), insufficient resources such as too many connections (53), the server
+# shutting down or starting up (57P01-57P03).
+UNAVAILABLE_CLASSES = {"08", "53", "57"}
+
+
+def database_failure(exc: BaseException) -> DatabaseFailure | None:
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate == QUERY_CANCELED:
+        return DatabaseFailure(
+            "statement_timeout",
+            "The request needed more database time than the server allows one request (STATEMENT_TIMEOUT); "
+            "narrow it (a more selective filter, count=none, a smaller page) or retry later.",
+            retry_after=None,
+        )
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return DatabaseFailure(
+            "transaction_conflict",
+            "The request kept meeting concurrent changes to the same rows and was not applied; retry it.",
+            retry_after=1,
+            retryable=True,
+        )
+    if sqlstate is None or sqlstate[:2] in UNAVAILABLE_CLASSES:
+        return DatabaseFailure(
+            "database_unavailable",
+            "The database is unavailable or has no free connection; nothing was changed. Retry shortly.",
+            retry_after=2,
+        )
+    return None
+
+
+def problem_body(status_code: int, code: str, detail: str, errors: list[FieldError] | None = None, **extra) -> dict:
+    return {
+        "type": PROBLEM_TYPE_PREFIX + code.replace("_", "-"),
+        "title": _title(status_code),
+        "status": status_code,
+        "detail": detail,
+        "errors": [e.as_dict() for e in (errors if errors is not None else [FieldError(None, code, detail)])],
+        **extra,
+    }
+
+
+def problem_json(status_code: int, code: str, detail: str, headers: dict | None = None) -> JsonResponse:
+    """A problem document outside DRF (middleware, Django's error handlers)."""
+    return JsonResponse(
+        problem_body(status_code, code, detail), status=status_code, content_type=PROBLEM_CONTENT_TYPE, headers=headers
+    )
+
+
+def database_failure_response(failure: DatabaseFailure) -> JsonResponse:
+    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
+    response = problem_json(503, failure.code, failure.detail, headers)
+    response.database_failure = failure
+    return response
+
+
 def flatten_errors(detail, prefix: str | None = None) -> list[FieldError]:
     """DRF's nested error structure → flat `FieldError`s with dotted attribute paths."""
     if isinstance(detail, dict):
@@ -113,16 +184,8 @@ def problem_response(
     headers: dict | None = None,
     **extra,
 ) -> Response:
-    body = {
-        "type": PROBLEM_TYPE_PREFIX + code.replace("_", "-"),
-        "title": _title(status_code),
-        "status": status_code,
-        "detail": detail,
-        "errors": [e.as_dict() for e in (errors or [])],
-        **extra,
-    }
-    response = Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
-    return response
+    body = problem_body(status_code, code, detail, errors, **extra)
+    return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def _title(status_code: int) -> str:
@@ -160,5 +223,12 @@ def problem_exception_handler(exc, context):
         attr = getattr(exc, "attr", None)
         errors = [FieldError(attr, code, detail)]
         return problem_response(exc.status_code, code, detail, errors, headers=headers, **getattr(exc, "extra", {}))
+    failure = database_failure(exc)
+    if failure is not None:
+        logger.warning("Database failure answered 503 (%s): %s", failure.code, exc)
+        headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
+        response = problem_response(503, failure.code, failure.detail, headers=headers)
+        response.database_failure = failure  # read by RequestTransactionMiddleware
+        return response
     logger.exception("Unhandled error", exc_info=exc)
     return problem_response(500, "server_error", "An unexpected error occurred; it has been logged.")

@@ -1,19 +1,35 @@
-"""Request-level guards: body-size caps (413 before anything reads the body) and the
-per-request transaction that row-level security hangs on."""
+"""Request-level guards: rate-limit headers, body-size caps (413 before anything reads the body)
+and the per-request transaction that row-level security hangs on.
+
+Every guard keys on `path_info`, the path the URL resolver routes: behind a proxy that mounts
+the service under a prefix (SCRIPT_NAME), `path` starts with the prefix and would slip past.
+"""
+
+import io
+import logging
 
 from django.conf import settings
-from django.db import transaction
-from django.http import JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import DatabaseError, transaction
 
 from crm import db_security
-from crm.api.exceptions import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
-from crm.api.throttling import rate_limit_headers
+from crm.api.exceptions import database_failure, database_failure_response, problem_json
+from crm.api.throttling import ENVIRON_KEY, rate_limit_headers
+
+logger = logging.getLogger(__name__)
+
+
+def is_import(path: str) -> bool:
+    return path.rstrip("/").endswith("/contacts/import")
 
 
 def body_cap_for(path: str) -> int:
-    if path.rstrip("/").endswith("/contacts/import"):
-        return settings.IMPORT_MAX_BODY_BYTES
-    return settings.API_MAX_BODY_BYTES
+    return settings.IMPORT_MAX_BODY_BYTES if is_import(path) else settings.API_MAX_BODY_BYTES
+
+
+def statement_timeout_for(path: str) -> str:
+    return settings.IMPORT_STATEMENT_TIMEOUT if is_import(path) else settings.STATEMENT_TIMEOUT
 
 
 class RateLimitHeadersMiddleware:
@@ -42,26 +58,21 @@ class BodySizeLimitMiddleware:
             cap = body_cap_for(request.path_info)
             if length > cap:
                 detail = f"The request body is {length} bytes; this endpoint accepts at most {cap} bytes."
-                return JsonResponse(
-                    {
-                        "type": PROBLEM_TYPE_PREFIX + "payload-too-large",
-                        "title": "Content Too Large",
-                        "status": 413,
-                        "detail": detail,
-                        "errors": [{"code": "payload_too_large", "detail": detail, "attr": None}],
-                    },
-                    status=413,
-                    content_type=PROBLEM_CONTENT_TYPE,
-                )
+                return problem_json(413, "payload_too_large", detail)
         return self.get_response(request)
 
 
 class RequestTransactionMiddleware:
     """Each API and admin request is one transaction, run as the non-owner app role.
 
-    The org is set inside it once `X-Org-Id` is resolved (crm.api.context); until then the
-    request sees no tenant rows. The admin spans orgs through the named bypass. A 5xx answer
-    rolls everything back, so a server-side failure leaves nothing half-written.
+    - The body is read first: a client that sends it slowly holds no database transaction.
+    - The org is set inside it once `X-Org-Id` is resolved (crm.api.context); until then the
+      request sees no tenant rows. The admin spans orgs through the named bypass.
+    - Its statements run under a `statement_timeout` (STATEMENT_TIMEOUT; imports have their own).
+    - A 5xx answer rolls everything back, so a server-side failure leaves nothing half-written.
+    - A deadlock or serialization failure runs the whole request again from the same bytes, at
+      most TRANSACTION_ATTEMPTS times; then, and for an unreachable database, the answer is a
+      503 with Retry-After, never a 500.
     """
 
     def __init__(self, get_response):
@@ -70,10 +81,35 @@ class RequestTransactionMiddleware:
     def __call__(self, request):
         if not request.path_info.startswith(("/api/", "/admin/")):
             return self.get_response(request)
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return problem_json(413, "payload_too_large", "The request body is too large.")
+        for attempt in range(1, settings.TRANSACTION_ATTEMPTS + 1):
+            try:
+                response = self._in_transaction(request)
+            except DatabaseError as exc:  # at BEGIN (no connection) or COMMIT
+                failure = database_failure(exc)
+                if failure is None:
+                    raise
+                response = database_failure_response(failure)
+            failure = getattr(response, "database_failure", None)
+            if failure is None or not failure.retryable or attempt == settings.TRANSACTION_ATTEMPTS:
+                return response
+            logger.info(
+                "Retrying %s %s after %s (attempt %d)", request.method, request.path_info, failure.code, attempt
+            )
+            request = self._again(request, body)
+        return response
+
+    def _in_transaction(self, request):
         with transaction.atomic():
             # Nested (as in tests): reset the role and org on the way out; else COMMIT does it.
             nested = bool(transaction.get_connection().savepoint_ids)
-            db_security.enter_request(bypass=request.path_info.startswith("/admin/"))
+            db_security.enter_request(
+                bypass=request.path_info.startswith("/admin/"),
+                statement_timeout=statement_timeout_for(request.path_info),
+            )
             try:
                 response = self.get_response(request)
                 if response.status_code >= 500:
@@ -82,3 +118,11 @@ class RequestTransactionMiddleware:
                 if nested:
                     db_security.leave_request()
         return response
+
+    @staticmethod
+    def _again(request, body: bytes) -> WSGIRequest:
+        """The same request, fresh: the environ with the body to read again. Rate-limit notes of
+        the first attempt stay with it (the headers report that one)."""
+        environ = {key: value for key, value in request.environ.items() if key != ENVIRON_KEY}
+        environ["wsgi.input"] = io.BytesIO(body)
+        return WSGIRequest(environ)

@@ -33,13 +33,13 @@ class JSONParser(parsers.JSONParser):
         try:
             text = raw.decode(settings.DEFAULT_CHARSET)
         except UnicodeDecodeError as exc:
-            raise MalformedRequest(f"The body is not valid UTF-8 (byte {exc.start}).", code="parse_error")
+            raise MalformedRequest(f"The body is not valid UTF-8 (byte {exc.start}).", code="malformed_request")
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except RecursionError:
             raise MalformedRequest("The JSON body is nested too deeply.", code="nested_too_deeply")
         except ValueError as exc:
-            raise MalformedRequest(f"JSON parse error - {exc}", code="parse_error")
+            raise MalformedRequest(f"JSON parse error - {exc}", code="malformed_request")
         if _SURROGATE_ESCAPE.search(text):
             _reject_lone_surrogates(data)
         return data

@@ -27,7 +27,7 @@ def authenticate(token: str, org_id) -> tuple:
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_X_ORG_ID": str(org_id)}
     request = Request(APIRequestFactory().get("/api/v1/org", **headers))
     with transaction.atomic():
-        db_security.enter_request()
+        db_security.enter_request(statement_timeout="0")
         try:
             answer = BearerTokenAuthentication().authenticate(request)
         except AuthenticationFailed:
