@@ -45,6 +45,22 @@ ERROR_DESCRIPTIONS = {
     "413": "The request body exceeds the endpoint's cap.",
     "422": "Semantically invalid input; `errors[].attr` points at each culprit.",
     "429": "Rate limited; retry after `Retry-After` seconds.",
+    "503": "The database is unavailable (`database_unavailable`), the request kept meeting concurrent changes "
+    "(`transaction_conflict`) or ran past the statement timeout (`statement_timeout`); nothing was changed.",
+}
+
+RETRY_AFTER = {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "schema": {"type": "string"},
+        "description": 'The rate limits this request counted against, e.g. `"api";q=1200;w=60` (quota per window '
+        "of seconds), one item per bucket (draft-ietf-httpapi-ratelimit-headers).",
+    },
+    "RateLimit": {
+        "schema": {"type": "string"},
+        "description": 'What is left of each bucket, e.g. `"api";r=1199;t=0` (requests remaining; seconds until '
+        "the oldest counted request leaves the window).",
+    },
 }
 
 _EXAMPLE = {
@@ -105,6 +121,7 @@ class AutoSchema(openapi.AutoSchema):
             statuses |= {"400", "413", "422"}
         if self._is_idempotent():
             statuses |= {"409", "422"}
+        statuses.add("503")  # every request runs in a database transaction
         if self.method == "GET" and (self._is_list_view() or getattr(self.view, "filterset_class", None)):
             statuses.add("422")
         return sorted(str(s) for s in statuses)
@@ -143,16 +160,21 @@ class AutoSchema(openapi.AutoSchema):
                 "description": ERROR_DESCRIPTIONS.get(status, "Error"),
                 "content": {PROBLEM_CONTENT_TYPE: {"schema": problem, "examples": _problem_examples(status)}},
             }
-            if status == "429":
-                responses[status]["headers"] = {
-                    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
-                }
+            if status in ("429", "503"):
+                responses[status]["headers"] = {"Retry-After": RETRY_AFTER}
+        for response in responses.values():
+            response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
         return responses
 
 
 def _problem_examples(status: str) -> dict:
     if status == "422":
         return {"invalid_input": {"value": _EXAMPLE}}
+    if status == "503":
+        detail = "The database is unavailable or has no free connection; nothing was changed. Retry shortly."
+        code = "database_unavailable"
+        body = {"type": "urn:problem-type:crm:database-unavailable", "title": "Service Unavailable", "status": 503}
+        return {code: {"value": {**body, "detail": detail, "errors": [{"code": code, "detail": detail, "attr": None}]}}}
     from http import HTTPStatus
 
     phrase = HTTPStatus(int(status)).phrase
