@@ -62,12 +62,17 @@ def enter_request(*, statement_timeout: str, bypass: bool = False) -> None:
 
 
 def leave_request() -> None:
-    """End of a nested request transaction (tests): back to the session role, no org."""
-    if not settings.RLS_ENABLED or connection.needs_rollback or connection.connection is None:
+    """End of a nested request transaction (tests): back to the session role, no org, the
+    session's statement timeout."""
+    if connection.needs_rollback or connection.connection is None:
         return
+    timeout = "set_config('statement_timeout', reset_val, true) FROM pg_settings WHERE name = 'statement_timeout'"
     with connection.cursor() as cursor:
+        if not settings.RLS_ENABLED:
+            cursor.execute(f"SELECT {timeout}")
+            return
         cursor.execute(
-            "SELECT set_config('role', 'none', true), set_config(%s, '', true), set_config(%s, '', true)",
+            f"SELECT set_config('role', 'none', true), set_config(%s, '', true), set_config(%s, '', true), {timeout}",
             [ORG_SETTING, USER_SETTING],
         )
 

@@ -195,11 +195,6 @@ def parse_date(value: Any) -> dt.date:
         raise FieldValueError(f"{value!r} is not a valid calendar date.", "invalid_date")
 
 
-# The furthest offsets any time zone has (Kiribati, Baker Island).
-MOST_AHEAD = dt.timezone(dt.timedelta(hours=14))
-MOST_BEHIND = dt.timezone(dt.timedelta(hours=-12))
-
-
 def parse_datetime(value: Any, tz: str = "UTC") -> dt.datetime:
     """An ISO 8601 datetime; one without an offset is read in `tz`. Returned in UTC."""
     text = _require_str(value, "an ISO 8601 datetime")
@@ -212,8 +207,7 @@ def parse_datetime(value: Any, tz: str = "UTC") -> dt.datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zoneinfo.ZoneInfo(tz))
     try:
-        # Within the calendar, and also in every time zone a date filter may view it from.
-        return parsed.astimezone(dt.UTC).astimezone(MOST_AHEAD).astimezone(MOST_BEHIND).astimezone(dt.UTC)
+        return parsed.astimezone(dt.UTC)
     except OverflowError:
         raise FieldValueError(f"{value!r} is outside the supported range of datetimes.", "out_of_range")
 

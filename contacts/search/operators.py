@@ -548,6 +548,8 @@ class DateKind(_OrderedKind):
             return parse_datetime(raw, str(ctx.tz.key)).astimezone(ctx.tz).date()
         except FieldValueError as exc:
             raise ValueProblem(exc.code, _temporal_problem(exc))
+        except OverflowError:  # an instant at the calendar's edge has no date in the org's time zone
+            raise ValueProblem("out_of_range", f"{raw!r} has no date in the organization's time zone.")
 
     def op_within_last(self, field, value, ctx):
         return self.compare(field, [self.lower_bound(span_cutoff(value, ctx).astimezone(ctx.tz).date(), True)])

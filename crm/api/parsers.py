@@ -1,8 +1,8 @@
 """Request body parsers: DRF's, with the limits a client must not get past.
 
-JSON: a body nested deeper than the decoder can follow, a lone UTF-16 surrogate written as an
-escape (`"\\udcff"`, which no UTF-8 text and no PostgreSQL column can hold), NaN or Infinity
-are a 400 naming what is wrong, before any view sees the data. Multipart: more files or fields
+JSON: a body nested deeper than the decoder can follow, NaN or Infinity are a 400; a lone UTF-16
+surrogate written as an escape (`"\\udcff"`, which no UTF-8 text and no PostgreSQL column can
+hold) is a 422 naming where it is. Both before any view sees the data. Multipart: more files or fields
 than Django's limits is a 413.
 """
 
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from rest_framework import parsers
 
-from crm.api.exceptions import MalformedRequest, PayloadTooLarge
+from crm.api.exceptions import FieldError, InvalidInput, MalformedRequest, PayloadTooLarge
 
 # A `\uD800`–`\uDFFF` escape: only then can a decoded string hold a surrogate (the decoder joins a
 # proper high + low pair into one character, so what is left after decoding is a lone one).
@@ -64,11 +64,8 @@ def _reject_lone_surrogates(data) -> None:
 
 
 def _raise_surrogate(path: str | None):
-    raise MalformedRequest(
-        "The body holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is not a character.",
-        attr=path,
-        code="invalid_unicode",
-    )
+    detail = "An unpaired UTF-16 surrogate escape (\\ud800-\\udfff) is not a character."
+    raise InvalidInput([FieldError(path, "invalid_unicode", detail)])
 
 
 class MultiPartParser(parsers.MultiPartParser):

@@ -45,6 +45,15 @@ def test_search_values_that_overflow_utc_are_a_422(alice, fields, field, value):
     assert "range" in error["detail"]
 
 
+def test_an_instant_with_no_date_in_the_orgs_time_zone_is_a_422(alice, fields):
+    alice.org.timezone = "America/New_York"
+    alice.org.save(update_fields=["timezone"])
+    body = condition("custom.day", "gt", "0001-01-01T01:00:00Z")  # still year 0 in New York
+    response = alice.client.post("/api/v1/contacts/search", body, format="json")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "out_of_range"
+
+
 def test_a_custom_value_that_overflows_utc_is_a_422_and_writes_nothing(alice, fields):
     response = alice.client.post("/api/v1/contacts", {"name": "A", "custom": {"when": OVERFLOWING}}, format="json")
     assert response.status_code == 422
@@ -90,9 +99,9 @@ def test_an_overflowing_value_in_a_csv_import_is_that_rows_error(alice, fields):
         ("/api/v1/contacts/search", '{"q": $}', "q"),
     ],
 )
-def test_a_lone_surrogate_escape_is_a_400_naming_where_it_is(alice, fields, path, body, attr):
+def test_a_lone_surrogate_escape_is_a_422_naming_where_it_is(alice, fields, path, body, attr):
     response = alice.client.post(path, body.replace("$", LONE_SURROGATE), content_type="application/json")
-    assert response.status_code == 400
+    assert response.status_code == 422
     problem = response.json()
     assert problem["errors"][0] == {"code": "invalid_unicode", "detail": problem["detail"], "attr": attr}
     assert not Contact.objects.filter(org=alice.org).exists()
