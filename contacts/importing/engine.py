@@ -397,10 +397,11 @@ class ContactImporter:
             self._by_id[contact.id] = target
             if contact.email:
                 by_email.setdefault(contact.email_key, target)
-            if contact.phone and options.dedupe_phone:
-                current = by_phone.get(contact.phone)
-                if current is None or (target.visible and not current.visible):
-                    by_phone[contact.phone] = target  # prefer the oldest visible contact with that phone
+            # Phones are not unique: for an assigned-only member a contact they cannot see holds
+            # no phone at all, so a row with that number becomes their own new contact, exactly
+            # as with an unused number (anything else would answer "that number exists").
+            if contact.phone and options.dedupe_phone and target.visible:
+                by_phone.setdefault(contact.phone, target)  # the oldest contact with that phone
 
         written: dict[int, Target] = {}  # by id(target), in order
         for number, given, keys in candidates:

@@ -391,13 +391,32 @@ def test_assigned_only_member_cannot_touch_invisible_contacts(alice, bob, carol,
             {"email": "new@example.com"},
         ],
     ).json()
-    assert (body["created"], body["updated"], body["failed"]) == (1, 1, 2)
-    assert [(e["row"], e["field"]) for e in body["errors"]] == [(1, "email"), (2, "phone")]
+    # The hidden contact's email is unique: that row fails. Its phone is not: that row is carol's new contact.
+    assert (body["created"], body["updated"], body["failed"]) == (2, 1, 1)
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(1, "email")]
     hidden.refresh_from_db()
     mine.refresh_from_db()
     assert hidden.company == "Engines" and hidden.assigned_to_id == bob.user.id
     assert mine.company == "Mine Co"
     assert contacts_of(alice.org).get(email="new@example.com").assigned_to_id == carol.user.id
+    twin = contacts_of(alice.org).exclude(pk=hidden.pk).get(company="Hijack")
+    assert (twin.phone, twin.assigned_to_id) == (hidden.phone, carol.user.id)
+
+
+@pytest.mark.parametrize("dedupe_on", ["email_or_phone", "phone"])
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_hidden_contacts_phone_answers_exactly_as_an_unused_one(alice, bob, carol, seats_field, dedupe_on, dry_run):
+    """No phone-number oracle: an assigned-only member cannot tell a number someone else's contact
+    holds from a number nobody has."""
+    hidden = seed(alice.org, assigned_to=bob.user)
+    answers = []
+    for phone in (hidden.phone, "+1 415 555 0199"):
+        body = post_json(carol, [{"name": "Probe", "phone": phone}], dry_run=dry_run, dedupe_on=dedupe_on).json()
+        answers.append({key: value for key, value in body.items() if key != "dry_run"})
+    assert answers[0] == answers[1]
+    assert answers[0]["created"] == 1 and answers[0]["errors"] == []
+    hidden.refresh_from_db()
+    assert (hidden.name, hidden.assigned_to_id) == ("Ada Lovelace", bob.user.id)
 
 
 def test_assigned_only_member_cannot_assign_to_others(bob, carol):
