@@ -139,6 +139,8 @@ IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "100000"))
 # management commands none.
 STATEMENT_TIMEOUT = os.environ.get("STATEMENT_TIMEOUT", "10s")
 IMPORT_STATEMENT_TIMEOUT = os.environ.get("IMPORT_STATEMENT_TIMEOUT", "300s")
+# Seconds a new database connection is retried while the server is restarting or out of slots.
+DB_CONNECT_WAIT = float(os.environ.get("DB_CONNECT_WAIT", "2"))
 # How many times a request transaction that met a deadlock or serialization failure runs (then 503).
 TRANSACTION_ATTEMPTS = int(os.environ.get("TRANSACTION_ATTEMPTS", "3"))
 # work_mem for exact counts only (contacts.paging.exact_count): keeps a big bitmap exact.

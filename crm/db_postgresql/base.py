@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import select
+import time
 
+from django.conf import settings
 from django.db.backends.postgresql import base, operations
 from django.db.backends.postgresql.psycopg_any import register_tzloader
 from django.utils.asyncio import async_unsafe
@@ -68,6 +70,22 @@ class DatabaseOperations(operations.DatabaseOperations):
 class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
     _prepared_cursor = None
+
+    def get_new_connection(self, conn_params):
+        """Django's connect, retried for up to DB_CONNECT_WAIT seconds (backing off from 50 ms):
+        a brief restart or every connection slot taken passes by itself. psycopg reports no
+        SQLSTATE for a failed connect, so every connect failure waits alike (a misconfiguration
+        too, before its 503). Past the wait the request is answered 503 (crm.api.exceptions)."""
+        deadline = time.monotonic() + settings.DB_CONNECT_WAIT
+        delay = 0.05
+        while True:
+            try:
+                return super().get_new_connection(conn_params)
+            except errors.OperationalError:
+                if time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     @property
     def prepares_statements(self) -> bool:

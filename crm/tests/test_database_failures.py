@@ -1,6 +1,8 @@
 """Database failures a client can meet (issue 16, findings 6, 7, 9): a statement timeout, a
 deadlock, an unreachable database. Each is a 503 problem, never a 500, and leaves nothing written."""
 
+import time
+
 import pytest
 from django.db import connection
 from rest_framework.response import Response
@@ -96,7 +98,8 @@ def test_a_request_that_keeps_deadlocking_is_a_503_and_writes_nothing(alice, set
 def test_an_unreachable_database_is_a_503_with_retry_after(live_gunicorn, alice, tmp_path):
     from crm.tests.live_gunicorn import free_port
 
-    server = live_gunicorn({"DATABASE_URL": f"postgres://nobody@127.0.0.1:{free_port()}/nowhere"})
+    dead = f"postgres://nobody@127.0.0.1:{free_port()}/nowhere"
+    server = live_gunicorn({"DATABASE_URL": dead, "DB_CONNECT_WAIT": "0.3"})
     headers = {"Authorization": f"Bearer {alice.token}", "X-Org-Id": str(alice.org.id)}
     for method, path in (("GET", "/api/v1/org"), ("GET", "/api/v1/contacts"), ("POST", "/api/v1/auth/token")):
         status, body, response_headers = server.request(
@@ -105,3 +108,66 @@ def test_an_unreachable_database_is_a_503_with_retry_after(live_gunicorn, alice,
         assert status == 503, body
         assert response_headers["Retry-After"] == "2"
         assert b"database_unavailable" in body
+
+
+@pytest.fixture
+def one_slot_role():
+    """A login role allowed one connection at a time (CONNECTION LIMIT 1): every slot taken."""
+    name = "crm_test_one_slot"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP ROLE IF EXISTS {name}")
+        cursor.execute(f"CREATE ROLE {name} LOGIN CONNECTION LIMIT 1")
+    yield name
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+def connect_as(role: str):
+    """The service's backend, logging in as `role` (not registered in django.db.connections)."""
+    from crm.db_postgresql.base import DatabaseWrapper
+
+    return DatabaseWrapper({**connection.settings_dict, "USER": role, "PASSWORD": ""})
+
+
+def hold_the_slot(role: str):
+    import psycopg
+
+    connection.ensure_connection()
+    info = connection.connection.info
+    return psycopg.connect(host=info.host, port=info.port, dbname=info.dbname, user=role)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_waits_briefly_for_a_free_slot(one_slot_role, settings):
+    import threading
+
+    settings.DB_CONNECT_WAIT = 5
+    holder = hold_the_slot(one_slot_role)
+    threading.Timer(0.5, holder.close).start()
+    waiting = connect_as(one_slot_role)
+    started = time.monotonic()
+    waiting.ensure_connection()  # refused with 53300 until the holder lets go
+    try:
+        assert time.monotonic() - started >= 0.4
+        with waiting.cursor() as cursor:
+            cursor.execute("SELECT current_user")
+            assert cursor.fetchone()[0] == one_slot_role
+    finally:
+        waiting.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_free_slot_within_the_wait_is_a_database_unavailable_failure(one_slot_role, settings):
+    from django.db import OperationalError
+
+    from crm.api.exceptions import database_failure
+
+    settings.DB_CONNECT_WAIT = 0.3
+    holder = hold_the_slot(one_slot_role)
+    try:
+        with pytest.raises(OperationalError) as raised:
+            connect_as(one_slot_role).ensure_connection()
+        assert "too many connections" in str(raised.value)
+        assert database_failure(raised.value).code == "database_unavailable"
+    finally:
+        holder.close()
