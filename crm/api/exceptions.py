@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import psycopg
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
@@ -100,9 +101,12 @@ UNAVAILABLE_CLASSES = {"08", "53", "57"}
 
 
 def database_failure(exc: BaseException) -> DatabaseFailure | None:
-    if not isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        sqlstate = exc.sqlstate  # from a raw psycopg cursor (the import's COPY and staging SQL)
+    elif isinstance(exc, OperationalError | InterfaceError):
+        sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    else:
         return None
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
     if sqlstate == QUERY_CANCELED:
         return DatabaseFailure(
             "statement_timeout",

@@ -8,6 +8,7 @@ the service under a prefix (SCRIPT_NAME), `path` starts with the prefix and woul
 import io
 import logging
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import WSGIRequest
@@ -88,7 +89,7 @@ class RequestTransactionMiddleware:
         for attempt in range(1, settings.TRANSACTION_ATTEMPTS + 1):
             try:
                 response = self._in_transaction(request)
-            except DatabaseError as exc:  # at BEGIN (no connection) or COMMIT
+            except (DatabaseError, psycopg.Error) as exc:  # at BEGIN (no connection) or COMMIT
                 failure = database_failure(exc)
                 if failure is None:
                     raise
