@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from contacts.models import Contact
 from contacts.testing import make_contacts
+from crm.tests.live_gunicorn import free_port
 from orgs.models import Membership
 from orgs.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
@@ -25,12 +26,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(PGBOUNCER is None, reason="pgbouncer is not installed (.ci/run installs Debian's)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
