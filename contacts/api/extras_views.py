@@ -20,7 +20,7 @@ from contacts.services import add_tags, remove_tag, set_custom_values, touch
 from crm.api.exceptions import FieldError, InvalidInput
 from crm.api.viewsets import OrgScopedViewMixin
 from customization.api.serializers import KEY_RE, TagNameField
-from customization.catalog import normalize_tag
+from customization.catalog import ensure_tags, normalize_tag
 from customization.field_types import FIELD_TYPES, FieldValueError
 from customization.models import CustomField
 
@@ -67,9 +67,10 @@ class ContactWriteView(OrgScopedViewMixin, GenericAPIView):
 
     queryset_model = Contact
     lookup_url_kwarg = "pk"
+    lock = True
 
     def refine_queryset(self, qs):
-        return qs.select_for_update(of=("self",))
+        return qs.select_for_update(of=("self",)) if self.lock else qs
 
 
 class ContactCustomValueView(ContactWriteView):
@@ -132,9 +133,15 @@ class ContactTagsView(ContactWriteView):
     )
     def post(self, request, pk):
         with transaction.atomic():
-            contact = self.get_object()
+            # Lock order (docs/decisions.md): the tag catalog before the contact, as an import takes
+            # them. Found unlocked first, so a contact the caller cannot see adds nothing to the catalog.
+            self.lock = False
+            self.get_object()
             body = ContactTagsRequestSerializer(data=request.data)
             body.is_valid(raise_exception=True)
+            ensure_tags(self.membership.org_id, body.validated_data["tags"])
+            self.lock = True
+            contact = self.get_object()
             before = contact.tags
             add_tags(contact, body.validated_data["tags"])
             after = contact.tags
