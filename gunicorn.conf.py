@@ -1,6 +1,6 @@
 """gunicorn's settings for this service (gunicorn reads ./gunicorn.conf.py by itself).
 
-Production runs behind the buffering proxy of deploy/nginx.conf (docs/deploy.md); each value
+Production runs behind the buffering proxy of deploy/nginx.conf (docs/scaling.md); each value
 can be changed by the environment variable named next to it.
 """
 
