@@ -91,6 +91,10 @@ class DatabaseFailure:
     retry_after: int | None
     retryable: bool = False  # the whole request transaction may run again (RequestTransactionMiddleware)
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else None
+
 
 QUERY_CANCELED = "57014"  # statement_timeout
 # Two transactions each waited for the other (40P01) or a serializable read was overtaken (40001).
@@ -149,8 +153,7 @@ def problem_json(status_code: int, code: str, detail: str, headers: dict | None 
 
 
 def database_failure_response(failure: DatabaseFailure) -> JsonResponse:
-    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
-    response = problem_json(503, failure.code, failure.detail, headers)
+    response = problem_json(503, failure.code, failure.detail, failure.headers)
     response.database_failure = failure
     return response
 
@@ -230,8 +233,7 @@ def problem_exception_handler(exc, context):
     failure = database_failure(exc)
     if failure is not None:
         logger.warning("Database failure answered 503 (%s): %s", failure.code, exc)
-        headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
-        response = problem_response(503, failure.code, failure.detail, headers=headers)
+        response = problem_response(503, failure.code, failure.detail, headers=failure.headers)
         response.database_failure = failure  # read by RequestTransactionMiddleware
         return response
     logger.exception("Unhandled error", exc_info=exc)

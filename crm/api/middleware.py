@@ -86,7 +86,8 @@ class RequestTransactionMiddleware:
             body = request.body
         except RequestDataTooBig:
             return problem_json(413, "payload_too_large", "The request body is too large.")
-        for attempt in range(1, settings.TRANSACTION_ATTEMPTS + 1):
+        attempts = max(settings.TRANSACTION_ATTEMPTS, 1)
+        for attempt in range(1, attempts + 1):
             try:
                 response = self._in_transaction(request)
             except (DatabaseError, psycopg.Error) as exc:  # at BEGIN (no connection) or COMMIT
@@ -95,13 +96,12 @@ class RequestTransactionMiddleware:
                     raise
                 response = database_failure_response(failure)
             failure = getattr(response, "database_failure", None)
-            if failure is None or not failure.retryable or attempt == settings.TRANSACTION_ATTEMPTS:
+            if failure is None or not failure.retryable or attempt == attempts:
                 return response
             logger.info(
                 "Retrying %s %s after %s (attempt %d)", request.method, request.path_info, failure.code, attempt
             )
             request = self._again(request, body)
-        return response
 
     def _in_transaction(self, request):
         with transaction.atomic():
