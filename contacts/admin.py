@@ -29,7 +29,7 @@ from contacts.models import Contact, ContactTag, Opportunity, SmartListView, att
 from contacts.normalize import ContactNormalizer
 from contacts.search.free_text import q_rows
 from contacts.services import create_contact, update_contact
-from crm.api.exceptions import InvalidInput, PayloadTooLarge
+from crm.errors import InvalidInput, TooLarge
 from customization.models import Tag
 from orgs.models import Organization
 
@@ -347,7 +347,7 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
             for error in exc.field_errors:
                 form.add_error("tags" if (error.attr or "").startswith("tags") else "file", error.detail)
             return None
-        except PayloadTooLarge as exc:
+        except TooLarge as exc:
             form.add_error("file", str(exc.detail))
             return None
         report.ignored_columns = ignored

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm.api.exceptions import FieldError
+from crm.errors import FieldError
 from customization.catalog import custom_fields_by_key, normalize_tag
 from customization.field_types import BooleanType, FieldValueError, normalize_email, normalize_phone
 from customization.models import CustomField

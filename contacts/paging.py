@@ -27,9 +27,8 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, F, Lookup, OuterRef, Q, QuerySet
 
 from contacts.models import SAMPLE_PERCENT, ContactSample
-from crm.api.exceptions import FieldError, InvalidInput
-
-COUNT_MODES = ("exact", "estimate", "none")
+from crm.errors import FieldError, InvalidInput
+from crm.limits import COUNT_MODES
 
 
 def _keys(order_by) -> list[tuple[str, bool]]:

@@ -19,7 +19,7 @@ from django.db.models.functions import Now
 
 from contacts.models import Contact, ContactTag, FieldValue
 from contacts.normalize import MAX_TAGS_PER_CONTACT
-from crm.api.exceptions import Conflict, FieldError, InvalidInput
+from crm.errors import Conflict, FieldError, InvalidInput
 from customization.catalog import ensure_tags
 from customization.models import CustomField
 from customization.text import fold, text_key

@@ -153,7 +153,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "orgs.auth.BearerTokenAuthentication",
+        "orgs.api.auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -217,7 +217,7 @@ SPECTACULAR_SETTINGS = {
     # One name for the filter operators, used by conditions (`op`) and the field catalog (`operators`).
     "ENUM_NAME_OVERRIDES": {"OpEnum": "contacts.search.operators.ALL_OPERATORS"},
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "AUTHENTICATION_WHITELIST": ["orgs.auth.BearerTokenAuthentication"],
+    "AUTHENTICATION_WHITELIST": ["orgs.api.auth.BearerTokenAuthentication"],
 }
 
 # --- Production hardening, on when PRODUCTION=1 (`manage.py check --deploy` is clean then).

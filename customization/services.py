@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from crm.api.exceptions import Conflict
+from crm.errors import Conflict
 from customization.models import CustomField, CustomFieldFolder, CustomValue, Tag
 from customization.text import fold
 

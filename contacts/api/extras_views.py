@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from contacts.models import Contact
 from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer
 from contacts.services import add_tags, remove_tag, set_custom_values, touch
-from crm.api.exceptions import FieldError, InvalidInput
 from crm.api.viewsets import OrgScopedViewMixin
+from crm.errors import FieldError, InvalidInput
 from customization.api.serializers import KEY_RE, TagNameField
 from customization.catalog import ensure_tags, normalize_tag
 from customization.field_types import FIELD_TYPES, FieldValueError

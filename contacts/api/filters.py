@@ -10,8 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from contacts.models import Contact, Opportunity
 from contacts.search.free_text import QText
 from contacts.search.operators import side_of, tag_exists
-from contacts.search.query import MAX_Q_LENGTH
-from crm.api.exceptions import FieldError, InvalidInput
+from crm.errors import FieldError, InvalidInput
+from crm.limits import MAX_Q_LENGTH
 from customization.catalog import normalize_tag
 from customization.models import Tag
 

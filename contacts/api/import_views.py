@@ -22,11 +22,11 @@ from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES
 from contacts.importing.parsing import CONTACT_COLUMNS
 from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
-from crm.api.exceptions import FieldError, InvalidInput
 from crm.api.idempotency import idempotent
 from crm.api.parsers import JSONParser, MultiPartParser
 from crm.api.throttling import ImportRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
+from crm.errors import FieldError, InvalidInput
 
 
 class CSVParser(BaseParser):

@@ -15,8 +15,8 @@ from contacts.paging import (
     parse_count_mode,
     rows_after,
 )
-from crm.api.exceptions import FieldError, InvalidInput
 from crm.api.pagination import LimitOffsetPagination
+from crm.errors import FieldError, InvalidInput
 
 
 class ContactPagination(LimitOffsetPagination):

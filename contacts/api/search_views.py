@@ -7,11 +7,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from contacts.api.serializers import ContactSerializer
-from contacts.models import Contact, SmartListView
-from contacts.paging import count_rows, decode_cursor, encode_cursor, fetch_page, rows_after
-from contacts.search import FieldRegistry, SearchCompiler
-from contacts.search.openapi import (
+from contacts.api.search_schema import (
     SEARCH_EXAMPLES,
     VIEWS_EXAMPLE,
     FieldCatalogSerializer,
@@ -19,6 +15,10 @@ from contacts.search.openapi import (
     SearchResponseSerializer,
     SearchSerializer,
 )
+from contacts.api.serializers import ContactSerializer
+from contacts.models import Contact, SmartListView
+from contacts.paging import count_rows, decode_cursor, encode_cursor, fetch_page, rows_after
+from contacts.search import FieldRegistry, SearchCompiler
 from contacts.search.saved_views import etag_of, list_views, replace_views
 from crm.api.throttling import SearchRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin

@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from contacts.models import Contact, Opportunity, attach_tags_and_custom
 from contacts.normalize import TEXT_LIMITS, ContactNormalizer
-from crm.api.exceptions import InvalidInput
+from crm.errors import InvalidInput
 
 
 class ContactListSerializer(serializers.ListSerializer):
@@ -128,7 +128,7 @@ def iso_utc(value) -> str:
 
 
 def _non_object_error():
-    from crm.api.exceptions import FieldError
+    from crm.errors import FieldError
 
     return FieldError(None, "wrong_type", "Expected a JSON object.")
 

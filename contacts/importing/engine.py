@@ -51,7 +51,7 @@ from contacts.importing.options import ImportOptions
 from contacts.models import Contact, ContactTag, FieldValue
 from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer, build_folded, build_search_text
 from contacts.services import stored_rows
-from crm.api.exceptions import Conflict
+from crm.errors import Conflict
 from customization.catalog import ensure_tags
 from customization.models import Tag
 from customization.text import fold

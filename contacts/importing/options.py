@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from crm.api.exceptions import FieldError, InvalidInput
+from crm.errors import FieldError, InvalidInput
 from customization.catalog import normalize_tag
 
 DEDUPE_CHOICES = ("email", "phone", "email_or_phone", "none")

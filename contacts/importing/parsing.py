@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterator
 from django.conf import settings
 
 from contacts.importing.options import split_tags
-from crm.api.exceptions import FieldError, InvalidInput, PayloadTooLarge
+from crm.errors import FieldError, InvalidInput, TooLarge
 
 CONTACT_COLUMNS = (
     "first_name",
@@ -38,8 +38,8 @@ def limits_message() -> str:
     return f"An import accepts at most {settings.IMPORT_MAX_ROWS:,} rows and {mib:g} MiB per request."
 
 
-def too_many_rows() -> PayloadTooLarge:
-    return PayloadTooLarge(f"Too many rows. {limits_message()} Split the file.")
+def too_many_rows() -> TooLarge:
+    return TooLarge(f"Too many rows. {limits_message()} Split the file.")
 
 
 def decode_csv(data: bytes, attr: str | None = None) -> str:

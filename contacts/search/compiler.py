@@ -32,7 +32,7 @@ from contacts.search.query import (
     parse_search_body,
     parse_sort,
 )
-from crm.api.exceptions import FieldError, InvalidInput
+from crm.errors import FieldError, InvalidInput
 from customization.catalog import normalize_tag
 from customization.models import Tag
 

@@ -33,6 +33,7 @@ from django.db.models.fields.json import KeyTextTransform
 
 from contacts.models import ContactTag, FieldValue
 from contacts.search.fields import SearchField
+from crm.limits import MAX_LIST_ITEMS, MAX_SPAN_AMOUNT, SPAN_UNITS
 from customization.catalog import normalize_tag
 from customization.field_types import (
     MAX_TEXT,
@@ -46,10 +47,7 @@ from customization.field_types import (
 )
 from customization.text import fold, prefix_upper_bound, text_key
 
-MAX_LIST_ITEMS = 100
 MAX_USER_ID = 2**63 - 1
-SPAN_UNITS = ("hours", "days", "weeks", "months", "years")
-MAX_SPAN_AMOUNT = 100_000
 
 # The shape of each operator's value; operators not listed take one scalar.
 NO_VALUE, SCALAR, LIST, RANGE, SPAN = "none", "scalar", "list", "range", "span"

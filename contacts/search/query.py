@@ -11,16 +11,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contacts.search.operators import clean_text
-from crm.api.exceptions import FieldError
-from crm.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from crm.errors import FieldError
+from crm.limits import (
+    COUNT_MODES,
+    DEFAULT_LIMIT,
+    MAX_CONDITIONS,
+    MAX_GROUPS,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    MAX_Q_LENGTH,
+    MAX_SORT_KEYS,
+)
 
-MAX_GROUPS = 20
-MAX_CONDITIONS = 100
-MAX_SORT_KEYS = 5
-MAX_Q_LENGTH = 200
 MAX_NAME_LENGTH = 100  # field names and operators; longer is never valid
 DIRECTIONS = ("asc", "desc")
-COUNT_MODES = ("exact", "estimate", "none")
 
 CONDITION_KEYS = frozenset({"field", "op", "value"})
 GROUP_KEYS = frozenset({"conditions"})

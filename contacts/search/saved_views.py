@@ -17,7 +17,7 @@ from contacts.models import SmartListView
 from contacts.search.compiler import SearchCompiler
 from contacts.search.operators import clean_text
 from contacts.search.query import unknown_keys
-from crm.api.exceptions import FieldError, InvalidInput, PreconditionFailed
+from crm.errors import FieldError, InvalidInput, PreconditionFailed
 from orgs.models import Organization
 
 MAX_VIEWS = 100

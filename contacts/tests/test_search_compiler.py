@@ -16,8 +16,8 @@ from contacts.normalize import build_search_text
 from contacts.search import FieldRegistry, SearchCompiler
 from contacts.search.operators import KINDS, OP_SHAPES, Context
 from contacts.testing import make_contact
-from crm.api.exceptions import InvalidInput
 from crm.db_security import as_org
+from crm.errors import InvalidInput
 from customization.field_types import OPERATORS_BY_KIND
 from customization.models import CustomField
 from orgs.models import Membership

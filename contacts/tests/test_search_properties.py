@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 
 from contacts.models import Contact
 from contacts.search import FieldRegistry, SearchCompiler
-from contacts.search.operators import OP_SHAPES, SPAN_UNITS
+from contacts.search.operators import OP_SHAPES
 from contacts.testing import make_contact
-from crm.api.exceptions import InvalidInput
 from crm.db_security import as_org
+from crm.errors import InvalidInput
+from crm.limits import SPAN_UNITS
 from customization.models import CustomField
 from orgs.tests.factories import OrganizationFactory
 

@@ -11,7 +11,7 @@ from orgs.models import Membership
 ORG_HEADER = "X-Org-Id"
 _META_KEY = "HTTP_X_ORG_ID"
 _NOT_A_MEMBER = "You are not a member of this organization, or it does not exist."
-# Set by the bearer authentication (orgs.auth), which reads the membership with the token:
+# Set by the bearer authentication (orgs.api.auth), which reads the membership with the token:
 # (org id, the caller's Membership in it or None), both verified in this request.
 VERIFIED_ORG_ATTR = "_verified_org_membership"
 

@@ -17,32 +17,12 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from crm.errors import Conflict, DomainError, FieldError, InvalidInput, PreconditionFailed, TooLarge
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:problem-type:crm:"
-
-
-@dataclass(frozen=True)
-class FieldError:
-    attr: str | None
-    code: str
-    detail: str
-
-    def as_dict(self) -> dict:
-        return {"code": self.code, "detail": self.detail, "attr": self.attr}
-
-
-class InvalidInput(exceptions.APIException):
-    """422: the request parsed but its content is invalid. Carries flat, path-addressed errors."""
-
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "invalid_input"
-    default_detail = "The request contains invalid values."
-
-    def __init__(self, errors: list[FieldError], detail: str | None = None):
-        self.field_errors = errors
-        super().__init__(detail or (errors[0].detail if len(errors) == 1 else self.default_detail))
 
 
 class MalformedRequest(exceptions.APIException):
@@ -57,29 +37,14 @@ class MalformedRequest(exceptions.APIException):
         self.attr = attr
 
 
-class Conflict(exceptions.APIException):
-    """409: a uniqueness conflict. `extra` (e.g. `existing_id`) is merged into the body."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-    default_detail = "A conflicting record exists."
-
-    def __init__(self, detail: str, attr: str | None = None, code: str = "conflict", **extra):
-        super().__init__(detail, code)
-        self.attr = attr
-        self.extra = extra
-
-
-class PreconditionFailed(exceptions.APIException):
-    status_code = status.HTTP_412_PRECONDITION_FAILED
-    default_code = "precondition_failed"
-    default_detail = "If-Match does not match the current version; reload and retry."
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
-    default_detail = "The request is too large."
+# The HTTP status of each domain error (crm/errors.py); the most specific class first.
+DOMAIN_ERROR_STATUS = (
+    (InvalidInput, status.HTTP_422_UNPROCESSABLE_ENTITY),
+    (Conflict, status.HTTP_409_CONFLICT),
+    (PreconditionFailed, status.HTTP_412_PRECONDITION_FAILED),
+    (TooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
+    (DomainError, status.HTTP_422_UNPROCESSABLE_ENTITY),
+)
 
 
 @dataclass(frozen=True)
@@ -211,8 +176,10 @@ def problem_exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 
-    if isinstance(exc, InvalidInput):
-        return problem_response(exc.status_code, exc.default_code, str(exc.detail), exc.field_errors)
+    if isinstance(exc, DomainError):
+        status_code = next(code for cls, code in DOMAIN_ERROR_STATUS if isinstance(exc, cls))
+        code = InvalidInput.code if isinstance(exc, InvalidInput) else exc.code
+        return problem_response(status_code, code, exc.detail, exc.errors, **exc.extra)
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten_errors(exc.detail)
         detail = errors[0].detail if len(errors) == 1 else InvalidInput.default_detail

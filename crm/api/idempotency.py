@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from crm.api.exceptions import Conflict, FieldError, InvalidInput, MalformedRequest
+from crm.api.exceptions import MalformedRequest
+from crm.errors import Conflict, FieldError, InvalidInput
 from crm.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"

@@ -2,11 +2,8 @@
 
 from rest_framework import pagination
 
-from crm.api.exceptions import FieldError, InvalidInput
-
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-MAX_OFFSET = 10**12
+from crm.errors import FieldError, InvalidInput
+from crm.limits import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 
 
 def parse_bounded_int(raw, attr: str, default: int, minimum: int, maximum: int | None) -> tuple[int, list]:

@@ -15,7 +15,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from rest_framework import parsers
 
-from crm.api.exceptions import FieldError, InvalidInput, MalformedRequest, PayloadTooLarge
+from crm.api.exceptions import MalformedRequest
+from crm.errors import FieldError, InvalidInput, TooLarge
 
 # A `\uD800`–`\uDFFF` escape: only then can a decoded string hold a surrogate (the decoder joins a
 # proper high + low pair into one character, so what is left after decoding is a lone one).
@@ -73,8 +74,8 @@ class MultiPartParser(parsers.MultiPartParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except TooManyFilesSent:
-            raise PayloadTooLarge(f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files per request.")
+            raise TooLarge(f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files per request.")
         except TooManyFieldsSent:
-            raise PayloadTooLarge(f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields per request.")
+            raise TooLarge(f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields per request.")
         except RequestDataTooBig:
-            raise PayloadTooLarge()
+            raise TooLarge()

@@ -15,10 +15,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from crm.api.exceptions import FieldError, InvalidInput, flatten_errors
+from crm.api.exceptions import flatten_errors
 from crm.api.idempotency import idempotent
 from crm.api.permissions import IsOrgAdmin, IsOrgAdminForWrites
 from crm.api.viewsets import OrgScopedModelViewSet, OrgScopedViewMixin, OrgScopedViewSet
+from crm.errors import FieldError, InvalidInput
 from customization import services
 from customization.api.serializers import (
     KEY_RE,

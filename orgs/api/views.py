@@ -22,7 +22,7 @@ class TokenView(APIView):
     def get_authenticators(self):
         # POST is anonymous; DELETE must know which token to revoke.
         if getattr(self, "request", None) is not None and self.request.method == "DELETE":
-            from orgs.auth import BearerTokenAuthentication
+            from orgs.api.auth import BearerTokenAuthentication
 
             return [BearerTokenAuthentication()]
         return []

@@ -15,7 +15,7 @@ from rest_framework.test import APIRequestFactory
 
 from crm import db_security
 from crm.api.context import VERIFIED_ORG_ATTR
-from orgs.auth import BearerTokenAuthentication
+from orgs.api.auth import BearerTokenAuthentication
 from orgs.models import Membership
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ from contacts.importing import ContactImporter, CsvRows, ImportReport, decode_cs
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES
 from contacts.normalize import ContactNormalizer
 from crm import db_security
-from crm.api.exceptions import InvalidInput
+from crm.errors import InvalidInput
 from orgs.models import Organization
 
 

@@ -12,9 +12,20 @@ from rest_framework import serializers
 
 from contacts.api.serializers import ContactSerializer
 from contacts.search.fields import BUILTIN_FIELDS
-from contacts.search.operators import ALL_OPERATORS, MAX_LIST_ITEMS, MAX_SPAN_AMOUNT, SPAN_UNITS
-from contacts.search.query import MAX_CONDITIONS, MAX_GROUPS, MAX_Q_LENGTH, MAX_SORT_KEYS
-from crm.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from contacts.search.operators import ALL_OPERATORS
+from crm.limits import (
+    COUNT_MODES,
+    DEFAULT_LIMIT,
+    MAX_CONDITIONS,
+    MAX_GROUPS,
+    MAX_LIMIT,
+    MAX_LIST_ITEMS,
+    MAX_OFFSET,
+    MAX_Q_LENGTH,
+    MAX_SORT_KEYS,
+    MAX_SPAN_AMOUNT,
+    SPAN_UNITS,
+)
 
 FIELD_HELP = (
     f"A built-in field ({', '.join(BUILTIN_FIELDS)}) or `custom.<key>` of one of the org's custom fields. "
@@ -111,7 +122,7 @@ class SearchSerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
     offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
     count = serializers.ChoiceField(
-        choices=["exact", "estimate", "none"],
+        choices=list(COUNT_MODES),
         default="exact",
         help_text="`exact` count(*) (default); `estimate`: exact up to 10,000, above that scaled up from a "
         "fixed sample of the org's own contacts; or `none` (null).",

@@ -2,6 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from contacts.demo import seed_demo_contacts
+from contacts.models import Contact
 from crm.db_security import rls_bypass
 from orgs.models import Membership, Organization
 from orgs.services import create_org, issue_token
@@ -12,7 +14,7 @@ DEMO_PASSWORD = "demo-password"
 
 
 class Command(BaseCommand):
-    help = "Create the demo org once (idempotent), print a fresh token for its owner and a curl to try."
+    help = "Create the demo org once (idempotent; --contacts N seeds it); print a fresh owner token and a curl."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -52,9 +54,6 @@ class Command(BaseCommand):
         )
 
     def seed_contacts(self, org, count):
-        from contacts.demo import seed_demo_contacts
-        from contacts.models import Contact
-
         missing = count - Contact.objects.for_org(org.id).count()
         if missing > 0:
             seed_demo_contacts(org, missing, stdout=self.stderr)
