@@ -303,10 +303,9 @@ class CustomValueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSc
     lookup_field = "key"
     lookup_value_regex = r"[^/]+"
 
-    def get_object(self):
-        if not KEY_RE.fullmatch(self.kwargs["key"]):
+    def check_lookup(self, value):
+        if not KEY_RE.fullmatch(value):
             raise NotFound("No custom value with this key.")  # cannot exist; never reaches SQL
-        return super().get_object()
 
     @extend_schema(
         parameters=[CUSTOM_VALUE_KEY],

@@ -5,8 +5,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm import db_security
-from crm.api.permissions import IsOrgMember
 from crm.api.throttling import AccountRateThrottle, AuthRateThrottle
+from crm.api.viewsets import OrgScopedViewMixin
 from orgs.api.serializers import CurrentOrgSerializer, MeSerializer, TokenRequestSerializer, TokenResponseSerializer
 from orgs.services import issue_token
 
@@ -70,10 +70,8 @@ class MeView(APIView):
         return Response(MeSerializer(data).data)
 
 
-class CurrentOrgView(APIView):
+class CurrentOrgView(OrgScopedViewMixin, APIView):
     """The org named by `X-Org-Id`, with the caller's role and data scope in it."""
-
-    permission_classes = [IsAuthenticated, IsOrgMember]
 
     @extend_schema(responses=CurrentOrgSerializer, tags=["auth"])
     def get(self, request):
