@@ -163,7 +163,6 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "crm.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api.exceptions.problem_exception_handler",
     "DEFAULT_METADATA_CLASS": "crm.api.metadata.PlainMetadata",
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "crm.api.negotiation.RememberingContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if env_bool("BROWSABLE_API", True) else []),
     "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
