@@ -157,6 +157,70 @@ def sql_error(exc: psycopg.Error, queries: list[str] | None = None, at: int | No
     return error
 
 
+class Replay:
+    """One request's statements replayed on `conn`: per statement its times and row count, the
+    walks the service cancelled at their budget, the total of each timed pass, the error that
+    ended the replay (if any)."""
+
+    def __init__(self, conn, queries: list[str]):
+        self.conn, self.queries = conn, queries
+        self.per_query: list[list[float]] = [[] for _ in queries]
+        self.rows = [0] * len(queries)
+        self.cancelled: set[int] = set()
+        self.totals: list[float] = []
+        self.failed: dict = {}
+
+    @property
+    def reads(self) -> int:
+        return sum(1 for q in self.queries if is_read(q))
+
+    def run(self, cur, runs: int, budget_s: float) -> None:
+        """One warm-up, then up to `runs` timed passes (at least 3 past the budget); a failing
+        statement ends it, recorded in `failed`."""
+        try:
+            self.one_pass(cur, timed=False)
+            started = time.monotonic()
+            for _ in range(runs):
+                self.one_pass(cur, timed=True)
+                if time.monotonic() - started > budget_s and len(self.totals) >= 3:
+                    break
+        except psycopg.Error:
+            pass  # recorded in `failed` by one_pass
+
+    def one_pass(self, cur, timed: bool) -> None:
+        """Every statement once, in one transaction like the service's."""
+        total = 0.0
+        with self.conn.transaction():
+            for i in range(len(self.queries)):
+                t0 = time.perf_counter()
+                try:
+                    fetched = run_statement(cur, self.queries, i)
+                except psycopg.Error as exc:
+                    self.failed.update(sql_error(exc, self.queries, i))
+                    raise
+                elapsed = time.perf_counter() - t0
+                if fetched is None:
+                    self.cancelled.add(i)
+                self.rows[i] = len(fetched or [])
+                if timed:
+                    self.per_query[i].append(elapsed)
+                total += elapsed
+        if timed:
+            self.totals.append(total)
+
+    def timings(self) -> dict:
+        """The request's SQL time (p50 of the pass totals) and each statement's; needs a timed pass."""
+        result = {
+            "sql_p50_ms": p50(self.totals) * 1000,
+            "queries": self.reads,
+            "per_query_ms": [round(p50(t) * 1000, 3) if t else None for t in self.per_query],
+            "sql_runs": len(self.totals),
+        }
+        if self.failed:
+            result["sql_error"] = self.failed
+        return result
+
+
 def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
     """The request's read queries run directly `runs` times (after one warm-up), each run in one
     transaction like the service's (so its `set_config(...)` org context and row-level security
@@ -171,54 +235,14 @@ def time_sql(conn, queries: list[str], runs: int, budget_s: float) -> dict:
     queries = [q for q in queries if is_read(q) or is_savepoint(q)]
     if not any(is_read(q) for q in queries):
         return {}
-    per_query: list[list[float]] = [[] for _ in queries]
-    rows = [0] * len(queries)
-    cancelled: set[int] = set()
-    totals = []
-    failed: dict = {}
-
-    def one_pass(cur, timed: bool) -> None:
-        total = 0.0
-        with conn.transaction():
-            for i in range(len(queries)):
-                t0 = time.perf_counter()
-                try:
-                    fetched = run_statement(cur, queries, i)
-                except psycopg.Error as exc:
-                    failed.update(sql_error(exc, queries, i))
-                    raise
-                elapsed = time.perf_counter() - t0
-                if fetched is None:
-                    cancelled.add(i)
-                rows[i] = len(fetched or [])
-                if timed:
-                    per_query[i].append(elapsed)
-                total += elapsed
-        if timed:
-            totals.append(total)
-
+    replay = Replay(conn, queries)
     with conn.cursor() as cur:
+        replay.run(cur, runs, budget_s)
+        if not replay.totals:
+            return {"sql_error": replay.failed, "queries": replay.reads}
+        result = replay.timings()
         try:
-            one_pass(cur, timed=False)
-            started = time.monotonic()
-            for _ in range(runs):
-                one_pass(cur, timed=True)
-                if time.monotonic() - started > budget_s and len(totals) >= 3:
-                    break
-        except psycopg.Error:
-            pass  # recorded in `failed` by one_pass
-        if not totals:
-            return {"sql_error": failed, "queries": sum(1 for q in queries if is_read(q))}
-        result = {
-            "sql_p50_ms": p50(totals) * 1000,
-            "queries": sum(1 for q in queries if is_read(q)),
-            "per_query_ms": [round(p50(t) * 1000, 3) if t else None for t in per_query],
-            "sql_runs": len(totals),
-        }
-        if failed:
-            result["sql_error"] = failed
-        try:
-            result.update(_slowest(conn, cur, queries, per_query, rows, cancelled, runs))
+            result.update(_slowest(conn, cur, queries, replay.per_query, replay.rows, replay.cancelled, runs))
         except psycopg.Error as exc:
             result.setdefault("sql_error", sql_error(exc))
     return result
