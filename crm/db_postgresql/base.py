@@ -1,25 +1,23 @@
-"""Django's PostgreSQL backend with two additions for the requests every API call makes.
-
-A health check that costs no round trip. With `CONN_HEALTH_CHECKS`, Django sends `SELECT 1`
-before the first query of every request on a reused connection: one round trip in six of a
-`GET /contacts/{id}`. A connection the server or PgBouncer has closed (restart, terminated
-backend, idle timeout) has an error message or an EOF waiting on its socket, so an idle
-connection whose socket has nothing to read is alive as far as `SELECT 1` could tell; only when
-something is waiting does Django's own check run.
+"""Django's PostgreSQL backend with two additions.
 
 Prepared statements for the few fixed statements of every request (`prepared_cursor()`: the
-role, the token + membership lookup, the detail SELECT). Parsing and planning them, with the
-row-level security policies, cost PostgreSQL about four times what running them does. The
-ORM's own queries keep Django's client-side binding, which its SQL is written for. A pooler
-that cannot follow a client's prepared statements across server connections (PgBouncer before
-1.21, or without `max_prepared_statements`) needs `DB_PREPARED_STATEMENTS=0`, which makes
-`prepared_cursor()` a plain cursor (docs/scaling.md).
+role switch, the org claim with its membership lookup, a contact's tags and custom values).
+Parsing and planning them, with the row-level security policies, cost PostgreSQL about four
+times what running them does. The ORM's own queries keep Django's client-side binding, which
+its SQL is written for. A pooler that cannot follow a client's prepared statements across
+server connections (PgBouncer before 1.21, or without `max_prepared_statements`) needs
+`DB_PREPARED_STATEMENTS=0`, which makes `prepared_cursor()` a plain cursor (docs/scaling.md).
+
+A connect that waits (`get_new_connection`), so a brief restart or a full server is a short
+wait rather than a 503.
+
+Reused connections get Django's own `CONN_HEALTH_CHECKS` (a `SELECT 1` before a request's first
+query); every override here is of a public method of Django's backend.
 """
 
 from __future__ import annotations
 
 import contextlib
-import select
 import time
 
 from django.conf import settings
@@ -111,7 +109,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if self.timezone != tzloader.timezone:  # as Django's create_cursor()
                 register_tzloader(self.timezone, cursor)
             self._prepared_cursor = cursor
-        return self._prepare_cursor(cursor)
+        # What the base class's cursor() does to a new cursor, through its public methods.
+        self.validate_thread_sharing()
+        return self.make_debug_cursor(cursor) if self.queries_logged else self.make_cursor(cursor)
 
     @contextlib.contextmanager
     def one_round_trip(self):
@@ -120,25 +120,3 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.ensure_connection()
         with self.wrap_database_errors, self.connection.pipeline():
             yield
-
-    def close_if_health_check_failed(self):
-        if (
-            self.connection is None
-            or not self.health_check_enabled
-            or self.health_check_done
-            or self.pool
-            or not self._socket_is_quiet()
-        ):
-            return super().close_if_health_check_failed()
-        self.health_check_done = True
-
-    def _socket_is_quiet(self) -> bool:
-        """Open, idle, and nothing from the server waiting to be read."""
-        conn = self.connection
-        if conn.closed or conn.broken or conn.info.transaction_status != conn.info.transaction_status.IDLE:
-            return False
-        try:
-            readable, _, _ = select.select([conn.fileno()], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return not readable
