@@ -23,6 +23,7 @@ from django.core.paginator import Paginator
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from contacts.contact_fields import WRITABLE_FIELDS
 from contacts.importing import ContactImporter, parse_options, read_csv
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, split_tags
 from contacts.models import Contact, ContactTag, Opportunity, SmartListView, attach_tags_and_custom
@@ -120,6 +121,9 @@ class SourceFilter(admin.SimpleListFilter):
 # --- contact form: validated by ContactNormalizer --------------------------------------------------------
 
 
+SET_BELOW = ("name", "assigned_to")
+
+
 class ContactAdminForm(forms.ModelForm):
     tags = forms.CharField(
         required=False,
@@ -133,19 +137,7 @@ class ContactAdminForm(forms.ModelForm):
 
     class Meta:
         model = Contact
-        fields = [
-            "org",
-            "first_name",
-            "last_name",
-            "name",
-            "email",
-            "phone",
-            "company",
-            "source",
-            "notes",
-            "dnc",
-            "assigned_to",
-        ]
+        fields = ["org", *(spec.name for spec in WRITABLE_FIELDS if spec.column)]
         help_texts = {"name": "Display name. Leave first/last name unchanged to have it split into them."}
 
     def __init__(self, *args, **kwargs):
@@ -165,10 +157,8 @@ class ContactAdminForm(forms.ModelForm):
         if org is None or self.errors:
             return cleaned
         existing = self.instance if self.instance.pk else None
-        data = {
-            key: cleaned.get(key)
-            for key in ("first_name", "last_name", "email", "phone", "company", "source", "notes", "tags", "dnc")
-        }
+        # `name` and the assignee are read below: a name alone is split, the assignee is a user.
+        data = {spec.name: cleaned.get(spec.name) for spec in WRITABLE_FIELDS if spec.name not in SET_BELOW}
         names_changed = {"first_name", "last_name"} & set(self.changed_data)
         if existing is None or ("name" in self.changed_data and not names_changed):
             data["name"] = cleaned.get("name") or ""
@@ -199,19 +189,9 @@ class ContactAdminForm(forms.ModelForm):
                 return cleaned
         if not errors:
             self.normalized = values
-            for key in (
-                "first_name",
-                "last_name",
-                "name",
-                "email",
-                "phone",
-                "company",
-                "source",
-                "notes",
-                "dnc",
-            ):
-                if key in values:
-                    cleaned[key] = values[key]
+            for spec in WRITABLE_FIELDS:  # the form shows the normalized values (the assignee stays a user)
+                if spec.column and spec.type != "user" and spec.column in values:
+                    cleaned[spec.name] = values[spec.column]
         return cleaned
 
 

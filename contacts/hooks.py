@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django.db.models import Count
 
+from contacts.contact_fields import TOKEN_FIELDS
 from contacts.models import Contact, ContactTag
 from customization.catalog import register_tag_counter
-from customization.rendering import CONTACT_FIELDS, ContactContext, register_contact_loader
+from customization.rendering import ContactContext, register_contact_loader
 
 
 def count_contacts_per_tag(membership, names: list[str]) -> dict[str, int]:
@@ -26,8 +27,8 @@ def contact_context(membership, contact_id: int) -> ContactContext | None:
     contact = Contact.objects.for_member(membership).filter(pk=contact_id).first()
     if contact is None:
         return None
-    return ContactContext(fields={name: getattr(contact, name) for name in CONTACT_FIELDS}, custom=contact.custom)
+    return ContactContext(fields={name: getattr(contact, name) for name in TOKEN_FIELDS}, custom=contact.custom)
 
 
 register_tag_counter(count_contacts_per_tag)
-register_contact_loader(contact_context)
+register_contact_loader(contact_context, TOKEN_FIELDS)

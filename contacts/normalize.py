@@ -10,8 +10,10 @@ importing 100,000 rows costs no per-row queries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+from contacts.contact_fields import FIELDS_BY_NAME, TEXT_FIELDS, WRITABLE_FIELDS, ContactField
 from crm.errors import FieldError
 from customization.catalog import custom_fields_by_key, normalize_tag
 from customization.field_types import BooleanType, FieldValueError, normalize_email, normalize_phone
@@ -19,10 +21,9 @@ from customization.models import CustomField
 from customization.text import fold, fold_unaccented
 from orgs.models import Membership, Organization
 
-TEXT_LIMITS = {"first_name": 100, "last_name": 100, "name": 201, "company": 200, "source": 100, "notes": 10000}
 MAX_TAGS_PER_CONTACT = 100
-WRITABLE_FIELDS = (*TEXT_LIMITS, "email", "phone", "tags", "dnc", "custom", "assigned_to")
-# What the derived columns are computed from.
+TEXT_FIELD_NAMES = tuple(f.name for f in TEXT_FIELDS)
+# What `search_text` is computed from.
 SEARCHED_FIELDS = frozenset({"name", "email", "phone", "company"})
 
 
@@ -47,9 +48,8 @@ def build_search_text(name: str, email: str | None, phone: str | None, company: 
 
 
 def build_folded(values: dict) -> dict[str, str]:
-    """`Contact.folded`: the case folding of each non-empty built-in text field (TEXT_LIMITS' keys),
-    what text filters compare."""
-    return {key: fold(values[key]) for key in TEXT_LIMITS if values.get(key)}
+    """`Contact.folded`: the case folding of each non-empty built-in text field, what text filters compare."""
+    return {key: fold(values[key]) for key in TEXT_FIELD_NAMES if values.get(key)}
 
 
 def email_key(email: str | None) -> str | None:
@@ -94,80 +94,74 @@ class ContactNormalizer:
         """
         values: dict[str, Any] = {}
         errors: list[FieldError] = []
-
-        def fail(attr: str, exc: Exception, code: str = "invalid") -> None:
-            errors.append(FieldError(attr, getattr(exc, "code", code), str(exc)))
-
-        for key, limit in TEXT_LIMITS.items():
-            if key not in data:
-                continue
-            raw = data[key]
-            if raw is None:
-                raw = ""
-            if not isinstance(raw, str):
-                errors.append(FieldError(key, "wrong_type", "Expected a string."))
-                continue
-            text = raw.strip() if key != "notes" else raw
-            if len(text) > limit:
-                errors.append(FieldError(key, "too_long", f"At most {limit} characters."))
-                continue
-            if "\x00" in text:
-                errors.append(FieldError(key, "invalid", "NUL characters are not allowed."))
-                continue
-            values[key] = text
-
-        for key, _normalize in (("email", normalize_email), ("phone", None)):
-            if key not in data:
-                continue
-            raw = data[key]
-            if raw is None or (isinstance(raw, str) and not raw.strip()):
-                values[key] = None
-            elif not isinstance(raw, str):
-                errors.append(FieldError(key, "wrong_type", "Expected a string."))
-            else:
-                try:
-                    values[key] = (
-                        normalize_email(raw.strip())
-                        if key == "email"
-                        else normalize_phone(raw.strip(), self.org.default_region)
-                    )
-                except FieldValueError as exc:
-                    fail(key, exc)
-
-        if "tags" in data:
-            tags = self._clean_tags(data["tags"], errors)
-            if tags is not None:
-                values["tags"] = tags
-
-        if "dnc" in data:
-            raw = data["dnc"]
-            try:
-                values["dnc"] = False if raw is None else BooleanType().canonicalize(raw)
-            except FieldValueError as exc:
-                fail("dnc", exc)
-            if values.get("dnc", False) is None:
-                values["dnc"] = False
-
+        for spec, cleaner in self.cleaners:
+            if spec.name in data:
+                value = cleaner(spec, data[spec.name], errors)
+                if value is not INVALID:
+                    values[spec.column or spec.name] = value
         if "custom" in data:  # a patch: the keys given, None clearing one
             patch = self._clean_custom(data["custom"], errors)
             if patch is not None:
                 values["custom"] = patch
-
-        if "assigned_to" in data:
-            self._clean_assignee(data["assigned_to"], values, errors)
-        elif existing is None and self.membership is not None and self.membership.sees_only_assigned:
+        if "assigned_to" not in data and existing is None and self.membership and self.membership.sees_only_assigned:
             values["assigned_to_id"] = self.membership.user_id
-
         if derive and not errors:
             self.derive(values, data, existing)
         return values, errors
 
-    def _clean_tags(self, raw, errors) -> list[str] | None:
+    @cached_property
+    def cleaners(self) -> tuple:
+        """Each writable built-in field with the cleaner of its type: `(field, raw, errors) -> value`,
+        or INVALID after appending to `errors`. Resolved once: import cleans a million rows."""
+        by_type = {
+            "text": self._clean_text,
+            "textarea": self._clean_text,
+            "email": self._clean_email_or_phone,
+            "phone": self._clean_email_or_phone,
+            "boolean": self._clean_boolean,
+            "tags": self._clean_tags,
+            "user": self._clean_assignee,
+        }
+        return tuple((spec, by_type[spec.type]) for spec in WRITABLE_FIELDS)
+
+    @staticmethod
+    def _clean_text(spec: ContactField, raw, errors):
+        if raw is None:
+            return ""
+        if not isinstance(raw, str):
+            return _invalid(errors, spec.name, "wrong_type", "Expected a string.")
+        text = raw if spec.type == "textarea" else raw.strip()  # long text keeps its layout
+        if len(text) > spec.max_length:
+            return _invalid(errors, spec.name, "too_long", f"At most {spec.max_length} characters.")
+        if "\x00" in text:
+            return _invalid(errors, spec.name, "invalid", "NUL characters are not allowed.")
+        return text
+
+    def _clean_email_or_phone(self, spec: ContactField, raw, errors):
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        if not isinstance(raw, str):
+            return _invalid(errors, spec.name, "wrong_type", "Expected a string.")
+        try:
+            if spec.type == "email":
+                return normalize_email(raw.strip())
+            return normalize_phone(raw.strip(), self.org.default_region)
+        except FieldValueError as exc:
+            return _invalid(errors, spec.name, exc.code, str(exc))
+
+    @staticmethod
+    def _clean_boolean(spec: ContactField, raw, errors):
+        try:
+            return False if raw is None else BooleanType().canonicalize(raw) or False
+        except FieldValueError as exc:
+            return _invalid(errors, spec.name, exc.code, str(exc))
+
+    @staticmethod
+    def _clean_tags(spec: ContactField, raw, errors):
         if raw is None:
             return []
         if not isinstance(raw, list):
-            errors.append(FieldError("tags", "wrong_type", "Expected a list of tag names."))
-            return None
+            return _invalid(errors, "tags", "wrong_type", "Expected a list of tag names.")
         tags: list[str] = []
         for index, item in enumerate(raw):
             try:
@@ -178,8 +172,7 @@ class ContactNormalizer:
             if name not in tags:
                 tags.append(name)
         if len(tags) > MAX_TAGS_PER_CONTACT:
-            errors.append(FieldError("tags", "too_many", f"At most {MAX_TAGS_PER_CONTACT} tags per contact."))
-            return None
+            return _invalid(errors, "tags", "too_many", f"At most {MAX_TAGS_PER_CONTACT} tags per contact.")
         return tags
 
     def _clean_custom(self, raw, errors) -> dict | None:
@@ -203,26 +196,21 @@ class ContactNormalizer:
                 failed = True
         return None if failed else patch
 
-    def _clean_assignee(self, raw, values, errors) -> None:
+    def _clean_assignee(self, spec: ContactField, raw, errors):
+        if isinstance(raw, str) and raw.strip().isdigit():
+            raw = int(raw.strip())
         if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int)):
-            if isinstance(raw, str) and raw.strip().isdigit():
-                raw = int(raw.strip())
-            else:
-                errors.append(FieldError("assigned_to", "wrong_type", "Expected a user id or null."))
-                return
+            return _invalid(errors, spec.name, "wrong_type", "Expected a user id or null.")
         if raw is not None and raw not in self.member_ids:
-            errors.append(FieldError("assigned_to", "not_a_member", "That user is not a member of this organization."))
-            return
+            return _invalid(errors, spec.name, "not_a_member", "That user is not a member of this organization.")
         if self.membership is not None and self.membership.sees_only_assigned and raw != self.membership.user_id:
-            errors.append(
-                FieldError(
-                    "assigned_to",
-                    "scope_forbidden",
-                    "Members limited to their assigned contacts can only assign to themselves.",
-                )
+            return _invalid(
+                errors,
+                spec.name,
+                "scope_forbidden",
+                "Members limited to their assigned contacts can only assign to themselves.",
             )
-            return
-        values["assigned_to_id"] = raw
+        return raw
 
     def derive(self, values: dict, data: dict, existing) -> None:
         """Keep name ⇄ first/last, email_key, folded and search_text consistent with what was written."""
@@ -234,15 +222,23 @@ class ContactNormalizer:
 
         if "name" in values and "first_name" not in data and "last_name" not in data:
             values["first_name"], values["last_name"] = split_name(values["name"])
-            values["first_name"] = values["first_name"][: TEXT_LIMITS["first_name"]]
-            values["last_name"] = values["last_name"][: TEXT_LIMITS["last_name"]]
+            values["first_name"] = values["first_name"][: FIELDS_BY_NAME["first_name"].max_length]
+            values["last_name"] = values["last_name"][: FIELDS_BY_NAME["last_name"].max_length]
         elif ("first_name" in values or "last_name" in values) and "name" not in values:
             values["name"] = display_name(current("first_name"), current("last_name"))
         if "email" in values:
             values["email_key"] = email_key(values["email"])
-        if existing is None or TEXT_LIMITS.keys() & values.keys():
-            values["folded"] = build_folded({key: current(key) for key in TEXT_LIMITS})
+        if existing is None or values.keys() & set(TEXT_FIELD_NAMES):
+            values["folded"] = build_folded({key: current(key) for key in TEXT_FIELD_NAMES})
         if existing is None or SEARCHED_FIELDS & values.keys():
             values["search_text"] = build_search_text(
                 current("name"), current("email", None), current("phone", None), current("company")
             )
+
+
+INVALID = object()  # a cleaner's answer when it appended an error instead
+
+
+def _invalid(errors: list[FieldError], attr: str, code: str, detail: str):
+    errors.append(FieldError(attr, code, detail))
+    return INVALID

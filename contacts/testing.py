@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from contacts.models import Contact, ContactTag, FieldValue
-from contacts.normalize import TEXT_LIMITS, build_folded, build_search_text, email_key
+from contacts.normalize import TEXT_FIELD_NAMES, build_folded, build_search_text, email_key
 from contacts.services import stored_rows, tag_row
 from customization.catalog import custom_fields_by_key, ensure_tags
 
@@ -33,7 +33,7 @@ def build_contact(org=None, **columns) -> Contact:
     if "email_key" not in columns:
         contact.email_key = email_key(contact.email)
     if "folded" not in columns:
-        contact.folded = build_folded({key: getattr(contact, key) for key in TEXT_LIMITS})
+        contact.folded = build_folded({key: getattr(contact, key) for key in TEXT_FIELD_NAMES})
     if "search_text" not in columns:
         contact.search_text = build_search_text(contact.name, contact.email, contact.phone, contact.company)
     return contact

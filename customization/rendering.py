@@ -21,10 +21,9 @@ from typing import Any
 from customization.models import CustomValue
 
 TEMPLATE_MAX_LENGTH = 20_000
-CONTACT_FIELDS = ("first_name", "last_name", "name", "email", "phone", "company", "source")
 _KEY = r"[a-z][a-z0-9_]{0,63}"
 _BRACES = re.compile(r"\{\{([^{}]{0,200})\}\}")
-_CONTACT_FIELD = re.compile(rf"contact\.({'|'.join(CONTACT_FIELDS)})")
+_CONTACT_FIELD = re.compile(r"contact\.([a-z][a-z0-9_]{0,63})")
 _CONTACT_CUSTOM = re.compile(rf"contact\.custom\.({_KEY})")
 _CUSTOM_VALUE = re.compile(rf"custom_values\.({_KEY})")
 _NAMESPACES = ("contact.", "custom_values.")
@@ -32,7 +31,7 @@ _NAMESPACES = ("contact.", "custom_values.")
 
 @dataclass
 class ContactContext:
-    """What a template may read of one contact: the built-in text fields and `custom` values."""
+    """What a template may read of one contact: its built-in fields offered as tokens, and `custom` values."""
 
     fields: dict[str, Any] = field(default_factory=dict)
     custom: dict[str, Any] = field(default_factory=dict)
@@ -42,11 +41,12 @@ class ContactContext:
 # `(membership, contact_id) -> ContactContext | None`, None meaning "not visible to this member".
 ContactLoader = Callable[[object, int], "ContactContext | None"]
 _contact_loader: ContactLoader | None = None
+_token_fields: frozenset[str] = frozenset()  # `{{contact.<name>}}` names, as contacts declares them
 
 
-def register_contact_loader(loader: ContactLoader) -> None:
-    global _contact_loader
-    _contact_loader = loader
+def register_contact_loader(loader: ContactLoader, token_fields) -> None:
+    global _contact_loader, _token_fields
+    _contact_loader, _token_fields = loader, frozenset(token_fields)
 
 
 def load_contact_context(membership, contact_id: int) -> ContactContext | None:
@@ -92,10 +92,10 @@ def render(template: str, contact: ContactContext | None, custom_values: dict[st
     def substitute(match: re.Match) -> str:
         token = match.group(1).strip()
         value: Any = None
-        if found := _CONTACT_FIELD.fullmatch(token):
-            value = contact.fields.get(found.group(1)) if contact else None
-        elif found := _CONTACT_CUSTOM.fullmatch(token):
+        if found := _CONTACT_CUSTOM.fullmatch(token):
             value = contact.custom.get(found.group(1)) if contact else None
+        elif (found := _CONTACT_FIELD.fullmatch(token)) and found.group(1) in _token_fields:
+            value = contact.fields.get(found.group(1)) if contact else None
         elif found := _CUSTOM_VALUE.fullmatch(token):
             value = custom_values.get(found.group(1))
         elif token.startswith(_NAMESPACES):

@@ -10,6 +10,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
+from contacts.api.serializers import ContactSerializer
 from contacts.importing import (
     MAX_REPORTED_ERRORS,
     ContactImporter,
@@ -63,21 +64,8 @@ class ImportOptionsSerializer(serializers.Serializer):
     )
 
 
-class ImportContactSerializer(serializers.Serializer):
-    first_name = serializers.CharField(required=False, allow_blank=True)
-    last_name = serializers.CharField(required=False, allow_blank=True)
-    name = serializers.CharField(
-        required=False, allow_blank=True, help_text="Split into first/last name when those are absent."
-    )
-    email = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    company = serializers.CharField(required=False, allow_blank=True)
-    source = serializers.CharField(required=False, allow_blank=True)
-    notes = serializers.CharField(required=False, allow_blank=True)
-    tags = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
-    dnc = serializers.BooleanField(required=False)
-    assigned_to = serializers.IntegerField(required=False, allow_null=True)
-    custom = serializers.DictField(required=False, help_text="Values keyed by custom-field key.")
+class ImportContactSerializer(ContactSerializer):
+    """One row of a JSON import: a contact's writable fields, as in `POST /contacts`."""
 
 
 class ImportJSONSerializer(serializers.Serializer):

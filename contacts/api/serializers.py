@@ -8,9 +8,11 @@ import datetime as dt
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from contacts.contact_fields import CONTACT_FIELDS, ContactField
 from contacts.models import Contact, Opportunity, attach_tags_and_custom
-from contacts.normalize import TEXT_LIMITS, ContactNormalizer
-from crm.errors import InvalidInput
+from contacts.normalize import ContactNormalizer
+from crm.errors import FieldError, InvalidInput
+from customization.models import TAG_MAX_LENGTH
 
 
 class ContactListSerializer(serializers.ListSerializer):
@@ -18,80 +20,49 @@ class ContactListSerializer(serializers.ListSerializer):
         return super().to_representation(attach_tags_and_custom(list(data)))
 
 
-class ContactSerializer(serializers.ModelSerializer):
-    """Read and write shape of a contact.
+def _schema_field(spec: ContactField) -> serializers.Field:
+    """How one built-in field appears in the API: type, caps, whether null may be written. Only the
+    schema and output use it; writes are validated as a whole by ContactNormalizer."""
+    options = {"required": False, "allow_null": True, "label": spec.label, "help_text": spec.help_text or None}
+    if not spec.writable:
+        return serializers.DateTimeField(read_only=True)
+    if spec.type == "tags":
+        return serializers.ListField(child=serializers.CharField(max_length=TAG_MAX_LENGTH), **options)
+    if spec.type == "boolean":
+        return serializers.BooleanField(**options)
+    if spec.type == "user":
+        return serializers.IntegerField(source=spec.column, **options)
+    # Text of any kind; an email or phone is given as typed (any phone format) and normalized.
+    max_length = spec.max_length or {"email": 254, "phone": 40}[spec.type]
+    return serializers.CharField(allow_blank=True, max_length=max_length, **options)
 
-    Writes are validated as a whole by ContactNormalizer (so API, admin and import agree);
-    the declared fields below exist for the schema and for output.
+
+# `id` and the built-in fields, in the table's order (DRF lists a base class's declared fields first).
+BuiltinContactFields = type(
+    "BuiltinContactFields",
+    (serializers.Serializer,),
+    {"id": serializers.IntegerField(read_only=True), **{spec.name: _schema_field(spec) for spec in CONTACT_FIELDS}},
+)
+
+
+class ContactSerializer(BuiltinContactFields):
+    """Read and write shape of a contact: `id`, the built-in fields (contacts.contact_fields) and
+    `custom`. Writes are validated as a whole by ContactNormalizer (so API, admin and import agree).
     """
 
-    name = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        max_length=TEXT_LIMITS["name"],
-        help_text="Display name. On write, split into first/last name when those are absent.",
-    )
-    email = serializers.CharField(
-        required=False,
-        allow_null=True,
-        allow_blank=True,
-        max_length=254,
-        help_text="Validated; unique per org, compared case-insensitively.",
-    )
-    phone = serializers.CharField(
-        required=False,
-        allow_null=True,
-        allow_blank=True,
-        max_length=40,
-        help_text="Any format; stored as E.164 using the org's default region.",
-    )
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=64),
-        required=False,
-        allow_null=True,
-        help_text="Normalized (trimmed, case-folded); unknown names join the tag catalog. Returned in name order.",
-    )
     custom = serializers.DictField(
         required=False,
         allow_null=True,
         help_text="Values keyed by custom-field key, typed by its "
         "definition (see GET /custom-fields). `null` clears a value.",
     )
-    assigned_to = serializers.IntegerField(
-        required=False, allow_null=True, source="assigned_to_id", help_text="User id of a member of the org."
-    )
 
     class Meta:
-        model = Contact
-        fields = [
-            "id",
-            "first_name",
-            "last_name",
-            "name",
-            "email",
-            "phone",
-            "company",
-            "source",
-            "notes",
-            "tags",
-            "dnc",
-            "custom",
-            "assigned_to",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["id", "created_at", "updated_at"]
         list_serializer_class = ContactListSerializer  # a page's tags and custom values in two queries
-        # Writing null clears a field (stored as "" / false / {} / []), so the schema admits it.
-        extra_kwargs = {
-            "notes": {"max_length": TEXT_LIMITS["notes"], "allow_null": True},
-            **{key: {"allow_null": True} for key in ("first_name", "last_name", "company", "source", "dnc")},
-        }
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
-            raise InvalidInput([_non_object_error()])
+            raise InvalidInput([FieldError(None, "wrong_type", "Expected a JSON object.")])
         normalizer: ContactNormalizer = self.context["normalizer"]
         writable = {k: v for k, v in data.items() if k in self.writable_keys()}
         values, errors = normalizer.clean(writable, existing=self.instance)
@@ -103,34 +74,17 @@ class ContactSerializer(serializers.ModelSerializer):
         return {name for name, f in self.fields.items() if not f.read_only}
 
     def to_representation(self, instance):
-        return {
-            "id": instance.id,
-            "first_name": instance.first_name,
-            "last_name": instance.last_name,
-            "name": instance.name,
-            "email": instance.email,
-            "phone": instance.phone,
-            "company": instance.company,
-            "source": instance.source,
-            "notes": instance.notes,
-            "tags": instance.tags,
-            "dnc": instance.dnc,
-            "custom": instance.custom,
-            "assigned_to": instance.assigned_to_id,
-            "created_at": iso_utc(instance.created_at),
-            "updated_at": iso_utc(instance.updated_at),
-        }
+        body = {"id": instance.id}
+        for spec in CONTACT_FIELDS:
+            value = getattr(instance, spec.column or spec.name)
+            body[spec.name] = iso_utc(value) if spec.type == "datetime" else value
+        body["custom"] = instance.custom
+        return body
 
 
 def iso_utc(value) -> str:
     """DRF's DateTimeField output (ISO 8601, UTC as `Z`) without building a field per value."""
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _non_object_error():
-    from crm.errors import FieldError
-
-    return FieldError(None, "wrong_type", "Expected a JSON object.")
 
 
 @extend_schema_field(

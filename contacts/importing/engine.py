@@ -47,6 +47,7 @@ from django.utils import timezone
 from psycopg.copy import FileWriter
 from psycopg.types.json import Jsonb
 
+from contacts.contact_fields import TEXT_FIELDS, WRITABLE_FIELDS
 from contacts.importing.options import ImportOptions
 from contacts.models import Contact, ContactTag, FieldValue
 from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer, build_folded, build_search_text
@@ -68,18 +69,11 @@ WRITE_CHUNK_ROWS = 2_500
 IMPORT_LOCK_CLASS = 0x1C0A
 
 # Contact columns the engine writes, in staging-table order, with their types and defaults.
+SQL_TYPES = {"text": "text", "textarea": "text", "email": "text", "phone": "text", "boolean": "bool", "user": "int8"}
 COLUMN_SPEC: dict[str, tuple[str, Any]] = {
-    "first_name": ("text", ""),
-    "last_name": ("text", ""),
-    "name": ("text", ""),
-    "email": ("text", None),
+    **{spec.column: (SQL_TYPES[spec.type], spec.empty) for spec in WRITABLE_FIELDS if spec.column},
+    # Derived by the normalizer.
     "email_key": ("text", None),
-    "phone": ("text", None),
-    "company": ("text", ""),
-    "source": ("text", ""),
-    "notes": ("text", ""),
-    "dnc": ("bool", False),
-    "assigned_to_id": ("int8", None),
     "folded": ("jsonb", {}),
     "search_text": ("text", ""),
 }
@@ -680,10 +674,7 @@ class ContactImporter:
             return insert + "DO NOTHING" + returning
         # A single-contact create raced this import: fill the given fields, as an update would
         # (folded and search_text are computed again in Python by `_repoint`).
-        fill = {
-            c: f"COALESCE(NULLIF(EXCLUDED.{c}, ''), c.{c})"
-            for c in ("first_name", "last_name", "name", "company", "source", "notes")
-        }
+        fill = {spec.column: f"COALESCE(NULLIF(EXCLUDED.{spec.column}, ''), c.{spec.column})" for spec in TEXT_FIELDS}
         sets = [f"{c} = {expr}" for c, expr in fill.items()] + [
             "phone = COALESCE(EXCLUDED.phone, c.phone)",
             "dnc = c.dnc OR EXCLUDED.dnc",

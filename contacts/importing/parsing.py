@@ -13,22 +13,11 @@ from collections.abc import Collection, Iterator
 
 from django.conf import settings
 
+from contacts.contact_fields import WRITABLE_FIELDS
 from contacts.importing.options import split_tags
 from crm.errors import FieldError, InvalidInput, TooLarge
 
-CONTACT_COLUMNS = (
-    "first_name",
-    "last_name",
-    "name",
-    "email",
-    "phone",
-    "company",
-    "source",
-    "notes",
-    "dnc",
-    "assigned_to",
-    "tags",
-)
+CONTACT_COLUMNS = tuple(spec.name for spec in WRITABLE_FIELDS)  # the CSV headers of built-in fields
 CUSTOM_PREFIX = "custom."
 # A cell may hold long notes; csv's default limit (128 KiB) is kept, it is far above any field's cap.
 

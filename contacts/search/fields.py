@@ -1,6 +1,6 @@
 """The one field registry of the smart-list search: every filterable/sortable field of an org.
 
-Built-in contact columns are declared here once; each of the org's custom fields becomes
+Built-in contact fields come from their table (contacts.contact_fields); each of the org's custom fields becomes
 `custom.<key>`, typed by `customization.field_types` (its filter kind gives the operators).
 The compiler, saved-view validation, `GET /contacts/fields` and the docs all read from it,
 so a custom key reaches SQL only after it matched one of the org's definitions.
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from contacts.contact_fields import CONTACT_FIELDS
 from customization.catalog import custom_fields_by_key
-from customization.field_types import FIELD_TYPES, OPERATORS_BY_KIND, FilterKind
+from customization.field_types import FIELD_TYPES, OPERATORS_BY_KIND
 
 CUSTOM_PREFIX = "custom."
 MAX_FIELD_NAME = 100
@@ -46,36 +47,17 @@ class SearchField:
         return self.type if self.is_custom else None
 
 
-def _builtin(name, label, kind, type_=None, sortable=True, nullable=False) -> SearchField:
-    return SearchField(
-        name=name, label=label, kind=kind, type=type_ or kind, sortable=sortable, column=name, nullable=nullable
-    )
-
-
 BUILTIN_FIELDS: dict[str, SearchField] = {
-    f.name: f
-    for f in (
-        _builtin("name", "Name", FilterKind.TEXT),
-        _builtin("first_name", "First name", FilterKind.TEXT),
-        _builtin("last_name", "Last name", FilterKind.TEXT),
-        _builtin("email", "Email", FilterKind.TEXT, "email", nullable=True),
-        _builtin("phone", "Phone", FilterKind.TEXT, "phone", nullable=True),
-        _builtin("company", "Company", FilterKind.TEXT),
-        _builtin("source", "Source", FilterKind.TEXT),
-        _builtin("notes", "Notes", FilterKind.TEXT, "textarea", sortable=False),
-        _builtin("tags", "Tags", FilterKind.TAGS, sortable=False),
-        _builtin("dnc", "Do not contact", FilterKind.BOOLEAN),
-        SearchField(
-            name="assigned_to",
-            label="Assigned to",
-            kind=FilterKind.USER,
-            type=FilterKind.USER,
-            column="assigned_to_id",
-            nullable=True,
-        ),
-        _builtin("created_at", "Created", FilterKind.DATETIME),
-        _builtin("updated_at", "Updated", FilterKind.DATETIME),
+    spec.name: SearchField(
+        name=spec.name,
+        label=spec.label,
+        kind=spec.kind,
+        type=spec.type,
+        sortable=spec.sortable,
+        column=spec.column or spec.name,
+        nullable=spec.nullable,
     )
+    for spec in CONTACT_FIELDS
 }
 
 # Custom types that cannot be ordered meaningfully.
