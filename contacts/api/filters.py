@@ -7,15 +7,18 @@ from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from contacts.contact_fields import CONTACT_FIELDS
 from contacts.models import Contact, Opportunity
+from contacts.search.compiler import DEFAULT_ORDER, builtin_sort
 from contacts.search.free_text import QText
 from contacts.search.operators import side_of, tag_exists
+from contacts.search.query import SortKey
 from crm.errors import FieldError, InvalidInput
 from crm.limits import MAX_Q_LENGTH
 from customization.catalog import normalize_tag
 from customization.models import Tag
 
-ORDERING_FIELDS = ("created_at", "updated_at", "name", "first_name", "last_name", "email", "company")
+SORTABLE_FIELDS = tuple(spec.name for spec in CONTACT_FIELDS if spec.sortable)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -40,6 +43,17 @@ class SavedViewIdFilter(django_filters.CharFilter):
     """A saved view id, published as `integer`; the text is checked in `filter_view` (422 when no such view)."""
 
 
+class ContactOrdering(django_filters.OrderingFilter):
+    """`ordering=` parsed, validated and published by django-filter; sorted as a smart-list search
+    sorts (contacts.search), so a cursor walk over a column with empty values loses no row."""
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        keys = [SortKey(name.lstrip("-"), "desc" if name.startswith("-") else "asc", "ordering") for name in value]
+        return builtin_sort(keys).apply(qs)
+
+
 class ContactFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="filter_q",
@@ -56,8 +70,9 @@ class ContactFilterSet(django_filters.FilterSet):
         help_text="Id of a saved view (GET /contacts/views): applies its query, q and sort (an explicit "
         "`ordering` wins). Unknown id, or a view naming a since-deleted field: 422 with attr `view...`.",
     )
-    ordering = django_filters.OrderingFilter(
-        fields=ORDERING_FIELDS, help_text="Sort field, `-` for descending (default `-created_at`)."
+    ordering = ContactOrdering(
+        fields=SORTABLE_FIELDS,
+        help_text="Sort fields, comma-separated, `-` for descending (default `-created_at`); empty values last.",
     )
 
     class Meta:
@@ -119,10 +134,9 @@ class ContactFilterSet(django_filters.FilterSet):
             ]
             raise InvalidInput(errors)
         queryset = super().qs
-        # A stable order for paging: whatever the sort, ties break on id.
-        ordering = list(queryset.query.order_by) or ["-created_at"]
-        tiebreak = "-id" if ordering[0].startswith("-") else "id"
-        return queryset.order_by(*ordering, tiebreak)
+        if not queryset.query.order_by:  # a sort of contacts.search ends in its id tiebreak already
+            queryset = queryset.order_by(*DEFAULT_ORDER)
+        return queryset
 
 
 class OpportunityFilterSet(django_filters.FilterSet):

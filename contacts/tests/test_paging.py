@@ -486,3 +486,23 @@ def test_ids_that_no_index_finds_in_time_give_way_to_the_walk(many, monkeypatch)
     budgets = [s for s in sql if "set_config('statement_timeout'" in s and "current_setting" in s]
     assert f"{paging.IDS_BUDGET_MS}ms" in budgets[-1]
     assert not paged_by_ids(sql)
+
+
+@pytest.fixture
+def some_blank(many):
+    """Half of `many` with an email, phone and assignee; the rest without (NULL in those columns)."""
+    for index, contact in enumerate(Contact.objects.filter(org=many.org).order_by("id")):
+        if index % 2:
+            contact.email, contact.email_key = f"p{index % 7}@example.com", f"p{index}@example.com"
+            contact.phone, contact.assigned_to_id = f"+1555000{index % 5:04d}", many.user.id
+            contact.save()
+    return many
+
+
+@pytest.mark.parametrize("field", ["email", "phone", "assigned_to", "source", "dnc", "updated_at"])
+@pytest.mark.parametrize("direction", ["", "-"])
+def test_cursor_walk_over_a_column_with_nulls_loses_no_row(some_blank, field, direction):
+    ordering = f"&ordering={direction}{field}"
+    everything = [c["id"] for c in some_blank.client.get(f"/api/v1/contacts?limit=200{ordering}").json()["results"]]
+    assert len(everything) == 24
+    assert walk_get(some_blank, f"limit=4{ordering}") == everything
