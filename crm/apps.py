@@ -6,6 +6,4 @@ class CrmConfig(AppConfig):
     verbose_name = "API plumbing"
 
     def ready(self):
-        from crm.api import schema_extensions, strict_types  # noqa: F401
-
-        strict_types.install()
+        from crm.api import schema_extensions  # noqa: F401

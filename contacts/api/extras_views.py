@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from contacts.models import Contact
 from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer
 from contacts.services import add_tags, remove_tag, set_custom_values, touch
+from crm.api.serializer_fields import StrictCharField
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput
 from customization.api.serializers import KEY_RE, TagNameField
@@ -46,7 +47,7 @@ class ContactCustomValueSerializer(serializers.Serializer):
 
 
 class ContactCustomValueResponseSerializer(serializers.Serializer):
-    key = serializers.CharField()
+    key = StrictCharField()
     value = CustomValueField(allow_null=True, help_text="The canonical stored form; null when cleared.")
 
 
@@ -59,7 +60,7 @@ class ContactTagsRequestSerializer(serializers.Serializer):
 
 
 class ContactTagsResponseSerializer(serializers.Serializer):
-    tags = serializers.ListField(child=serializers.CharField(), help_text="The contact's tags after the change.")
+    tags = serializers.ListField(child=StrictCharField(), help_text="The contact's tags after the change.")
 
 
 class ContactWriteView(OrgScopedViewMixin, GenericAPIView):

@@ -25,6 +25,7 @@ from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
 from crm.api.idempotency import idempotent
 from crm.api.parsers import JSONParser, MultiPartParser
+from crm.api.serializer_fields import StrictCharField
 from crm.api.throttling import ImportRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput
@@ -60,7 +61,7 @@ class ImportOptionsSerializer(serializers.Serializer):
         "merges custom values; `skip` leaves the contact as it is.",
     )
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, help_text="Tags added to every imported row."
+        child=StrictCharField(max_length=64), required=False, help_text="Tags added to every imported row."
     )
 
 
@@ -79,11 +80,11 @@ class ImportFileSerializer(serializers.Serializer):
 
 class ImportRowErrorSerializer(serializers.Serializer):
     row = serializers.IntegerField(help_text="Data row number, counting from 1 (the header is not a row).")
-    field = serializers.CharField(
+    field = StrictCharField(
         allow_null=True,
         help_text="Dotted path of the culprit, e.g. `email`, `custom.plan`, `tags.2`; null for the whole row.",
     )
-    message = serializers.CharField()
+    message = StrictCharField()
 
 
 class ImportResultSerializer(serializers.Serializer):
@@ -97,7 +98,7 @@ class ImportResultSerializer(serializers.Serializer):
         required=False, help_text="How many more errors there were beyond the cap."
     )
     ignored_columns = serializers.ListField(
-        child=serializers.CharField(), help_text="Unknown columns (CSV) or keys (JSON), ignored for every row."
+        child=StrictCharField(), help_text="Unknown columns (CSV) or keys (JSON), ignored for every row."
     )
     dry_run = serializers.BooleanField(help_text="True when nothing was written.")
 

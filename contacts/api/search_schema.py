@@ -13,6 +13,7 @@ from rest_framework import serializers
 from contacts.api.serializers import ContactSerializer
 from contacts.search.fields import BUILTIN_FIELDS
 from contacts.search.operators import ALL_OPERATORS
+from crm.api.serializer_fields import StrictCharField
 from crm.limits import (
     COUNT_MODES,
     DEFAULT_LIMIT,
@@ -78,7 +79,7 @@ class ConditionValueField(serializers.JSONField):
 
 
 class ConditionSerializer(serializers.Serializer):
-    field = serializers.CharField(max_length=100, help_text=FIELD_HELP)
+    field = StrictCharField(max_length=100, help_text=FIELD_HELP)
     op = serializers.ChoiceField(choices=ALL_OPERATORS, help_text="Must be valid for the field's type.")
     value = ConditionValueField(required=False)
 
@@ -99,7 +100,7 @@ class QuerySerializer(serializers.Serializer):
 
 
 class SortSerializer(serializers.Serializer):
-    field = serializers.CharField(max_length=100, help_text="A sortable field (see GET /contacts/fields).")
+    field = StrictCharField(max_length=100, help_text="A sortable field (see GET /contacts/fields).")
     direction = serializers.ChoiceField(choices=["asc", "desc"], default="asc")
 
 
@@ -107,7 +108,7 @@ class SearchSerializer(serializers.Serializer):
     """The body of POST /contacts/search (component `SearchRequest`)."""
 
     query = QuerySerializer(required=False, allow_null=True)
-    q = serializers.CharField(
+    q = StrictCharField(
         required=False,
         max_length=MAX_Q_LENGTH,
         allow_blank=True,
@@ -127,7 +128,7 @@ class SearchSerializer(serializers.Serializer):
         help_text="`exact` count(*) (default); `estimate`: exact up to 10,000, above that scaled up from a "
         "fixed sample of the org's own contacts; or `none` (null).",
     )
-    cursor = serializers.CharField(
+    cursor = StrictCharField(
         required=False,
         max_length=2000,
         help_text="`next_cursor` of the previous page (keyset paging, fast at any depth; same query and sort). "
@@ -139,7 +140,7 @@ class SearchResponseSerializer(serializers.Serializer):
     count = serializers.IntegerField(allow_null=True, help_text="Null when count=none.")
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
-    next_cursor = serializers.CharField(
+    next_cursor = StrictCharField(
         allow_null=True,
         help_text="Pass as `cursor` for the next page; null when this page is not full (a full last page "
         "gets a cursor whose page is empty).",
@@ -153,16 +154,16 @@ class OperatorListField(serializers.ListField):
 
 
 class FieldCatalogEntrySerializer(serializers.Serializer):
-    field = serializers.CharField(help_text="Name to use in conditions and sort: `email`, `custom.tier`.")
-    label = serializers.CharField()
-    type = serializers.CharField(help_text="Built-in type or the custom field's data_type.")
+    field = StrictCharField(help_text="Name to use in conditions and sort: `email`, `custom.tier`.")
+    label = StrictCharField()
+    type = StrictCharField(help_text="Built-in type or the custom field's data_type.")
     kind = serializers.ChoiceField(
         choices=["text", "tags", "boolean", "number", "date", "datetime", "user"],
         help_text="Filter kind: decides operators and value shapes.",
     )
     operators = OperatorListField(help_text="The operators this field accepts.")
     sortable = serializers.BooleanField()
-    options = serializers.ListField(child=serializers.CharField(), required=False, help_text="Select types only.")
+    options = serializers.ListField(child=StrictCharField(), required=False, help_text="Select types only.")
 
 
 class FieldCatalogSerializer(serializers.Serializer):
@@ -173,13 +174,13 @@ class SavedViewSerializer(serializers.Serializer):
     id = serializers.IntegerField(
         required=False, allow_null=True, help_text="Present: keep and update that view; absent or null: create."
     )
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     # null means the default (no filter, no text, default sort, no columns), as when absent.
     query = QuerySerializer(required=False, allow_null=True)
-    q = serializers.CharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True, allow_null=True)
+    q = StrictCharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True, allow_null=True)
     sort = SortSerializer(many=True, required=False, max_length=MAX_SORT_KEYS, allow_null=True)
     columns = serializers.ListField(
-        child=serializers.CharField(),
+        child=StrictCharField(),
         required=False,
         allow_null=True,
         help_text="Field names to display (see GET /contacts/fields), or `id`.",

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from contacts.contact_fields import CONTACT_FIELDS, ContactField
 from contacts.models import Contact, Opportunity, attach_tags_and_custom
 from contacts.normalize import ContactNormalizer
+from crm.api.serializer_fields import StrictCharField, StrictDecimalField, StrictModelSerializer, StrictRegexField
 from crm.errors import FieldError, InvalidInput
 from customization.models import TAG_MAX_LENGTH
 
@@ -27,14 +28,14 @@ def _schema_field(spec: ContactField) -> serializers.Field:
     if not spec.writable:
         return serializers.DateTimeField(read_only=True)
     if spec.type == "tags":
-        return serializers.ListField(child=serializers.CharField(max_length=TAG_MAX_LENGTH), **options)
+        return serializers.ListField(child=StrictCharField(max_length=TAG_MAX_LENGTH), **options)
     if spec.type == "boolean":
         return serializers.BooleanField(**options)
     if spec.type == "user":
         return serializers.IntegerField(source=spec.column, **options)
     # Text of any kind; an email or phone is given as typed (any phone format) and normalized.
     max_length = spec.max_length or {"email": 254, "phone": 40}[spec.type]
-    return serializers.CharField(allow_blank=True, max_length=max_length, **options)
+    return StrictCharField(allow_blank=True, max_length=max_length, **options)
 
 
 # `id` and the built-in fields, in the table's order (DRF lists a base class's declared fields first).
@@ -96,11 +97,11 @@ def iso_utc(value) -> str:
         "nullable": True,
     }
 )
-class MoneyField(serializers.DecimalField):
+class MoneyField(StrictDecimalField):
     pass
 
 
-class OpportunitySerializer(serializers.ModelSerializer):
+class OpportunitySerializer(StrictModelSerializer):
     contact = serializers.IntegerField(source="contact_id", help_text="Id of a contact the caller can see.")
     value = MoneyField(
         max_digits=14, decimal_places=2, required=False, allow_null=True, help_text="Amount as a decimal string."
@@ -108,7 +109,7 @@ class OpportunitySerializer(serializers.ModelSerializer):
     assigned_to = serializers.IntegerField(
         required=False, allow_null=True, source="assigned_to_id", help_text="User id of a member of the org."
     )
-    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, max_length=3, help_text="ISO 4217 code, e.g. USD.")
+    currency = StrictRegexField(r"^[A-Z]{3}$", required=False, max_length=3, help_text="ISO 4217 code, e.g. USD.")
 
     class Meta:
         model = Opportunity

@@ -12,12 +12,13 @@ from crm.api.context import ORG_HEADER
 from crm.api.exceptions import PROBLEM_CONTENT_TYPE
 from crm.api.idempotency import KEY_PATTERN
 from crm.api.permissions import IsOrgMember
+from crm.api.serializer_fields import StrictCharField
 
 
 class ProblemErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable error code, e.g. `invalid_operator`.")
-    detail = serializers.CharField(help_text="Human-readable explanation.")
-    attr = serializers.CharField(
+    code = StrictCharField(help_text="Machine-readable error code, e.g. `invalid_operator`.")
+    detail = StrictCharField(help_text="Human-readable explanation.")
+    attr = StrictCharField(
         allow_null=True, help_text="Dotted path of the offending input, e.g. `query.groups.0.conditions.1.op`."
     )
 
@@ -25,10 +26,10 @@ class ProblemErrorSerializer(serializers.Serializer):
 class ProblemSerializer(serializers.Serializer):
     """RFC 9457 problem details, the body of every error response."""
 
-    type = serializers.CharField(help_text="URN naming the problem type, e.g. `urn:problem-type:crm:invalid-input`.")
-    title = serializers.CharField(help_text="The HTTP status phrase.")
+    type = StrictCharField(help_text="URN naming the problem type, e.g. `urn:problem-type:crm:invalid-input`.")
+    title = StrictCharField(help_text="The HTTP status phrase.")
     status = serializers.IntegerField()
-    detail = serializers.CharField()
+    detail = StrictCharField()
     errors = ProblemErrorSerializer(many=True)
     existing_id = serializers.IntegerField(
         required=False, help_text="On a 409 for a duplicate contact: the id of the existing one, when visible."

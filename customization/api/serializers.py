@@ -8,6 +8,7 @@ import re
 from django.utils.text import slugify
 from rest_framework import serializers
 
+from crm.api.serializer_fields import StrictCharField, StrictModelSerializer
 from customization.catalog import normalize_tag
 from customization.field_types import DATA_TYPES, FIELD_TYPES
 from customization.models import KEY_PATTERN, CustomField, CustomFieldFolder, CustomValue, Tag
@@ -34,8 +35,9 @@ def key_from_name(name: str) -> str:
     return re.sub(r"_+", "_", slug)[:64].rstrip("_")
 
 
-class StrictCharField(serializers.CharField):
-    """A CharField that refuses numbers instead of quietly turning them into text."""
+class TextValueField(StrictCharField):
+    """Text that answers a non-string with `wrong_type` ("Expected a string."), as custom values
+    and templates always have."""
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -43,7 +45,7 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class TagNameField(serializers.CharField):
+class TagNameField(StrictCharField):
     """A tag name, normalized like contacts' tags (trimmed, case-folded, inner spaces collapsed)."""
 
     def __init__(self, **kwargs):
@@ -62,7 +64,7 @@ class TagNameField(serializers.CharField):
 # --- tags --------------------------------------------------------------------------------
 
 
-class TagSerializer(serializers.ModelSerializer):
+class TagSerializer(StrictModelSerializer):
     name = TagNameField()
     # Not read-only only so the schema marks it optional: it is present with `?with_counts=true` alone.
     contact_count = serializers.IntegerField(
@@ -93,7 +95,7 @@ class TagWriteSerializer(serializers.Serializer):
 # --- folders -----------------------------------------------------------------------------
 
 
-class CustomFieldFolderSerializer(serializers.ModelSerializer):
+class CustomFieldFolderSerializer(StrictModelSerializer):
     position = serializers.IntegerField(
         min_value=0, max_value=2**31 - 1, required=False, help_text="Sort order; new folders go last when omitted."
     )
@@ -115,8 +117,8 @@ class ScopedFolderField(serializers.PrimaryKeyRelatedField):
         return CustomFieldFolder.objects.for_member(self.context["membership"])
 
 
-class CustomFieldSerializer(serializers.ModelSerializer):
-    key = serializers.CharField(
+class CustomFieldSerializer(StrictModelSerializer):
+    key = StrictCharField(
         required=False,
         max_length=64,
         validators=[validate_key],
@@ -125,7 +127,7 @@ class CustomFieldSerializer(serializers.ModelSerializer):
     data_type = serializers.ChoiceField(choices=DATA_TYPES, help_text="Cannot change after creation.")
     folder = ScopedFolderField(required=False, allow_null=True, help_text="Id of a folder of this org, or null.")
     options = serializers.ListField(
-        child=serializers.CharField(max_length=OPTION_MAX_LENGTH),
+        child=StrictCharField(max_length=OPTION_MAX_LENGTH),
         required=False,
         max_length=MAX_OPTIONS,
         help_text="Required, non-empty and unique (ignoring case) for single_select and multi_select; "
@@ -190,7 +192,7 @@ class CustomFieldSerializer(serializers.ModelSerializer):
 # --- custom values -----------------------------------------------------------------------
 
 
-class CustomValueSerializer(serializers.ModelSerializer):
+class CustomValueSerializer(StrictModelSerializer):
     class Meta:
         model = CustomValue
         fields = ["key", "value", "created_at", "updated_at"]
@@ -198,7 +200,7 @@ class CustomValueSerializer(serializers.ModelSerializer):
 
 
 class CustomValueWriteSerializer(serializers.Serializer):
-    value = StrictCharField(
+    value = TextValueField(
         allow_blank=True,
         trim_whitespace=False,
         max_length=CUSTOM_VALUE_MAX_LENGTH,
@@ -210,7 +212,7 @@ class CustomValueWriteSerializer(serializers.Serializer):
 
 
 class RenderRequestSerializer(serializers.Serializer):
-    template = StrictCharField(
+    template = TextValueField(
         allow_blank=True,
         trim_whitespace=False,
         max_length=TEMPLATE_MAX_LENGTH,
@@ -227,9 +229,9 @@ class RenderRequestSerializer(serializers.Serializer):
 
 
 class RenderResponseSerializer(serializers.Serializer):
-    rendered = serializers.CharField()
+    rendered = StrictCharField()
     missing = serializers.ListField(
-        child=serializers.CharField(),
+        child=StrictCharField(),
         help_text="Tokens that got no value (rendered as empty), and `contact.`/`custom_values.` tokens "
         "outside the grammar (left verbatim), each once, in order of appearance, without braces.",
     )

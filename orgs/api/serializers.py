@@ -1,12 +1,13 @@
 from django.contrib.auth import authenticate
 from rest_framework import serializers
 
+from crm.api.serializer_fields import StrictCharField, StrictEmailField, StrictModelSerializer
 from orgs.models import Membership, Organization
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=256, trim_whitespace=False, style={"input_type": "password"})
+    email = StrictEmailField(max_length=254)
+    password = StrictCharField(max_length=256, trim_whitespace=False, style={"input_type": "password"})
 
     def validate(self, attrs):
         user = authenticate(
@@ -21,13 +22,13 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class TokenResponseSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send as `Authorization: Bearer <token>`. Shown once; stored hashed.")
+    token = StrictCharField(help_text="Send as `Authorization: Bearer <token>`. Shown once; stored hashed.")
     user_id = serializers.IntegerField()
 
 
-class MembershipSummarySerializer(serializers.ModelSerializer):
+class MembershipSummarySerializer(StrictModelSerializer):
     org_id = serializers.IntegerField(source="org.id")
-    org_name = serializers.CharField(source="org.name")
+    org_name = StrictCharField(source="org.name")
 
     class Meta:
         model = Membership
@@ -36,11 +37,11 @@ class MembershipSummarySerializer(serializers.ModelSerializer):
 
 class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    email = serializers.EmailField()
+    email = StrictEmailField()
     memberships = MembershipSummarySerializer(many=True)
 
 
-class CurrentOrgSerializer(serializers.ModelSerializer):
+class CurrentOrgSerializer(StrictModelSerializer):
     role = serializers.SerializerMethodField()
     data_scope = serializers.SerializerMethodField()
 
