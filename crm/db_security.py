@@ -12,7 +12,7 @@ request's org into the next. An unset org matches nothing (fail closed). The ten
 a plain equality on `org_id`, so the planner uses it as an index condition, evaluated once.
 
 Round trips are much of the cost of a small request, so a claimed org is set in the same round
-trip as the token + membership lookup that verifies it (`claim_org`: two statements sent
+trip as the lookup of the verified user's membership in it (`claim_org`: two statements sent
 together, run in order).
 
 Code that legitimately spans orgs (admin, bootstrap commands) switches to the bypass role

@@ -98,7 +98,7 @@ def test_with_prepared_statements_off_the_cursor_binds_on_the_client():
         wrapper.close()
 
 
-def test_every_request_prepares_its_role_switch_and_token_lookup(alice):
+def test_every_request_prepares_its_role_switch_and_membership_lookup(alice):
     contact = alice.client.post("/api/v1/contacts", {"name": "Ada"}, format="json").json()
     for _ in range(2):
         assert alice.client.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
@@ -106,4 +106,4 @@ def test_every_request_prepares_its_role_switch_and_token_lookup(alice):
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
     assert any("set_config('role'" in sql for sql in prepared)
-    assert any("FROM knox_authtoken" in sql and "$2" in sql for sql in prepared)
+    assert any("FROM orgs_membership" in sql and "$2" in sql for sql in prepared)

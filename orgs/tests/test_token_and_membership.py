@@ -1,5 +1,5 @@
-"""The bearer token and the caller's membership in `X-Org-Id` are read by one query, in the same
-round trip that sets the claimed org; the claim is dropped unless a membership was verified."""
+"""The bearer token is checked by knox; the caller's membership in `X-Org-Id` is then read in the
+same round trip that sets the claimed org, and the claim is dropped unless a membership was found."""
 
 import contextlib
 import tempfile
@@ -98,10 +98,26 @@ def test_me_with_an_org_header_still_lists_every_membership(alice, charlie):
     assert [m["org_id"] for m in body["memberships"]] == sorted([alice.org.id, charlie.org.id])
 
 
-def test_a_contact_detail_is_four_round_trips_inside_the_transaction(alice):
-    """Role switch; org claim sent together with token + user + membership; the contact; its tags
-    and custom values (contacts.models.TAGS_AND_VALUES, once prepared: the first run of each
-    statement on a connection adds one round trip to prepare it)."""
+@pytest.mark.parametrize("token", ["\xff\xfe" * 32, "\x00" * 64], ids=["not-utf8", "nul"])
+def test_a_token_postgresql_or_utf8_cannot_hold_is_401_not_500(alice, token):
+    answer, org_left, verified = authenticate(token, alice.org.id)
+    assert answer is None and org_left == "" and verified is None
+    alice.client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_ORG_ID=str(alice.org.id))
+    assert alice.client.get("/api/v1/org").status_code == 401
+
+
+def test_a_token_without_expiry_is_never_expired_nor_renewed(alice):
+    token = AuthToken.objects.get(user=alice.user)
+    assert token.expiry is None  # REST_KNOX TOKEN_TTL None: tokens live until revoked
+    assert alice.client.get("/api/v1/org").status_code == 200
+    assert AuthToken.objects.get(pk=token.pk).expiry is None
+
+
+def test_a_contact_detail_claims_the_org_after_the_token_with_its_membership_lookup(alice):
+    """Role switch; knox's token + user lookup and its sweep of the user's expired tokens; the org
+    claim sent together with the membership lookup; the contact; its tags and custom values
+    (contacts.models.TAGS_AND_VALUES). Six round trips, once the fixed statements are prepared
+    (the first run of each on a connection adds one round trip to prepare it)."""
     contact = alice.client.post("/api/v1/contacts", {"name": "Ada"}, format="json").json()
     assert alice.client.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
     with CaptureQueriesContext(connection) as captured, libpq_trace() as trace:
@@ -109,13 +125,13 @@ def test_a_contact_detail_is_four_round_trips_inside_the_transaction(alice):
     sql = [q["sql"] for q in captured.captured_queries]
     test_only = [s for s in sql if s.startswith(("SAVEPOINT", "RELEASE")) or "set_config('role', 'none'" in s]
     statements = [s for s in sql if s not in test_only]
-    assert len(statements) == 5, statements
+    assert len(statements) == 7, statements
     assert "set_config('role'" in statements[0]
-    assert "app.org_id" in statements[1]
-    assert "knox_authtoken" in statements[2] and "orgs_membership" in statements[2]
-    assert statements[3].startswith('SELECT "contacts_contact"."id"')
-    assert "contacts_contacttag" in statements[4] and "contacts_fieldvalue" in statements[4]
-    assert trace.count("ReadyForQuery") == 4 + len(test_only), trace
+    assert all("knox_authtoken" in s for s in statements[1:3])
+    assert "app.org_id" in statements[3] and "orgs_membership" in statements[4]  # claimed only after the token
+    assert statements[5].startswith('SELECT "contacts_contact"."id"')
+    assert "contacts_contacttag" in statements[6] and "contacts_fieldvalue" in statements[6]
+    assert trace.count("ReadyForQuery") == 6 + len(test_only), trace
 
 
 @contextlib.contextmanager
