@@ -248,6 +248,40 @@ STREAMING = {
 WALK = {**STREAMING, "enable_sort": "off"}
 
 
+@dataclass
+class Page:
+    rows: list
+    count: int | None  # per the count mode: exact, estimated, or None
+    next_cursor: str | None  # None on the last page
+
+
+def read_page(
+    selection: Selection,
+    order: Callable[[QuerySet], QuerySet],
+    order_by: list,
+    count_mode: str,
+    limit: int,
+    offset: int = 0,
+    cursor: str | None = None,
+) -> Page:
+    """One page of a list or a search (`GET /contacts`, `POST /contacts/search`): the count in its
+    mode, the rows after the cursor (or at the offset), and the cursor of the next page.
+
+    `order` sorts rows of the selection (or of one of its arms) into `order_by`, whose last key is
+    the id tiebreak; the cursor holds the last row's values of those keys.
+    """
+    after = decode_cursor(cursor, order_by) if cursor else None
+
+    def ordered(rows):
+        rows = order(rows)
+        return rows.filter(rows_after(order_by, after)) if after is not None else rows
+
+    count = count_rows(selection, count_mode)
+    rows = fetch_page(selection, ordered(selection.rows), count, offset, limit, after, ordered)
+    next_cursor = encode_cursor(rows[-1], order_by) if len(rows) == limit else None
+    return Page(rows, count, next_cursor)
+
+
 def fetch_page(
     selection: Selection,
     ordered,

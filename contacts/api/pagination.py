@@ -5,16 +5,7 @@ from __future__ import annotations
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from contacts.paging import (
-    COUNT_MODES,
-    Selection,
-    count_rows,
-    decode_cursor,
-    encode_cursor,
-    fetch_page,
-    parse_count_mode,
-    rows_after,
-)
+from contacts.paging import COUNT_MODES, Selection, parse_count_mode, read_page
 from crm.api.pagination import LimitOffsetPagination
 from crm.errors import FieldError, InvalidInput
 
@@ -42,13 +33,11 @@ class ContactPagination(LimitOffsetPagination):
             selection.side = getattr(request, "contacts_side", None)  # set by ContactFilterSet.filter_tags
         if filter_params == {"q"} and not request.membership.sees_only_assigned:
             selection.counter = getattr(request, "contacts_q_count", None)  # set by ContactFilterSet.filter_q
-        self.count = count_rows(selection, self.count_mode)
-        after = decode_cursor(cursor, order_by) if cursor else None
-        page_qs = queryset.filter(rows_after(order_by, after)) if after is not None else queryset
-        page = fetch_page(selection, page_qs, self.count, self.offset, self.limit, after)
-        self.next_cursor = encode_cursor(page[-1], order_by) if len(page) == self.limit else None
+        # The queryset is sorted already (ContactFilterSet), and its selection has no arms to sort.
+        page = read_page(selection, lambda rows: rows, order_by, self.count_mode, self.limit, self.offset, cursor)
+        self.count, self.next_cursor = page.count, page.next_cursor
         self.cursor_mode = bool(cursor)
-        return page
+        return page.rows
 
     def get_next_link(self):
         if self.cursor_mode or self.count is None:

@@ -17,7 +17,7 @@ from contacts.api.search_schema import (
 )
 from contacts.api.serializers import ContactSerializer
 from contacts.models import Contact, SmartListView
-from contacts.paging import count_rows, decode_cursor, encode_cursor, fetch_page, rows_after
+from contacts.paging import read_page
 from contacts.search import FieldRegistry, SearchCompiler
 from contacts.search.saved_views import etag_of, list_views, replace_views
 from crm.api.throttling import SearchRateThrottle, TokenRateThrottle
@@ -60,22 +60,16 @@ class ContactSearchView(_OrgAPIView):
     def post(self, request):
         plan = SearchCompiler.for_member(self.membership).compile_request(request.data)
         selection = plan.selection(self.get_queryset(), whole_org=not self.membership.sees_only_assigned)
-        after = decode_cursor(plan.cursor, plan.sort.order_by) if plan.cursor else None
-
-        def order(rows):  # sorted, and after the cursor
-            rows = plan.sort.apply(rows)
-            return rows.filter(rows_after(plan.sort.order_by, after)) if after is not None else rows
-
-        count = count_rows(selection, plan.count)
-        page = fetch_page(selection, order(selection.rows), count, plan.offset, plan.limit, after, order)
-        next_cursor = encode_cursor(page[-1], plan.sort.order_by) if len(page) == plan.limit else None
+        page = read_page(
+            selection, plan.sort.apply, plan.sort.order_by, plan.count, plan.limit, plan.offset, plan.cursor
+        )
         return Response(
             {
-                "count": count,
+                "count": page.count,
                 "limit": plan.limit,
                 "offset": plan.offset,
-                "next_cursor": next_cursor,
-                "results": ContactSerializer(page, many=True).data,
+                "next_cursor": page.next_cursor,
+                "results": ContactSerializer(page.rows, many=True).data,
             }
         )
 

@@ -234,7 +234,9 @@ def test_every_shape_is_index_served_under_row_level_security(world, shape):
                 continue  # counting a large share of the org may read the table: the cheapest way
             bound = max(3 * matches + 1_000, ORG_CONTACTS // 5)  # its matches, or an index range; never the org
         else:
-            bound = ORG_CONTACTS // 10  # a page, or the ids of a small selection: never much of the org
+            # The ids of a small selection (at most a tenth of the org: for an assigned-only member the
+            # planner may read their own contacts, ANALYZE's sample decides) plus the page by primary key.
+            bound = ORG_CONTACTS // 10 + 50
         assert read <= bound, (
             f"{shape}: read {read} rows for {matches} matches\n{entry['sql']}\n{describe(entry['plan'])}"
         )
