@@ -42,6 +42,11 @@ def bypass_role() -> str:
     return settings.RLS_BYPASS_ROLE
 
 
+def _in_transaction() -> bool:
+    """Inside `transaction.atomic()`, as every request is (Django turns autocommit off there)."""
+    return not transaction.get_autocommit()
+
+
 def _set(name: str, value: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
@@ -64,7 +69,7 @@ def enter_request(*, statement_timeout: str, bypass: bool = False) -> None:
 def leave_request() -> None:
     """End of a nested request transaction (tests): back to the session role, no org, the
     session's statement timeout."""
-    if connection.needs_rollback or connection.connection is None:
+    if not _in_transaction() or transaction.get_rollback():
         return
     timeout = "set_config('statement_timeout', reset_val, true) FROM pg_settings WHERE name = 'statement_timeout'"
     with connection.cursor() as cursor:
@@ -78,12 +83,12 @@ def leave_request() -> None:
 
 
 def set_request_user(user_id: int) -> None:
-    if settings.RLS_ENABLED and connection.in_atomic_block:
+    if settings.RLS_ENABLED and _in_transaction():
         _set(USER_SETTING, str(user_id))
 
 
 def set_request_org(org_id: int) -> None:
-    if settings.RLS_ENABLED and connection.in_atomic_block:
+    if settings.RLS_ENABLED and _in_transaction():
         _set(ORG_SETTING, str(org_id))
 
 
@@ -93,7 +98,7 @@ def set_request_identity(user_id: int, org_id: int) -> None:
     Until that check passes, the only query run is the membership lookup, which is itself
     filtered by both; a non-member is answered 403 and the transaction ends.
     """
-    if settings.RLS_ENABLED and connection.in_atomic_block:
+    if settings.RLS_ENABLED and _in_transaction():
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
@@ -108,7 +113,7 @@ def claim_org(org_id: int, lookup_sql: str, params: list) -> list[tuple]:
     Fail closed: the lookup is the only query run with the claimed org set. The caller verifies
     the membership from the rows and must call `drop_org_claim()` on every other outcome.
     """
-    if not (settings.RLS_ENABLED and connection.in_atomic_block):
+    if not (settings.RLS_ENABLED and _in_transaction()):
         with connection.cursor() as cursor:
             cursor.execute(lookup_sql, params)
             return cursor.fetchall()
@@ -126,7 +131,7 @@ def claim_org(org_id: int, lookup_sql: str, params: list) -> list[tuple]:
 
 def drop_org_claim() -> None:
     """Back to no org (sees nothing): the claim set by `claim_org` was not verified."""
-    if settings.RLS_ENABLED and connection.in_atomic_block and not connection.needs_rollback:
+    if settings.RLS_ENABLED and _in_transaction() and not transaction.get_rollback():
         _set(ORG_SETTING, "")
 
 
@@ -149,7 +154,7 @@ def rls_bypass():
         try:
             yield
         finally:
-            if previous is not None and not connection.needs_rollback:
+            if previous is not None and not transaction.get_rollback():
                 _switch_role(previous)
 
 

@@ -34,7 +34,7 @@ def _request_hash(request) -> str:
     digest.update(b"\0")
     digest.update((request.content_type or "").encode())
     digest.update(b"\0")
-    digest.update(request._request.body)
+    digest.update(request.body)
     return digest.hexdigest()
 
 

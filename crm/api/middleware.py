@@ -104,9 +104,9 @@ class RequestTransactionMiddleware:
             request = self._again(request, body)
 
     def _in_transaction(self, request):
+        # Nested (as in tests): reset the role and org on the way out; else COMMIT does it.
+        nested = not transaction.get_autocommit()
         with transaction.atomic():
-            # Nested (as in tests): reset the role and org on the way out; else COMMIT does it.
-            nested = bool(transaction.get_connection().savepoint_ids)
             db_security.enter_request(
                 bypass=request.path_info.startswith("/admin/"),
                 statement_timeout=statement_timeout_for(request.path_info),

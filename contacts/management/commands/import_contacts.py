@@ -57,7 +57,9 @@ class Command(BaseCommand):
 
         importer = ContactImporter(normalizer, import_options)
         report = ImportReport(ignored_columns=rows.ignored_columns)
-        progress = None if no_progress else ProgressBar(self.stderr._out, total_bytes=len(data))
+        # The stream itself (call_command's `stderr`, else the process's): self.stderr would color the bar as an error.
+        stream = options.get("stderr") or sys.stderr
+        progress = None if no_progress else ProgressBar(stream, total_bytes=len(data))
         iterator = iter(rows)
         while batch := list(islice(iterator, batch_size)):
             with db_security.as_org(org.id):  # one transaction per batch, inside the org's row-level policy
