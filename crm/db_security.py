@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 
-import psycopg
 from django.conf import settings
 from django.db import connection, migrations, transaction
 
@@ -119,7 +118,7 @@ def claim_org(org_id: int, lookup_sql: str, params: list) -> list[tuple]:
             return cursor.fetchall()
     with connection.prepared_cursor() as cursor:
         claim = "SELECT set_config(%s, %s, true)"
-        if isinstance(cursor.cursor, psycopg.ClientCursor):  # prepared statements off: one message
+        if not connection.prepares_statements:  # a client-side binding cursor: one message
             cursor.execute(f"{claim}; {lookup_sql}", [ORG_SETTING, str(org_id), *params])
             cursor.nextset()
         else:
