@@ -105,8 +105,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if cursor is None or cursor.connection is not self.connection:
             with self.wrap_database_errors:
                 cursor = PreparedCursor(self.connection)
+            # The time zone loader exactly as the base class's create_cursor() sets it, with the
+            # helpers of the backend module this package extends (it has no public ones).
             tzloader = self.connection.adapters.get_loader(base.TIMESTAMPTZ_OID, Format.TEXT)
-            if self.timezone != tzloader.timezone:  # as Django's create_cursor()
+            if self.timezone != tzloader.timezone:
                 register_tzloader(self.timezone, cursor)
             self._prepared_cursor = cursor
         # What the base class's cursor() does to a new cursor, through its public methods.
