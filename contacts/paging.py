@@ -23,7 +23,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core import signing
-from django.db import OperationalError, connection, transaction
+from django.db import connection
 from django.db.models import Exists, F, Lookup, OuterRef, Q, QuerySet
 
 from contacts.models import SAMPLE_PERCENT, ContactSample
@@ -219,20 +219,12 @@ def exact_count(selection: Selection) -> int:
 # filter's own indexes (no ORDER BY, so nothing tempts the planner to walk the sort index), and the
 # page is sorted from those rows alone. A walk of the created_at index for `ORDER BY created_at
 # DESC LIMIT 50` under a rare filter reads the whole org when the matches are old (a tag only on
-# old contacts: 216 ms at 1M where the tag's index and a sort take 15 ms).
+# old contacts: 216 ms at 1M where the tag's index and a sort take 15 ms). Above it, matches are
+# dense enough that a walk meets its page soon.
 SMALL_RESULT = 5_000
-# Up to this many the ids are fetched first; above it (and up to SMALL_RESULT) a walk is tried
-# first, within SHORT_WALK_BUDGET_MS: a common term ANDed with a narrow scope finds its 50 rows by
-# walking in ~1 ms, where collecting every match takes a hundred (a `q` trigram found in 160,000
-# contacts, ANDed with one member's assignment: 173 ms).
+# Without a count, the first FEW + 1 ids are read first (streaming, so it stops there): at most FEW
+# are paged from those ids, more by a walk.
 FEW = SMALL_RESULT // 10
-SHORT_WALK_BUDGET_MS = 8
-PROBE_BUDGET_MS = 5
-# The ids of a selection the walk could not page in time, read within this: ids that take longer
-# are not found through an index (a `company` prefix ANDed with two tags: 457 ms for 5,001 of them
-# at 1M, then a 9 ms walk answered), and the walk is then the way.
-IDS_BUDGET_MS = 50
-QUERY_CANCELED = "57014"
 
 
 # How a probe or a walk must run: streaming, row by row, so that it stops at its LIMIT. With a
@@ -295,12 +287,13 @@ def fetch_page(
     (and after the cursor, if any); `after`: the cursor's values; `order`: what makes `ordered` of
     `selection.rows`, for the selection's `arms`.
 
-    An OR of groups is paged from its groups' pages (`_union_page`), unless known to be small.
-    One tag or value condition in the default order is paged from its own rows (`_side_page`).
-    Otherwise: with the count known (exact or estimated), it decides; without, the selection's
-    first FEW + 1 ids do, read within PROBE_BUDGET_MS; then a walk of the sort index is tried within
-    SHORT_WALK_BUDGET_MS, and the ids of a selection of at most SMALL_RESULT (read within
-    IDS_BUDGET_MS) answer when it fails; otherwise the walk, unbounded.
+    The plan is chosen by a fixed rule, from the selection's shape and size (never from how fast a
+    trial ran, which would depend on the machine's load):
+    - an OR of groups is paged from its groups' pages (`_union_page`), unless known to be small;
+    - one tag or value condition in the default order is paged from its own rows (`_side_page`);
+    - at most FEW matches, or at most SMALL_RESULT without a common `q` term, from their ids
+      (`Selection.known_small`); more, by a walk of the sort index;
+    - with no count, the first FEW + 1 ids decide: at most FEW are the page's source, more a walk.
     """
     page = slice(offset, offset + limit)
     if not selection.has_filter:
@@ -309,21 +302,13 @@ def fetch_page(
         return _union_page(selection, ordered, order, page, after)
     if selection.side is not None:
         return _side_page(selection.side, ordered, page, after)
-    if count is not None and count > SMALL_RESULT:
-        with planner(WALK):
-            return list(ordered[page])
-    if count is not None and count <= FEW:
-        return list(selection.known_small(ordered)[page])
     if count is None and not selection.common:
-        ids = _within_budget(lambda: selection.first_ids(FEW), PROBE_BUDGET_MS, STREAMING)
-        if ids is not None and len(ids) <= FEW:
+        with planner(STREAMING):
+            ids = selection.first_ids(FEW)
+        if len(ids) <= FEW:
             return list(ordered.filter(pk__in=ids)[page])
-    rows = _within_budget(lambda: list(ordered[page]), SHORT_WALK_BUDGET_MS, WALK)
-    if rows is not None:
-        return rows
-    ids = _within_budget(lambda: selection.first_ids(SMALL_RESULT), IDS_BUDGET_MS, {})
-    if ids is not None and len(ids) <= SMALL_RESULT:
-        return list(ordered.filter(pk__in=ids)[page])
+    elif count is not None and (count <= FEW or (count <= SMALL_RESULT and not selection.common)):
+        return list(selection.known_small(ordered)[page])
     with planner(WALK):
         return list(ordered[page])
 
@@ -365,15 +350,3 @@ def planner(settings: dict[str, str]):
     with connection.cursor() as cursor:
         restore = ", ".join("set_config(%s, %s, true)" for _ in names)
         cursor.execute(f"SELECT {restore}", [v for pair in zip(names, previous, strict=True) for v in pair])
-
-
-def _within_budget(read: Callable[[], list], budget_ms: int, settings: dict[str, str]) -> list | None:
-    """`read()` under `settings`, or None if its query needs more than `budget_ms` (it is cancelled,
-    and the savepoint around it leaves the transaction as it was)."""
-    try:
-        with transaction.atomic(), planner({**settings, "statement_timeout": f"{budget_ms}ms"}):
-            return read()
-    except OperationalError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) != QUERY_CANCELED:
-            raise
-        return None
