@@ -28,7 +28,7 @@ from django.db.models import Exists, F, Lookup, OuterRef, Q, QuerySet
 
 from contacts.models import SAMPLE_PERCENT, ContactSample
 from crm.errors import FieldError, InvalidInput
-from crm.limits import COUNT_MODES
+from crm.limits import COUNT_MODES, MAX_CURSOR_LENGTH
 
 
 def _keys(order_by) -> list[tuple[str, bool]]:
@@ -73,7 +73,7 @@ def encode_cursor(row, order_by) -> str:
 
 def decode_cursor(token: str, order_by, attr: str = "cursor") -> list:
     invalid = InvalidInput([FieldError(attr, "invalid_cursor", "This cursor is malformed or belongs to another sort.")])
-    if not isinstance(token, str) or len(token) > 2000:
+    if not isinstance(token, str) or len(token) > MAX_CURSOR_LENGTH:
         raise invalid
     try:
         data = signing.loads(token, salt=CURSOR_SALT)

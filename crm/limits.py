@@ -15,3 +15,11 @@ MAX_Q_LENGTH = 200
 MAX_LIST_ITEMS = 100  # values of one `in` / `not_in` / `all` condition
 MAX_SPAN_AMOUNT = 100_000  # `within_last` and friends
 SPAN_UNITS = ("hours", "days", "weeks", "months", "years")
+MAX_NAME_LENGTH = 100  # a field name or operator in a query; longer is never valid
+MAX_VALUE_TEXT = 1000  # one text value of a condition
+MAX_CURSOR_LENGTH = 2000  # a `cursor` we issued is far shorter
+SORT_DIRECTIONS = ("asc", "desc")
+
+# Saved views.
+MAX_VIEWS = 100
+MAX_VIEW_NAME = 100

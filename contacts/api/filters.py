@@ -72,6 +72,7 @@ class ContactFilterSet(django_filters.FilterSet):
     )
     ordering = ContactOrdering(
         fields=SORTABLE_FIELDS,
+        field_labels={spec.name: spec.label for spec in CONTACT_FIELDS},
         help_text="Sort fields, comma-separated, `-` for descending (default `-created_at`); empty values last.",
     )
 

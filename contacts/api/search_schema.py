@@ -18,13 +18,19 @@ from crm.limits import (
     COUNT_MODES,
     DEFAULT_LIMIT,
     MAX_CONDITIONS,
+    MAX_CURSOR_LENGTH,
     MAX_GROUPS,
     MAX_LIMIT,
     MAX_LIST_ITEMS,
+    MAX_NAME_LENGTH,
     MAX_OFFSET,
     MAX_Q_LENGTH,
     MAX_SORT_KEYS,
     MAX_SPAN_AMOUNT,
+    MAX_VALUE_TEXT,
+    MAX_VIEW_NAME,
+    MAX_VIEWS,
+    SORT_DIRECTIONS,
     SPAN_UNITS,
 )
 
@@ -36,7 +42,7 @@ FIELD_HELP = (
 SCALAR_SCHEMAS = [
     {
         "type": "string",
-        "maxLength": 1000,
+        "maxLength": MAX_VALUE_TEXT,
         "description": "Text, tag, option, ISO date (`YYYY-MM-DD`) or ISO 8601 datetime.",
     },
     {"type": "number", "description": "Custom number fields; `assigned_to` takes integer user ids."},
@@ -79,7 +85,7 @@ class ConditionValueField(serializers.JSONField):
 
 
 class ConditionSerializer(serializers.Serializer):
-    field = StrictCharField(max_length=100, help_text=FIELD_HELP)
+    field = StrictCharField(max_length=MAX_NAME_LENGTH, help_text=FIELD_HELP)
     op = serializers.ChoiceField(choices=ALL_OPERATORS, help_text="Must be valid for the field's type.")
     value = ConditionValueField(required=False)
 
@@ -100,8 +106,8 @@ class QuerySerializer(serializers.Serializer):
 
 
 class SortSerializer(serializers.Serializer):
-    field = StrictCharField(max_length=100, help_text="A sortable field (see GET /contacts/fields).")
-    direction = serializers.ChoiceField(choices=["asc", "desc"], default="asc")
+    field = StrictCharField(max_length=MAX_NAME_LENGTH, help_text="A sortable field (see GET /contacts/fields).")
+    direction = serializers.ChoiceField(choices=list(SORT_DIRECTIONS), default=SORT_DIRECTIONS[0])
 
 
 class SearchSerializer(serializers.Serializer):
@@ -124,13 +130,13 @@ class SearchSerializer(serializers.Serializer):
     offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
     count = serializers.ChoiceField(
         choices=list(COUNT_MODES),
-        default="exact",
+        default=COUNT_MODES[0],
         help_text="`exact` count(*) (default); `estimate`: exact up to 10,000, above that scaled up from a "
         "fixed sample of the org's own contacts; or `none` (null).",
     )
     cursor = StrictCharField(
         required=False,
-        max_length=2000,
+        max_length=MAX_CURSOR_LENGTH,
         help_text="`next_cursor` of the previous page (keyset paging, fast at any depth; same query and sort). "
         "Not combinable with offset.",
     )
@@ -174,7 +180,7 @@ class SavedViewSerializer(serializers.Serializer):
     id = serializers.IntegerField(
         required=False, allow_null=True, help_text="Present: keep and update that view; absent or null: create."
     )
-    name = StrictCharField(max_length=100)
+    name = StrictCharField(max_length=MAX_VIEW_NAME)
     # null means the default (no filter, no text, default sort, no columns), as when absent.
     query = QuerySerializer(required=False, allow_null=True)
     q = StrictCharField(required=False, max_length=MAX_Q_LENGTH, allow_blank=True, allow_null=True)
@@ -189,7 +195,7 @@ class SavedViewSerializer(serializers.Serializer):
 
 
 class SavedViewsSerializer(serializers.Serializer):
-    views = SavedViewSerializer(many=True, max_length=100)
+    views = SavedViewSerializer(many=True, max_length=MAX_VIEWS)
 
 
 SEARCH_EXAMPLES = [

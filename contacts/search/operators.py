@@ -33,7 +33,7 @@ from django.db.models.fields.json import KeyTextTransform
 
 from contacts.models import ContactTag, FieldValue
 from contacts.search.fields import SearchField
-from crm.limits import MAX_LIST_ITEMS, MAX_SPAN_AMOUNT, SPAN_UNITS
+from crm.limits import MAX_LIST_ITEMS, MAX_SPAN_AMOUNT, MAX_VALUE_TEXT, SPAN_UNITS
 from customization.catalog import normalize_tag
 from customization.field_types import (
     MAX_TEXT,
@@ -410,7 +410,7 @@ class TagsKind(Kind):
     kind = FilterKind.TAGS
 
     def scalar(self, field, op, raw, ctx):
-        text = require_text(raw, 1000)
+        text = require_text(raw, MAX_VALUE_TEXT)
         if field.options is not None:
             return _option(field, text)
         try:

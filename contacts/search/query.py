@@ -16,15 +16,15 @@ from crm.limits import (
     COUNT_MODES,
     DEFAULT_LIMIT,
     MAX_CONDITIONS,
+    MAX_CURSOR_LENGTH,
     MAX_GROUPS,
     MAX_LIMIT,
+    MAX_NAME_LENGTH,
     MAX_OFFSET,
     MAX_Q_LENGTH,
     MAX_SORT_KEYS,
+    SORT_DIRECTIONS,
 )
-
-MAX_NAME_LENGTH = 100  # field names and operators; longer is never valid
-DIRECTIONS = ("asc", "desc")
 
 CONDITION_KEYS = frozenset({"field", "op", "value"})
 GROUP_KEYS = frozenset({"conditions"})
@@ -178,7 +178,7 @@ def parse_sort(raw: Any, attr: str, errors: list[FieldError]) -> list[SortKey]:
         unknown_keys(item, SORT_KEYS, k_attr, errors)
         name = _name(item.get("field"), _join(k_attr, "field"), "sort field", errors)
         direction = item.get("direction", "asc")
-        if direction not in DIRECTIONS:
+        if direction not in SORT_DIRECTIONS:
             errors.append(FieldError(_join(k_attr, "direction"), "invalid_choice", "Expected asc or desc."))
             continue
         if name is not None:
@@ -238,7 +238,7 @@ def parse_search_body(data: Any) -> tuple[SearchRequest, list[FieldError]]:
 def _parse_cursor(raw: Any, errors: list[FieldError]) -> str | None:
     if raw is None or raw == "":
         return None
-    if not isinstance(raw, str) or len(raw) > 2000 or not raw.isascii():
+    if not isinstance(raw, str) or len(raw) > MAX_CURSOR_LENGTH or not raw.isascii():
         errors.append(FieldError("cursor", "invalid_cursor", "Expected the next_cursor of a previous page."))
         return None
     return raw

@@ -18,11 +18,10 @@ from contacts.search.compiler import SearchCompiler
 from contacts.search.operators import clean_text
 from contacts.search.query import unknown_keys
 from crm.errors import FieldError, InvalidInput, PreconditionFailed
+from crm.limits import MAX_VIEW_NAME, MAX_VIEWS
 from orgs.models import Organization
 
-MAX_VIEWS = 100
 MAX_COLUMNS = 100
-MAX_VIEW_NAME = 100
 MAX_POSITION = 2**31 - 1
 VIEW_KEYS = frozenset({"id", "name", "query", "q", "sort", "columns", "position"})
 EXTRA_COLUMNS = ("id",)  # displayable though not filterable
