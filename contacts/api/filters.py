@@ -8,8 +8,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from contacts.contact_fields import CONTACT_FIELDS
-from contacts.models import Contact, Opportunity
-from contacts.search.compiler import DEFAULT_ORDER, builtin_sort
+from contacts.models import Contact, Opportunity, SmartListView
+from contacts.search import SearchCompiler
+from contacts.search.compiler import SortPlan, builtin_sort
 from contacts.search.free_text import QText
 from contacts.search.operators import side_of, tag_exists
 from contacts.search.query import SortKey
@@ -51,7 +52,7 @@ class ContactOrdering(django_filters.OrderingFilter):
         if not value:
             return qs
         keys = [SortKey(name.lstrip("-"), "desc" if name.startswith("-") else "asc", "ordering") for name in value]
-        return builtin_sort(keys).apply(qs)
+        return self.parent.sort_by(builtin_sort(keys), qs)
 
 
 class ContactFilterSet(django_filters.FilterSet):
@@ -92,9 +93,6 @@ class ContactFilterSet(django_filters.FilterSet):
         return queryset.filter(text.rows)
 
     def filter_view(self, queryset, name, value):
-        from contacts.models import SmartListView
-        from contacts.search import SearchCompiler
-
         membership = self.request.membership
         text = value.strip()
         view = None
@@ -103,7 +101,12 @@ class ContactFilterSet(django_filters.FilterSet):
         if view is None:
             raise InvalidInput([FieldError("view", "does_not_exist", "No saved view with that id.")])
         plan = SearchCompiler.for_member(membership).compile_view(view)
-        return plan.sort.apply(plan.filter(queryset))
+        return self.sort_by(plan.sort, plan.filter(queryset))
+
+    def sort_by(self, sort: SortPlan, queryset):
+        """Sort the list, and remember the order for its paging (read by ContactPagination)."""
+        self.request.contacts_order_by = list(sort.order_by)
+        return sort.apply(queryset)
 
     def filter_tags(self, queryset, name, values):
         names = set()
@@ -135,8 +138,8 @@ class ContactFilterSet(django_filters.FilterSet):
             ]
             raise InvalidInput(errors)
         queryset = super().qs
-        if not queryset.query.order_by:  # a sort of contacts.search ends in its id tiebreak already
-            queryset = queryset.order_by(*DEFAULT_ORDER)
+        if getattr(self.request, "contacts_order_by", None) is None:  # no sort given: the default
+            queryset = self.sort_by(SortPlan(), queryset)
         return queryset
 
 

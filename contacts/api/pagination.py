@@ -19,7 +19,7 @@ class ContactPagination(LimitOffsetPagination):
         self.offset = self.get_offset(request)
         self.count_mode = parse_count_mode(request.query_params.get("count"))
         cursor = request.query_params.get(self.cursor_query_param)
-        order_by = list(queryset.query.order_by)
+        order_by = request.contacts_order_by  # the list's sort, as ContactFilterSet applied it
         if cursor and self.offset:
             raise InvalidInput([FieldError("cursor", "cursor_with_offset", "Use either cursor or offset, not both.")])
         filter_params = set(request.query_params) - {"limit", "offset", "cursor", "count", "ordering"}
