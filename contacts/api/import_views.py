@@ -19,7 +19,7 @@ from contacts.importing import (
     read_csv,
     read_json_contacts,
 )
-from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES
+from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, ImportOptions
 from contacts.importing.parsing import CONTACT_COLUMNS
 from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
@@ -45,18 +45,20 @@ class CSVParser(BaseParser):
 
 class ImportOptionsSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(
-        required=False, default=False, help_text="Validate and report exactly as a real run would; write nothing."
+        required=False,
+        default=ImportOptions.dry_run,
+        help_text="Validate and report exactly as a real run would; write nothing.",
     )
     dedupe_on = serializers.ChoiceField(
         DEDUPE_CHOICES,
         required=False,
-        default="email_or_phone",
+        default=ImportOptions.dedupe_on,
         help_text="Which key finds an existing contact (email wins over phone).",
     )
     on_duplicate = serializers.ChoiceField(
         ON_DUPLICATE_CHOICES,
         required=False,
-        default="update",
+        default=ImportOptions.on_duplicate,
         help_text="`update` fills the given non-empty fields, unions tags and "
         "merges custom values; `skip` leaves the contact as it is.",
     )

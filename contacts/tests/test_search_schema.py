@@ -36,3 +36,15 @@ def test_the_schema_publishes_the_parsers_caps():
     assert search_schema.QuerySerializer().fields["groups"].max_length == limits.MAX_GROUPS
     assert search_schema.GroupSerializer().fields["conditions"].max_length == limits.MAX_CONDITIONS
     assert list(search_schema.SortSerializer().fields["direction"].choices) == list(limits.SORT_DIRECTIONS)
+
+
+def test_the_import_options_schema_is_the_parsers_options():
+    import dataclasses
+
+    from contacts.api.import_views import ImportOptionsSerializer
+    from contacts.importing.options import ImportOptions
+
+    published = ImportOptionsSerializer().fields
+    parsed = {f.name: f.default for f in dataclasses.fields(ImportOptions)}
+    assert set(published) == set(parsed)
+    assert all(published[name].default == parsed[name] for name in parsed if name != "tags")
