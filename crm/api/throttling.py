@@ -13,52 +13,55 @@ on answers and on 429s alike (draft-ietf-httpapi-ratelimit-headers).
 
 import hashlib
 import math
-from array import array
+import time
 
+from django.core.cache import cache
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from customization.text import fold
 
 ENVIRON_KEY = "crm.rate_limits"
+DURATIONS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-class TokenRateThrottle(SimpleRateThrottle):
+def parse_rate(rate: str) -> tuple[int, int]:
+    """DRF's rate notation: `1200/min` → (1200, 60)."""
+    count, period = rate.split("/")
+    return int(count), DURATIONS[period[0]]
+
+
+class TokenRateThrottle(BaseThrottle):
+    """A fixed window per bucket and caller, counted with the cache's atomic `incr` (concurrent
+    requests of one token all count, on every worker with Redis). The window opens at the
+    caller's first request and lasts the rate's period; requests refused count too."""
+
     scope = "api"
 
-    def get_rate(self):
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-    def __init__(self):
-        # SimpleRateThrottle reads the rate once at construction; ours is per request anyway.
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-
     def allow_request(self, request, view):
-        """DRF's sliding log of request times, kept as an array of doubles: the cache stores
-        it pickled, and a list of a busy token's ~1,000 floats costs ~30 µs a request to pickle
-        and unpickle where the array costs ~4 µs."""
-        if self.rate is None:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        key = self.get_cache_key(request, view) if rate is not None else None
+        if key is None:
             return True
-        self.key = self.get_cache_key(request, view)
-        if self.key is None:
-            return True
-        self.history = array("d", self.cache.get(self.key, ()))
-        self.now = self.timer()
-        while self.history and self.history[-1] <= self.now - self.duration:
-            self.history.pop()
-        allowed = len(self.history) < self.num_requests
-        if allowed:
-            self.throttle_success()
-        self._note(request, remaining=self.num_requests - len(self.history))
-        return allowed
+        limit, window = parse_rate(rate)
+        now = time.time()
+        opened = cache.get_or_set(f"{key}:opened", now, window)  # the window's start, kept with it
+        used = self._count(key, window)
+        self.reset = max(1, math.ceil(opened + window - now))
+        request.META.setdefault(ENVIRON_KEY, []).append((self.scope, limit, window, max(limit - used, 0), self.reset))
+        return used <= limit
 
-    def _note(self, request, remaining: int) -> None:
-        # The seconds until a slot frees: the oldest request in the window leaves it.
-        reset = math.ceil(self.history[-1] + self.duration - self.now) if self.history else 0
-        request.META.setdefault(ENVIRON_KEY, []).append(
-            (self.scope, self.num_requests, int(self.duration), max(remaining, 0), max(reset, 0))
-        )
+    @staticmethod
+    def _count(key: str, window: int) -> int:
+        cache.add(key, 0, window)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr: a new window
+            cache.set(key, 1, window)
+            return 1
+
+    def wait(self):
+        return self.reset
 
     def get_cache_key(self, request, view):
         token = getattr(request, "auth", None)
@@ -68,7 +71,7 @@ class TokenRateThrottle(SimpleRateThrottle):
             ident = f"user:{request.user.pk}"
         else:
             ident = f"ip:{self.get_ident(request)}"
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+        return f"throttle_{self.scope}_{ident}"
 
 
 class SearchRateThrottle(TokenRateThrottle):
@@ -86,7 +89,7 @@ class AuthRateThrottle(TokenRateThrottle):
     scope = "auth"
 
     def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return f"throttle_{self.scope}_{self.get_ident(request)}"
 
 
 class AccountRateThrottle(TokenRateThrottle):
@@ -102,7 +105,7 @@ class AccountRateThrottle(TokenRateThrottle):
         if not isinstance(email, str) or not email.strip():
             return None
         ident = hashlib.sha256(fold(email.strip()).encode()).hexdigest()
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+        return f"throttle_{self.scope}_{ident}"
 
 
 def rate_limit_headers(environ) -> dict[str, str]:

@@ -29,18 +29,30 @@ def test_password_attempts_are_limited(anon, tight_limits):
     assert statuses == [401, 401, 429]
 
 
-def test_the_request_log_is_stored_as_an_array_of_times(alice):
-    """Pickled into the cache on every request: an array of doubles, not a list of floats."""
-    from array import array
+def test_concurrent_requests_of_one_token_all_count(tight_limits):
+    """Twenty requests of one token at once against a limit of three: exactly three pass."""
+    import threading
+    from types import SimpleNamespace
 
     from django.core.cache import cache
 
-    for _ in range(3):
-        assert alice.client.get("/api/v1/org").status_code == 200
-    token_key = alice.token[:15]
-    history = cache.get(f"throttle_api_token:{token_key}")
-    assert isinstance(history, array) and history.typecode == "d" and len(history) == 3
-    assert list(history) == sorted(history, reverse=True)
+    from crm.api.throttling import TokenRateThrottle
+
+    cache.clear()
+    start = threading.Barrier(20)
+    answers = []
+
+    def one_request():
+        request = SimpleNamespace(auth=SimpleNamespace(token_key="concurrent1"), META={})
+        start.wait()
+        answers.append(TokenRateThrottle().allow_request(request, None))
+
+    threads = [threading.Thread(target=one_request) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [False] * 17 + [True] * 3
 
 
 @pytest.fixture
