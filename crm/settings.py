@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "crm.api.middleware.RateLimitHeadersMiddleware",
     "crm.api.middleware.BodySizeLimitMiddleware",
+    "crm.api.middleware.UnknownQueryParameterMiddleware",
     "crm.api.middleware.RequestTransactionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

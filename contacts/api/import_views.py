@@ -70,6 +70,8 @@ class ImportOptionsSerializer(serializers.Serializer):
 class ImportContactSerializer(ContactSerializer):
     """One row of a JSON import: a contact's writable fields, as in `POST /contacts`."""
 
+    custom = serializers.DictField(required=False, help_text="Values keyed by custom-field key.")
+
 
 class ImportJSONSerializer(serializers.Serializer):
     contacts = ImportContactSerializer(many=True, help_text=f"At most {settings.IMPORT_MAX_ROWS:,} rows.")

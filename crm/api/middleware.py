@@ -13,10 +13,19 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import DatabaseError, transaction
+from django.http import JsonResponse
 
 from crm import db_security
-from crm.api.exceptions import database_failure, database_failure_response, problem_json
+from crm.api.exceptions import (
+    PROBLEM_CONTENT_TYPE,
+    database_failure,
+    database_failure_response,
+    problem_body,
+    problem_json,
+)
+from crm.api.query_parameters import unknown_query_parameters
 from crm.api.throttling import ENVIRON_KEY, rate_limit_headers
+from crm.errors import FieldError
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +40,28 @@ def body_cap_for(path: str) -> int:
 
 def statement_timeout_for(path: str) -> str:
     return settings.IMPORT_STATEMENT_TIMEOUT if is_import(path) else settings.STATEMENT_TIMEOUT
+
+
+class UnknownQueryParameterMiddleware:
+    """422 `unknown_parameter` for a query parameter the operation does not document, before
+    anything else runs (crm.api.query_parameters)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.GET and request.path_info.startswith("/api/v1/"):
+            unknown = unknown_query_parameters(request.method, request.path_info, request.GET.keys())
+            if unknown:
+                return unknown_parameters_response(unknown)
+        return self.get_response(request)
+
+
+def unknown_parameters_response(names: list[str]) -> JsonResponse:
+    errors = [FieldError(name, "unknown_parameter", f"Unknown query parameter {name!r}.") for name in names]
+    detail = errors[0].detail if len(errors) == 1 else f"Unknown query parameters: {', '.join(names)}."
+    body = problem_body(422, "unknown_parameter", detail, errors)
+    return JsonResponse(body, status=422, content_type=PROBLEM_CONTENT_TYPE)
 
 
 class RateLimitHeadersMiddleware:

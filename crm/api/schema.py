@@ -44,7 +44,8 @@ ERROR_DESCRIPTIONS = {
     "409": "Conflicts with an existing record.",
     "412": "`If-Match` does not match the current version.",
     "413": "The request body exceeds the endpoint's cap.",
-    "422": "Semantically invalid input; `errors[].attr` points at each culprit.",
+    "422": "Semantically invalid input, or an unknown query parameter (`unknown_parameter`); "
+    "`errors[].attr` points at each culprit.",
     "429": "Rate limited; retry after `Retry-After` seconds.",
     "503": "The database is unavailable (`database_unavailable`), the request kept meeting concurrent changes "
     "(`transaction_conflict`) or ran past the statement timeout (`statement_timeout`); nothing was changed.",
@@ -123,8 +124,7 @@ class AutoSchema(openapi.AutoSchema):
         if self._is_idempotent():
             statuses |= {"409", "422"}
         statuses.add("503")  # every request runs in a database transaction
-        if self.method == "GET" and (self._is_list_view() or getattr(self.view, "filterset_class", None)):
-            statuses.add("422")
+        statuses.add("422")  # an unknown query parameter, on every operation (crm.api.query_parameters)
         return sorted(str(s) for s in statuses)
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
