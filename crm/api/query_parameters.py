@@ -17,24 +17,27 @@ ALWAYS_ACCEPTED = frozenset({"format"})
 
 
 @functools.cache
-def documented_query_parameters() -> tuple[tuple[str, str, re.Pattern, frozenset[str]], ...]:
-    """(method, path, its pattern, query parameter names) of every operation, literal paths first
-    (`/contacts/fields` before `/contacts/{id}`)."""
+def documented_query_parameters() -> tuple[tuple[str, re.Pattern, dict[str, frozenset[str]]], ...]:
+    """(path, its pattern, {method: query parameter names}) of every path of the schema, literal
+    paths first (`/contacts/fields` before `/contacts/{id}`)."""
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    operations = []
-    for path, methods in schema["paths"].items():
+    paths = []
+    for path, operations in schema["paths"].items():
         pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "/?$")
-        for method, operation in methods.items():
-            names = frozenset(p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query")
-            operations.append((method.upper(), path, pattern, names))
-    return tuple(sorted(operations, key=lambda operation: operation[1].count("{")))
+        methods = {
+            method.upper(): frozenset(p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query")
+            for method, operation in operations.items()
+        }
+        paths.append((path, pattern, methods))
+    return tuple(sorted(paths, key=lambda entry: entry[0].count("{")))
 
 
 def unknown_query_parameters(method: str, path: str, given) -> list[str]:
     """The names in `given` that the operation at (`method`, `path`) does not document; none when
-    no operation is there (the router answers that request: 404 or 405)."""
+    the schema has no such operation (the router answers that request: 404 or 405)."""
     method = "GET" if method == "HEAD" else method
-    for operation_method, _, pattern, names in documented_query_parameters():
-        if operation_method == method and pattern.match(path):
-            return sorted(set(given) - names - ALWAYS_ACCEPTED)
+    for _, pattern, methods in documented_query_parameters():
+        if pattern.match(path):
+            names = methods.get(method)
+            return sorted(set(given) - names - ALWAYS_ACCEPTED) if names is not None else []
     return []

@@ -10,7 +10,9 @@ from crm.api.query_parameters import documented_query_parameters
 pytestmark = pytest.mark.django_db
 
 OPERATIONS = [
-    (method, re.sub(r"\{[^}]+\}", "1", path), names) for method, path, _, names in documented_query_parameters()
+    (method, re.sub(r"\{[^}]+\}", "1", path), names)  # any id: the check runs before the view
+    for path, _, methods in documented_query_parameters()
+    for method, names in methods.items()
 ]
 
 
@@ -47,3 +49,9 @@ def test_the_check_runs_before_authentication(anon):
 def test_a_misspelled_filter_never_lists_everything(alice):
     response = alice.client.get("/api/v1/contacts?tags=vip")
     assert response.status_code == 422 and response.json()["errors"][0]["attr"] == "tags"
+
+
+def test_an_undocumented_method_is_the_routers_405_whatever_its_parameters(alice):
+    """`/contacts/import` is a literal path: PATCH is not an operation of it, nor of `/contacts/{id}`."""
+    response = alice.client.patch("/api/v1/contacts/import?dry_run=true", {}, format="json")
+    assert response.status_code == 405

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from django.utils.text import slugify
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.api.serializer_fields import StrictCharField, StrictModelSerializer
@@ -45,6 +46,11 @@ class TextValueField(StrictCharField):
         return super().to_internal_value(data)
 
 
+# A tag name holds something besides white space, and no NUL (customization.catalog.normalize_tag).
+TAG_NAME_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 64, "pattern": TAG_NAME_PATTERN})
 class TagNameField(StrictCharField):
     """A tag name, normalized like contacts' tags (trimmed, case-folded, inner spaces collapsed)."""
 
