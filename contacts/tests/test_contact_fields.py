@@ -6,7 +6,7 @@ import pytest
 from contacts.admin import ContactAdminForm
 from contacts.api.serializers import ContactSerializer
 from contacts.contact_fields import CONTACT_FIELDS, TOKEN_FIELDS, WRITABLE_FIELDS
-from contacts.importing.engine import COLUMN_SPEC
+from contacts.importing.columns import COLUMN_SPEC
 from contacts.importing.parsing import CONTACT_COLUMNS
 from contacts.models import Contact
 from contacts.search.fields import BUILTIN_FIELDS, FieldRegistry

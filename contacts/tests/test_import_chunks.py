@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from contacts.importing import engine
+from contacts.importing import engine, write
 from contacts.models import Contact, attach_tags_and_custom
 from contacts.normalize import ContactNormalizer
 from customization.models import CustomField
@@ -114,7 +114,7 @@ def test_random_files_give_the_same_result_in_any_chunk_size(
 def test_a_contact_created_meanwhile_with_an_email_being_imported_is_merged_into(alice, monkeypatch):
     """A single create does not take the import lock: if it takes an email a chunk is creating,
     that row merges into it, and later chunks update that contact, not the planned id."""
-    merge = engine.ContactImporter._write_chunk
+    merge = write.ChunkWriter.write
     calls = []
 
     def create_first(self, raw, staged):
@@ -128,7 +128,7 @@ def test_a_contact_created_meanwhile_with_an_email_being_imported_is_merged_into
         calls.append(1)
         return merge(self, raw, staged)
 
-    monkeypatch.setattr(engine.ContactImporter, "_write_chunk", create_first)
+    monkeypatch.setattr(write.ChunkWriter, "write", create_first)
     monkeypatch.setattr(engine, "WRITE_CHUNK_ROWS", 2)
     rows = [
         {"email": "r0@example.com"},
@@ -146,8 +146,8 @@ def test_a_contact_created_meanwhile_with_an_email_being_imported_is_merged_into
 def test_a_conflict_in_a_background_write_is_a_409_and_nothing_is_written(alice, monkeypatch):
     # Every contact of the org gets one email: a unique violation inside a later chunk's update.
     monkeypatch.setattr(
-        engine.ContactImporter,
-        "_update_sql",
+        write.ChunkWriter,
+        "update_sql",
         staticmethod(lambda table: f"UPDATE {table} SET email = 'same@example.com' WHERE org_id = %s"),
     )
     monkeypatch.setattr(engine, "WRITE_CHUNK_ROWS", 2)

@@ -1,0 +1,218 @@
+"""A chunk's plan, in Python only: its rows normalized, then resolved against the run's contacts.
+
+1. Each row goes through `ContactNormalizer.clean` (the one validation path); a bad row is
+   reported and skipped.
+2. Rows are resolved in file order, as if imported one at a time, against the contacts matching
+   their emails/phones (read `FOR UPDATE` by `lookup`) and the rows before them: a row whose
+   dedupe key matches an existing contact or an earlier row updates (or skips) it, otherwise it
+   creates one. Emails stay unique per org whatever `dedupe_on` says; a row that would duplicate
+   one is an error.
+
+The run's maps (email → contact, phone → contact, id → contact) span the chunks, and new
+contacts have their ids before they are written (`lookup.reserve_ids`), so a later chunk updates
+them by id; the result is the same as one chunk (tests compare them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from contacts.importing.columns import COLUMNS, DEFAULTS
+from contacts.importing.lookup import Existing
+from contacts.importing.options import ImportOptions
+from contacts.importing.report import ImportReport
+from contacts.normalize import MAX_TAGS_PER_CONTACT, ContactNormalizer
+from customization.text import fold
+
+# A raw input key → the model value it sets.
+VALUE_KEY = {"assigned_to": "assigned_to_id"}
+
+
+@dataclass
+class Target:
+    """A contact the import ends up writing: an existing one (update) or a new one (create)."""
+
+    existing: Existing | None = None
+    visible: bool = True
+    given: dict = field(default_factory=dict)  # merged values of the keys the rows gave
+    keys: set = field(default_factory=set)  # merged raw keys the rows gave (for derived values)
+    created_id: int | None = None  # a new contact's id, reserved from the sequence when planned
+    created_at: dt.datetime | None = None  # the contact's, once known (first staged, or read)
+
+    @property
+    def contact_id(self) -> int | None:
+        return self.existing.id if self.existing is not None else self.created_id
+
+
+def prune(raw: dict) -> dict:
+    """Drop empty inputs: an import fills what a row gives and never clears a field."""
+    data = {}
+    for key, value in raw.items():
+        if value is None or value == [] or (isinstance(value, str) and not value.strip()):
+            continue
+        if key == "custom" and isinstance(value, dict):
+            value = {
+                k: v
+                for k, v in value.items()
+                if v is not None and v != [] and not (isinstance(v, str) and not v.strip())
+            }
+            if not value:
+                continue
+        data[key] = value
+    return data
+
+
+class Planner:
+    """One run's contacts by email, phone and id, and each chunk's rows resolved against them."""
+
+    def __init__(self, normalizer: ContactNormalizer, options: ImportOptions):
+        self.normalizer = normalizer
+        self.options = options
+        m = normalizer.membership
+        # An assigned-only member's user: they create contacts assigned to themselves, and may
+        # only update those.
+        self.scope_user = m.user_id if m is not None and m.sees_only_assigned else None
+        self.by_email: dict[str, Target] = {}
+        self.by_phone: dict[str, Target] = {}
+        self.by_id: dict[int, Target] = {}  # every contact of the run's maps, by id
+
+    # --- 1. normalize -----------------------------------------------------------------
+
+    def clean(self, rows, report: ImportReport) -> list[tuple[int, dict, set]]:
+        """The chunk's valid rows as `(row number, normalized values given, raw keys given)`."""
+        candidates = []
+        extra_tags = list(self.options.tags)
+        for number, raw in rows:
+            report.total += 1
+            if not isinstance(raw, dict):
+                report.fail(number, [(None, "Expected an object with contact fields.")])
+                continue
+            data = prune(raw)
+            if not data:
+                report.fail(number, [(None, "The row is empty.")])
+                continue
+            if extra_tags:
+                tags = data.get("tags", [])
+                data["tags"] = [*tags, *extra_tags] if isinstance(tags, list) else tags
+            values, errors = self.normalizer.clean(data, derive=False)  # final_values() derives
+            if errors:
+                report.fail(number, [(e.attr, e.detail) for e in errors])
+                continue
+            given = {}
+            for key in data:
+                value_key = VALUE_KEY.get(key, key)
+                if value_key in values:
+                    given[value_key] = values[value_key]
+            candidates.append((number, given, set(data)))
+        return candidates
+
+    # --- 2. resolve rows against the database and each other -----------------------------
+
+    def plan(self, candidates, found: list[Existing], ids: list[int], report: ImportReport) -> list[Target]:
+        """Resolve rows in file order against the run's maps; the targets this chunk writes."""
+        options = self.options
+        by_email, by_phone = self.by_email, self.by_phone
+        self._adopt(found)
+        written: dict[int, Target] = {}  # by id(target), in order
+        for number, given, keys in candidates:
+            email_key = fold(given["email"]) if given.get("email") else None
+            phone = given.get("phone")
+            target, matched_on, old_phone = None, None, None
+            if options.dedupe_email and email_key and email_key in by_email:
+                target, matched_on = by_email[email_key], "email"
+            elif options.dedupe_phone and phone and phone in by_phone:
+                target, matched_on = by_phone[phone], "phone"
+
+            holder = by_email.get(email_key) if email_key else None
+            if holder is not None and holder is not target:
+                report.fail(number, [("email", "Another contact in this organization already has this email.")])
+                continue
+            if target is None:
+                target = Target(given=dict(given), keys=set(keys), created_id=ids.pop() if ids else None)
+                if target.created_id is not None:
+                    self.by_id[target.created_id] = target
+                report.created += 1
+            elif not target.visible:
+                report.fail(
+                    number,
+                    [
+                        (
+                            matched_on,
+                            f"A contact with this {matched_on} exists outside the contacts "
+                            "assigned to you; it was left unchanged.",
+                        )
+                    ],
+                )
+                continue
+            elif options.on_duplicate == "skip":
+                report.skipped += 1
+                continue
+            else:
+                old_phone = target.given.get("phone") or (target.existing.phone if target.existing else None)
+                error = self._merge(target, given, keys)
+                if error:
+                    report.fail(number, [error])
+                    continue
+                report.updated += 1
+            written[id(target)] = target
+            if email_key:
+                by_email[email_key] = target
+            if phone and options.dedupe_phone:
+                if old_phone and old_phone != phone and by_phone.get(old_phone) is target:
+                    del by_phone[old_phone]  # the contact moved to another number
+                by_phone.setdefault(phone, target)
+        return list(written.values())
+
+    def _adopt(self, found: list[Existing]) -> None:
+        """The chunk's existing contacts join the run's maps (unless an earlier chunk has them)."""
+        for contact in found:
+            if contact.id in self.by_id:
+                continue  # an earlier chunk has it: its state here is newer than the database's
+            target = Target(contact, visible=self.scope_user is None or contact.assigned_to_id == self.scope_user)
+            self.by_id[contact.id] = target
+            if contact.email:
+                self.by_email.setdefault(contact.email_key, target)
+            # Phones are not unique: for an assigned-only member a contact they cannot see holds
+            # no phone at all, so a row with that number becomes their own new contact, exactly
+            # as with an unused number (anything else would answer "that number exists").
+            if contact.phone and self.options.dedupe_phone and target.visible:
+                self.by_phone.setdefault(contact.phone, target)  # the oldest contact with that phone
+
+    @staticmethod
+    def _merge(target: Target, given: dict, keys: set) -> tuple[str, str] | None:
+        merged = dict(target.given)
+        current_email = merged.get("email") or (target.existing.email if target.existing else None)
+        for key, value in given.items():
+            if key == "email" and current_email and fold(current_email) == fold(value):
+                continue  # the same address in another case: keep the stored spelling
+            if key == "tags":
+                merged["tags"] = [*merged.get("tags", []), *(t for t in value if t not in merged.get("tags", []))]
+            elif key == "custom":
+                merged["custom"] = {**merged.get("custom", {}), **value}
+            else:
+                merged[key] = value
+        if "tags" in merged:
+            current = target.existing.tags if target.existing else []
+            if len(set(current) | set(merged["tags"])) > MAX_TAGS_PER_CONTACT:
+                return "tags", f"At most {MAX_TAGS_PER_CONTACT} tags per contact."
+        target.given = merged
+        target.keys |= keys
+        return None
+
+    def retarget(self, target: Target, contact: Existing) -> None:
+        """A new contact of the plan is `contact` after all (a single create took its email, see
+        `engine.ContactImporter._repoint`): from now on rows update it."""
+        target.created_id, target.existing, target.created_at = None, contact, contact.created_at
+        target.visible = self.scope_user is None or contact.assigned_to_id == self.scope_user
+        self.by_id[contact.id] = target
+
+    def final_values(self, target: Target) -> dict:
+        """Every written column of `target`, derived exactly as ContactNormalizer derives them."""
+        existing = target.existing
+        values = {key: value for key, value in target.given.items() if key not in ("tags", "custom")}
+        self.normalizer.derive(values, target.keys, existing)
+        if existing is None and "assigned_to_id" not in values and self.scope_user is not None:
+            values["assigned_to_id"] = self.scope_user
+        base = {c: getattr(existing, c) for c in COLUMNS} if existing is not None else DEFAULTS
+        return {c: values.get(c, base[c]) for c in COLUMNS}
