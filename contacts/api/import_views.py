@@ -15,7 +15,6 @@ from contacts.importing import (
     MAX_REPORTED_ERRORS,
     ContactImporter,
     parse_options,
-    paused_gc,
     read_csv,
     read_json_contacts,
 )
@@ -190,10 +189,6 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
     )
     @idempotent
     def post(self, request):
-        with paused_gc():  # from the body's parse to the report (see paused_gc)
-            return self._import(request)
-
-    def _import(self, request):
         normalizer = ContactNormalizer.for_member(self.membership)
         data = request.data
         options = parse_options(request.query_params)  # validated whatever the body; JSON `options` win

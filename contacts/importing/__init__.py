@@ -2,7 +2,7 @@
 `manage.py import_contacts`: parsing (`parsing`), options (`options`), the engine (`engine`,
 which runs `plan`, `lookup`, `stage` and `write` chunk by chunk) and its report (`report`)."""
 
-from contacts.importing.engine import ContactImporter, paused_gc
+from contacts.importing.engine import ContactImporter
 from contacts.importing.options import ImportOptions, parse_options
 from contacts.importing.parsing import CsvRows, decode_csv, read_csv, read_json_contacts
 from contacts.importing.report import MAX_REPORTED_ERRORS, ImportReport
@@ -15,7 +15,6 @@ __all__ = [
     "ImportReport",
     "decode_csv",
     "parse_options",
-    "paused_gc",
     "read_csv",
     "read_json_contacts",
 ]

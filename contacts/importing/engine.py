@@ -20,10 +20,6 @@ Dry runs normalize and plan without the lock and write nothing.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import sys
-import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -73,7 +69,7 @@ class ContactImporter:
         self._stager = Stager(self._planner, self.org_id)
         self._writer = ChunkWriter(self.org_id, self.options.on_duplicate, self._planner.scope_user, self._lookup)
         staged: Staged | None = None  # the previous chunk, ready to be written
-        with paused_gc(), transaction.atomic(), BackgroundWriter() as writer:
+        with transaction.atomic(), BackgroundWriter() as writer:
             raw = connection.connection
             if write:
                 lock_org(self.org_id)
@@ -165,19 +161,11 @@ class BackgroundWriter:
     database's work overlap. The caller must `wait()` before using the connection itself. On the
     way out the pending write is always finished first (a rollback must not race it); its error
     is raised unless another one is already on its way.
-
-    Each time the writer comes back from PostgreSQL it needs the GIL, which the busy caller
-    only yields after the interpreter's switch interval (5 ms by default): a dozen such waits
-    per chunk left PostgreSQL idle. While a writer runs the interval is 0.5 ms (measured: the
-    import 15–20% faster).
     """
-
-    SWITCH_INTERVAL = 0.0005
 
     def __init__(self):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._pending: Future | None = None
-        _SWITCH_INTERVAL.take(self.SWITCH_INTERVAL)
 
     def submit(self, fn, *args) -> None:
         self.wait()
@@ -199,49 +187,3 @@ class BackgroundWriter:
                 wait_for([self._pending])
         finally:
             self._executor.shutdown(wait=True)
-            _SWITCH_INTERVAL.release()
-
-
-class SharedSetting:
-    """A process-wide interpreter setting changed while any import needs it (imports may run on
-    several threads at once): the first taker saves the value in force, the last one restores it."""
-
-    def __init__(self, read, write):
-        self._read, self._write = read, write
-        self._lock = threading.Lock()
-        self._takers = 0
-        self._saved = None
-
-    def take(self, value) -> None:
-        with self._lock:
-            if self._takers == 0:
-                self._saved = self._read()
-                self._write(value)
-            self._takers += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self._takers -= 1
-            if self._takers == 0:
-                self._write(self._saved)
-
-
-_SWITCH_INTERVAL = SharedSetting(sys.getswitchinterval, sys.setswitchinterval)
-_GC_ENABLED = SharedSetting(gc.isenabled, lambda on: gc.enable() if on else gc.disable())
-
-
-@contextlib.contextmanager
-def paused_gc():
-    """The cyclic garbage collector off for the block (nested and concurrent blocks share one pause).
-
-    An import holds the parsed file (up to 100,000 dicts) and its plan, all new objects, and
-    every few thousand allocations the collector runs; its full passes walk all of them. Measured
-    on a 25,000-row import: 0.95 s of 3.4 s, a third of the request thread's time. Import data
-    are plain dicts, lists and strings, freed by reference counting; what cycles a request does
-    make are collected by the first pass after the block.
-    """
-    _GC_ENABLED.take(False)
-    try:
-        yield
-    finally:
-        _GC_ENABLED.release()
