@@ -383,6 +383,14 @@ def slow_sql_section(results: dict) -> list[str]:
     return lines
 
 
+def hand_written(report_path: Path) -> list[str]:
+    """The sections people wrote above `## Run` in the report being replaced (findings, the
+    measurements behind docs/decisions.md): kept as they are, for their authors to update."""
+    text = report_path.read_text() if report_path.exists() else ""
+    start, end = text.find("\n## "), text.find("\n## Run\n")
+    return text[start + 1 : end].rstrip().splitlines() + [""] if 0 <= start < end else []
+
+
 def write(results: dict, report_path: Path, chart_path: Path, command: str) -> str:
     lines = [
         "# Benchmarks",
@@ -391,6 +399,7 @@ def write(results: dict, report_path: Path, chart_path: Path, command: str) -> s
         "Targets: DESIGN.md §5. Every figure below comes from the run described here; rerun the "
         "command to reproduce it on your machine.",
         "",
+        *hand_written(report_path),
     ]
     sections = (shapes_section, counts_section, import_section, wrk_section, tenants_section, rls_section)
     for section in (run_section(results, command), *(make(results) for make in sections)):
