@@ -98,13 +98,24 @@ def iso_utc(value) -> str:
     }
 )
 class MoneyField(StrictDecimalField):
-    pass
+    """An amount: read as a decimal string; written as one or as a JSON number (DESIGN §4)."""
+
+    accepts_json_number = True  # published for requests as string or number (crm/api/schema.py)
+
+    def to_internal_value(self, data):
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            data = repr(data)  # the shortest text of the number, as the client wrote it
+        return super().to_internal_value(data)
 
 
 class OpportunitySerializer(StrictModelSerializer):
     contact = serializers.IntegerField(source="contact_id", help_text="Id of a contact the caller can see.")
     value = MoneyField(
-        max_digits=14, decimal_places=2, required=False, allow_null=True, help_text="Amount as a decimal string."
+        max_digits=14,
+        decimal_places=2,
+        required=False,
+        allow_null=True,
+        help_text="Amount: a decimal string; a JSON number is accepted on write.",
     )
     assigned_to = serializers.IntegerField(
         required=False, allow_null=True, source="assigned_to_id", help_text="User id of a member of the org."

@@ -141,6 +141,12 @@ class AutoSchema(openapi.AutoSchema):
             and "enum" not in schema
         ):
             schema["pattern"] = r"\S"
+        if direction == "request" and getattr(field, "accepts_json_number", False):
+            # A decimal field written as a string or a JSON number within its digits.
+            top = {key: schema.pop(key) for key in ("nullable", "description") if key in schema}
+            largest = float(10 ** (field.max_digits - field.decimal_places)) - 0.01
+            number = {"type": "number", "minimum": -largest, "maximum": largest}
+            schema = {"oneOf": [schema, number], **top}
         return schema
 
     def _get_request_body(self, direction="request"):

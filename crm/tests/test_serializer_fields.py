@@ -29,12 +29,18 @@ def test_an_opportunitys_text_field_refuses_what_is_not_a_string(alice, contact,
     assert refused(alice.client.post("/api/v1/opportunities", body, format="json"), field)
 
 
-@pytest.mark.parametrize("value", [1500, 1500.5])
-def test_money_is_a_decimal_string_never_a_json_number(alice, contact, value):
+@pytest.mark.parametrize(("value", "stored"), [(1500, "1500.00"), (1500.5, "1500.50"), ("1500.5", "1500.50")])
+def test_money_is_written_as_a_decimal_string_or_a_json_number_and_read_as_a_string(alice, contact, value, stored):
     body = {"contact": contact["id"], "name": "Deal", "value": value}
-    assert refused(alice.client.post("/api/v1/opportunities", body, format="json"), "value")
-    body["value"] = str(value)
-    assert alice.client.post("/api/v1/opportunities", body, format="json").status_code == 201
+    created = alice.client.post("/api/v1/opportunities", body, format="json")
+    assert created.status_code == 201 and created.json()["value"] == stored
+
+
+@pytest.mark.parametrize("value", [True, 0.001, 1e15, [1], {"x": 1}])
+def test_money_refuses_what_is_no_amount(alice, contact, value):
+    body = {"contact": contact["id"], "name": "Deal", "value": value}
+    response = alice.client.post("/api/v1/opportunities", body, format="json")
+    assert response.status_code == 422 and response.json()["errors"][0]["attr"] == "value"
 
 
 @pytest.mark.parametrize(
