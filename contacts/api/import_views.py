@@ -191,7 +191,7 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
     def post(self, request):
         normalizer = ContactNormalizer.for_member(self.membership)
         data = request.data
-        options = parse_options(request.query_params)  # validated whatever the body; JSON `options` win
+        options = parse_options(request.query_params, also_accepted={"format"})  # whatever the body; JSON's win
         if isinstance(data, bytes) or request.content_type.startswith("text/csv"):
             rows, ignored = read_csv(data if isinstance(data, bytes) else b"", normalizer.custom_fields)
         elif "file" in request.FILES:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from crm.errors import FieldError, InvalidInput
 from customization.catalog import normalize_tag
@@ -30,17 +30,25 @@ class ImportOptions:
         return self.dedupe_on in ("phone", "email_or_phone")
 
 
-def parse_options(raw: Mapping | None, attr_prefix: str = "") -> ImportOptions:
+OPTION_NAMES = frozenset(field.name for field in fields(ImportOptions))
+
+
+def parse_options(raw: Mapping | None, attr_prefix: str = "", also_accepted=frozenset()) -> ImportOptions:
     """Validate options given as a JSON object (`attr_prefix="options."`) or as query params (`""`).
 
     Query params arrive as strings (a QueryDict: `tags` may repeat); JSON values keep their types.
-    Unknown names are ignored. Raises InvalidInput naming each bad option.
+    Raises InvalidInput naming each bad option, and each unknown one (a mistyped `dry_run` must
+    never run for real); `also_accepted` names keys that are not options but may be there.
     """
     if raw is None:
         return ImportOptions()
     if not isinstance(raw, Mapping):
         raise InvalidInput([FieldError(attr_prefix.rstrip(".") or None, "wrong_type", "Expected an object.")])
-    errors: list[FieldError] = []
+    errors: list[FieldError] = [
+        FieldError(f"{attr_prefix}{name}", "unknown_option", f"Unknown import option {name!r}.")
+        for name in raw
+        if name not in OPTION_NAMES and name not in also_accepted
+    ]
     values: dict = {}
 
     if "dry_run" in raw:

@@ -169,6 +169,22 @@ def test_invalid_query_options_are_422_with_param_name(alice, query, attr):
     assert response.status_code == 422 and response.json()["errors"][0]["attr"] == attr
 
 
+@pytest.mark.parametrize("options", [{"dryrun": True}, {"dry_run": True, "dedupe": "email"}])
+def test_an_unknown_json_option_is_a_422_naming_it_and_nothing_is_imported(alice, options):
+    """A mistyped `dry_run` must never run for real."""
+    response = post_json(alice, [{"email": "a@example.com"}], **options)
+    assert response.status_code == 422
+    unknown = [e["attr"] for e in response.json()["errors"] if e["code"] == "unknown_option"]
+    assert unknown == [f"options.{name}" for name in options if name != "dry_run"]
+    assert not contacts_of(alice.org).exists()
+
+
+def test_an_unknown_query_option_is_a_422_naming_it_and_nothing_is_imported(alice):
+    response = post_csv(alice, "email\na@example.com\n", "?dryrun=true")
+    assert response.status_code == 422 and response.json()["errors"][0]["attr"] == "dryrun"
+    assert not contacts_of(alice.org).exists()
+
+
 def test_options_must_be_an_object(alice):
     response = alice.client.post(URL, {"contacts": [], "options": [1]}, format="json")
     assert response.status_code == 422 and response.json()["errors"][0]["attr"] == "options"
