@@ -47,6 +47,42 @@ def decode_csv(data: bytes, attr: str | None = None) -> str:
         )
 
 
+DELIMITERS = (",", ";", "\t")  # a comma first: it wins a tie
+HEADER_SCAN_CHARS = 1 << 16  # where the header row is looked for (not a copy of a 50 MB file)
+
+
+def known_columns(header: list[str], custom_keys: Collection[str]) -> tuple[list, list[str]]:
+    """The header's known columns as (cell index, field, custom key), and the names of the others
+    (unknown, a `custom.<key>` with no such field, or a repeat)."""
+    columns, ignored, seen = [], [], set()
+    for index, raw in enumerate(header):
+        name = raw.strip().lower()
+        key = name[len(CUSTOM_PREFIX) :] if name.startswith(CUSTOM_PREFIX) else None
+        known = name in CONTACT_COLUMNS or (key is not None and key in custom_keys)
+        if not known or name in seen:
+            ignored.append(raw.strip())
+            continue
+        seen.add(name)
+        columns.append((index, "custom" if key is not None else name, key))
+    return columns, ignored
+
+
+def detect_delimiter(text: str, custom_keys: Collection[str]) -> str:
+    """The delimiter that makes the header row name the most known columns: `,`, `;` (Excel's in
+    many locales) or a tab."""
+
+    head = text[:HEADER_SCAN_CHARS]
+
+    def known(delimiter: str) -> int:
+        try:
+            header = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), [])
+        except csv.Error:
+            return 0
+        return len(known_columns(header, custom_keys)[0])
+
+    return max(DELIMITERS, key=known)  # max keeps the first of equals
+
+
 class CsvRows:
     """Rows of a CSV text with a header row. Iterate for row dicts; blank lines are skipped.
 
@@ -57,29 +93,23 @@ class CsvRows:
         self.attr = attr
         self._source = io.StringIO(text, newline="")
         self._length = max(1, len(text))
-        self._reader = csv.reader(self._source)
-        self.columns: list[tuple[int, str, str | None]] = []  # (cell index, field, custom key)
-        self.ignored_columns: list[str] = []
+        self.delimiter = detect_delimiter(text, custom_keys)
+        self._reader = csv.reader(self._source, delimiter=self.delimiter)
         header = self._next()
         if header is None:
             raise InvalidInput([FieldError(attr, "empty_csv", "The CSV has no header row.")])
-        seen: set[str] = set()
-        for index, raw in enumerate(header):
-            name = raw.strip().lower()
-            key = name[len(CUSTOM_PREFIX) :] if name.startswith(CUSTOM_PREFIX) else None
-            known = name in CONTACT_COLUMNS or (key is not None and key in custom_keys)
-            if not known or name in seen:
-                self.ignored_columns.append(raw.strip())
-                continue
-            seen.add(name)
-            self.columns.append((index, "custom" if key is not None else name, key))
-        if not self.columns:  # not a contacts CSV at all (or the wrong delimiter/encoding)
+        # (cell index, field, custom key) of each known column; the others, by their header
+        self.columns, self.ignored_columns = known_columns(header, custom_keys)
+        if not self.columns:  # not a contacts CSV at all (or the wrong encoding)
+            shown = ", ".join(repr(cell.strip()) for cell in header[:5])
             raise InvalidInput(
                 [
                     FieldError(
                         attr,
                         "no_known_columns",
-                        "The header row names no contact field; see docs/import.md for the columns.",
+                        "The header row names no contact field. Expected a header row of contact fields "
+                        f"({', '.join(CONTACT_COLUMNS)}) and `custom.<key>` columns, separated by a comma, "
+                        f"a semicolon or a tab; it reads: {shown}.",
                     )
                 ]
             )

@@ -499,3 +499,22 @@ def test_json_options_tags_must_be_a_list(alice):
     response = alice.client.post("/api/v1/contacts/import", body, format="json")
     assert response.status_code == 422
     assert response.json()["errors"][0]["attr"] == "options.tags"
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_the_csv_delimiter_is_found_from_the_header(alice, delimiter):
+    text = delimiter.join(["name", "email", "company", "tags"]) + "\n"
+    text += delimiter.join(['"Müller, Jürgen"', "jm@example.com", '"ACME; Inc"', "vip"]) + "\n"
+    response = post_csv(alice, text)
+    assert response.status_code == 200, response.json()
+    contact = contacts_of(alice.org).get()
+    assert (contact.name, contact.email, contact.company) == ("Müller, Jürgen", "jm@example.com", "ACME; Inc")
+
+
+def test_an_unreadable_header_says_what_was_expected(alice):
+    response = post_csv(alice, "Vorname|E-Mail\nAda|ada@example.com\n")
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["code"] == "no_known_columns"
+    assert "first_name" in error["detail"] and "semicolon" in error["detail"] and "'Vorname|E-Mail'" in error["detail"]
+    assert not contacts_of(alice.org).exists()
