@@ -96,6 +96,10 @@ class ImportResultSerializer(serializers.Serializer):
     updated = serializers.IntegerField(help_text="Rows merged into an existing contact or an earlier row.")
     skipped = serializers.IntegerField(help_text="Duplicate rows left alone (`on_duplicate=skip`).")
     failed = serializers.IntegerField(help_text="Rows reported in `errors` and not imported.")
+    conflicts = serializers.IntegerField(
+        help_text="Rows whose phone found a contact with another email under `dedupe_on=phone`: another "
+        "person, so nothing was changed (reported in `errors`, field `phone`)."
+    )
     errors = ImportRowErrorSerializer(many=True, help_text=f"At most {MAX_REPORTED_ERRORS} entries.")
     errors_truncated = serializers.IntegerField(
         required=False, help_text="How many more errors there were beyond the cap."

@@ -5,8 +5,9 @@
 2. Rows are resolved in file order, as if imported one at a time, against the contacts matching
    their emails/phones (read `FOR UPDATE` by `lookup`) and the rows before them: a row whose
    dedupe key matches an existing contact or an earlier row updates (or skips) it, otherwise it
-   creates one. Emails stay unique per org whatever `dedupe_on` says; a row that would duplicate
-   one is an error.
+   creates one. The email decides before the phone, and a phone never finds a contact with
+   another email (`Planner._match`). Emails stay unique per org whatever `dedupe_on` says; a row
+   that would duplicate one is an error.
 
 The run's maps (email → contact, phone → contact, id → contact) span the chunks, and new
 contacts have their ids before they are written (`lookup.reserve_ids`), so a later chunk updates
@@ -27,6 +28,8 @@ from customization.text import fold
 
 # A raw input key → the model value it sets.
 VALUE_KEY = {"assigned_to": "assigned_to_id"}
+ANOTHER_PERSON = object()  # a phone match whose email differs, under `dedupe_on=phone`
+PHONE_CONFLICT = "A contact with this phone has another email: it is another person; nothing was changed."
 
 
 @dataclass
@@ -118,12 +121,11 @@ class Planner:
         for number, given, keys in candidates:
             email_key = fold(given["email"]) if given.get("email") else None
             phone = given.get("phone")
-            target, matched_on, old_phone = None, None, None
-            if options.dedupe_email and email_key and email_key in by_email:
-                target, matched_on = by_email[email_key], "email"
-            elif options.dedupe_phone and phone and phone in by_phone:
-                target, matched_on = by_phone[phone], "phone"
-
+            old_phone = None
+            target, matched_on = self._match(email_key, phone)
+            if target is ANOTHER_PERSON:
+                report.conflict(number, "phone", PHONE_CONFLICT)
+                continue
             holder = by_email.get(email_key) if email_key else None
             if holder is not None and holder is not target:
                 report.fail(number, [("email", "Another contact in this organization already has this email.")])
@@ -163,6 +165,23 @@ class Planner:
                     del by_phone[old_phone]  # the contact moved to another number
                 by_phone.setdefault(phone, target)
         return list(written.values())
+
+    def _match(self, email_key: str | None, phone: str | None) -> tuple[Target | object | None, str | None]:
+        """The contact a row is about, and the key that found it (DESIGN §4: identity is never
+        overwritten by a match on a weaker key). The email decides first; the phone finds only a
+        contact whose email is empty or the row's (a row without an email asserts none). A phone
+        match with another email is another person: a new contact, or with `dedupe_on=phone`
+        ANOTHER_PERSON (a conflict that changes nothing)."""
+        options = self.options
+        if options.dedupe_email and email_key and email_key in self.by_email:
+            return self.by_email[email_key], "email"
+        if not (options.dedupe_phone and phone and phone in self.by_phone):
+            return None, None
+        candidate = self.by_phone[phone]
+        theirs = candidate.given.get("email") or (candidate.existing.email if candidate.existing else None)
+        if not email_key or not theirs or fold(theirs) == email_key:
+            return candidate, "phone"
+        return (ANOTHER_PERSON, "phone") if options.dedupe_on == "phone" else (None, None)
 
     def _adopt(self, found: list[Existing]) -> None:
         """The chunk's existing contacts join the run's maps (unless an earlier chunk has them)."""

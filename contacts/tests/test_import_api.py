@@ -223,23 +223,23 @@ ROWS = [
 
 
 def expected_outcome(dedupe_on, on_duplicate):
-    """(created, updated, skipped, failed) for ROWS against the EXISTING contact."""
+    """(created, updated, skipped, failed, conflicts) for ROWS against the EXISTING contact."""
     email_match = dedupe_on in ("email", "email_or_phone")
-    phone_match = dedupe_on in ("phone", "email_or_phone")
-    created = updated = skipped = failed = 0
+    created = updated = skipped = failed = conflicts = 0
     # Row 1: same email as the existing contact.
     if email_match:
         updated, skipped = (updated + 1, skipped) if on_duplicate == "update" else (updated, skipped + 1)
     else:
         failed += 1  # its email belongs to another contact: never a second contact with one email
-    # Row 2: same phone as the existing contact had, new email. With email_or_phone + update, row 1 already
-    # moved that contact to another phone, so row 2 matches nothing.
-    if phone_match and not (email_match and on_duplicate == "update"):
-        updated, skipped = (updated + 1, skipped) if on_duplicate == "update" else (updated, skipped + 1)
+    # Row 2: the existing contact's phone with another email: another person, never a match
+    # (DESIGN §4). With dedupe_on=phone that is a conflict that changes nothing; otherwise the
+    # row is a new contact.
+    if dedupe_on == "phone":
+        conflicts += 1
     else:
         created += 1
     created += 1  # row 3
-    return created, updated, skipped, failed
+    return created, updated, skipped, failed, conflicts
 
 
 @pytest.mark.parametrize(
@@ -252,9 +252,8 @@ def test_every_option_combination(alice, seats_field, dedupe_on, on_duplicate, d
     response = post_json(alice, ROWS, dedupe_on=dedupe_on, on_duplicate=on_duplicate, dry_run=dry_run)
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert (body["created"], body["updated"], body["skipped"], body["failed"]) == expected_outcome(
-        dedupe_on, on_duplicate
-    )
+    outcome = (body["created"], body["updated"], body["skipped"], body["failed"], body["conflicts"])
+    assert outcome == expected_outcome(dedupe_on, on_duplicate)
     assert body["total"] == 3 and body["dry_run"] is dry_run
 
     if dry_run:
@@ -269,9 +268,9 @@ def test_every_option_combination(alice, seats_field, dedupe_on, on_duplicate, d
         assert existing.company == "New Co" and existing.phone == "+12125550100"
         assert existing.tags == ["new", "old"] and existing.custom == {"seats": 5}
         assert existing.first_name == "Ada" and "new co" in existing.search_text
-    if on_duplicate == "update" and dedupe_on == "phone":
-        assert existing.email == "other@example.com" and existing.first_name == "Augusta"
-        assert existing.name == "Augusta Lovelace" and existing.search_text.startswith("augusta lovelace other@")
+    if dedupe_on == "phone":  # the conflict changed nothing
+        assert (existing.email, existing.first_name, existing.phone) == ("ada@example.com", "Ada", "+14155552671")
+        assert not contacts_of(alice.org).filter(email="other@example.com").exists()
     if on_duplicate == "update" and dedupe_on == "email_or_phone":
         # Row 1 updates by email (and moves the phone), row 2 then matches the old phone no more.
         assert existing.email == "ada@example.com" and existing.company == "New Co"
@@ -518,3 +517,50 @@ def test_an_unreadable_header_says_what_was_expected(alice):
     assert error["code"] == "no_known_columns"
     assert "first_name" in error["detail"] and "semicolon" in error["detail"] and "'Vorname|E-Mail'" in error["detail"]
     assert not contacts_of(alice.org).exists()
+
+
+# --- identity: never overwritten by a match on a weaker key (DESIGN §4) ------------------------------------
+
+SHARED_PHONE_ROWS = [
+    {"name": "Ann One", "email": "ann@example.com", "phone": "+1 415 555 0101"},
+    {"name": "Ben Two", "email": "ben@example.com", "phone": "+1 415 555 0101"},
+    {"name": "Cy Three", "email": "cy@example.com", "phone": "+1 415 555 0101"},
+]
+
+
+def test_three_rows_with_one_phone_and_three_emails_are_three_people(alice):
+    body = post_json(alice, SHARED_PHONE_ROWS).json()
+    assert (body["created"], body["updated"], body["conflicts"]) == (3, 0, 0)
+    people = dict(contacts_of(alice.org).values_list("email", "name"))
+    assert people == {"ann@example.com": "Ann One", "ben@example.com": "Ben Two", "cy@example.com": "Cy Three"}
+
+
+def test_reimporting_the_same_file_creates_nothing_and_changes_nothing(alice):
+    post_json(alice, SHARED_PHONE_ROWS)
+    before = sorted(contacts_of(alice.org).values_list("id", "email", "name", "phone"))
+    again = post_json(alice, SHARED_PHONE_ROWS).json()
+    assert again["created"] == 0 and again["failed"] == 0
+    assert sorted(contacts_of(alice.org).values_list("id", "email", "name", "phone")) == before
+
+
+def test_a_phone_finds_a_contact_without_an_email_or_a_row_without_one(alice):
+    no_email = make_contact(org=alice.org, name="Dee", phone="+14155550111")
+    body = post_json(alice, [{"email": "dee@example.com", "phone": "415-555-0111", "company": "Dee Co"}]).json()
+    assert (body["created"], body["updated"]) == (0, 1)
+    no_email.refresh_from_db()
+    assert (no_email.email, no_email.company) == ("dee@example.com", "Dee Co")
+    body = post_json(alice, [{"phone": "(415) 555-0111", "source": "fair"}]).json()
+    assert (body["created"], body["updated"]) == (0, 1)
+    no_email.refresh_from_db()
+    assert no_email.source == "fair" and no_email.email == "dee@example.com"
+
+
+def test_with_dedupe_on_phone_another_email_is_a_conflict_that_changes_nothing(alice):
+    existing = make_contact(org=alice.org, name="Ada", email="ada@example.com", phone="+14155552671", company="Engines")
+    row = {"email": "eve@example.com", "phone": "+14155552671", "company": "Eve"}
+    body = post_json(alice, [row], dedupe_on="phone").json()
+    assert (body["created"], body["updated"], body["conflicts"], body["failed"]) == (0, 0, 1, 0)
+    assert body["errors"] == [{"row": 1, "field": "phone", "message": body["errors"][0]["message"]}]
+    existing.refresh_from_db()
+    assert (existing.email, existing.company) == ("ada@example.com", "Engines")
+    assert contacts_of(alice.org).count() == 1
