@@ -335,7 +335,8 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
         messages.success(
             request,
             f"{verb} {report.total} rows into {org}: {report.created} created, "
-            f"{report.updated} updated, {report.skipped} skipped, {report.failed} failed.",
+            f"{report.updated} updated, {report.skipped} skipped, {report.failed} failed, "
+            f"{report.conflicts} conflicts.",
         )
         return report.as_dict()
 
