@@ -18,7 +18,7 @@ from contacts.importing import (
     read_csv,
     read_json_contacts,
 )
-from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, ImportOptions
+from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, REPORT_CHOICES, ImportOptions
 from contacts.importing.parsing import CONTACT_COLUMNS
 from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
@@ -64,6 +64,12 @@ class ImportOptionsSerializer(serializers.Serializer):
     tags = serializers.ListField(
         child=StrictCharField(max_length=64), required=False, help_text="Tags added to every imported row."
     )
+    report = serializers.ChoiceField(
+        REPORT_CHOICES,
+        required=False,
+        default=ImportOptions.report,
+        help_text="`rows` adds each row's outcome to the answer (`rows`).",
+    )
 
 
 class ImportContactSerializer(ContactSerializer):
@@ -88,6 +94,18 @@ class ImportRowErrorSerializer(serializers.Serializer):
         help_text="Dotted path of the culprit, e.g. `email`, `custom.plan`, `tags.2`; null for the whole row.",
     )
     message = StrictCharField()
+    value = serializers.JSONField(allow_null=True, help_text="The input that failed, as given; null for the whole row.")
+
+
+class ImportRowOutcomeSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Data row number, counting from 1.")
+    outcome = serializers.ChoiceField(["created", "updated", "skipped", "failed", "conflict"])
+    contact_id = serializers.IntegerField(
+        allow_null=True, help_text="The contact the row created, updated, skipped or conflicted with."
+    )
+    matched_on = serializers.ChoiceField(
+        ["email", "phone"], allow_null=True, help_text="The key that found an existing contact; null when none did."
+    )
 
 
 class ImportResultSerializer(serializers.Serializer):
@@ -108,6 +126,7 @@ class ImportResultSerializer(serializers.Serializer):
         child=StrictCharField(), help_text="Unknown columns (CSV) or keys (JSON), ignored for every row."
     )
     dry_run = serializers.BooleanField(help_text="True when nothing was written.")
+    rows = ImportRowOutcomeSerializer(many=True, required=False, help_text="Each row's outcome, with `report=rows`.")
 
 
 CSV_EXAMPLE = (
@@ -128,9 +147,15 @@ RESULT_EXAMPLE = {
     "updated": 1,
     "skipped": 0,
     "failed": 1,
-    "errors": [{"row": 3, "field": "email", "message": "Enter a valid email address (...)."}],
+    "conflicts": 0,
+    "errors": [{"row": 3, "field": "email", "message": "Enter a valid email address (...).", "value": "ada@"}],
     "ignored_columns": ["favourite_colour"],
     "dry_run": False,
+    "rows": [
+        {"row": 1, "outcome": "created", "contact_id": 1207, "matched_on": None},
+        {"row": 2, "outcome": "updated", "contact_id": 88, "matched_on": "email"},
+        {"row": 3, "outcome": "failed", "contact_id": None, "matched_on": None},
+    ],
 }
 QUERY_OPTION = "Applies to every body; a JSON body's `options`, when given, take precedence."
 
@@ -178,6 +203,12 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
                 OpenApiTypes.STR,
                 many=True,
                 description=f"Tags added to every row (repeat, or separate by commas). {QUERY_OPTION}",
+            ),
+            OpenApiParameter(
+                "report",
+                OpenApiTypes.STR,
+                enum=REPORT_CHOICES,
+                description=f"`rows`: each row's outcome in the answer. {QUERY_OPTION}",
             ),
         ],
         responses={

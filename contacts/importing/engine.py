@@ -62,6 +62,8 @@ class ContactImporter:
         maps know is ignored.
         """
         report = report or ImportReport()
+        if self.options.report == "rows" and report.rows is None:
+            report.rows = []
         write = not self.options.dry_run
         report.dry_run = not write
         self._planner = Planner(self.normalizer, self.options)

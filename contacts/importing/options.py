@@ -10,6 +10,7 @@ from customization.catalog import normalize_tag
 
 DEDUPE_CHOICES = ("email", "phone", "email_or_phone", "none")
 ON_DUPLICATE_CHOICES = ("update", "skip")
+REPORT_CHOICES = ("summary", "rows")  # `rows`: each row's outcome in the answer
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off", ""}
 
@@ -20,6 +21,7 @@ class ImportOptions:
     dedupe_on: str = "email_or_phone"
     on_duplicate: str = "update"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    report: str = "summary"
 
     @property
     def dedupe_email(self) -> bool:
@@ -60,7 +62,11 @@ def parse_options(raw: Mapping | None, attr_prefix: str = "", also_accepted=froz
         else:
             errors.append(FieldError(f"{attr_prefix}dry_run", "wrong_type", "Expected true or false."))
 
-    for name, choices in (("dedupe_on", DEDUPE_CHOICES), ("on_duplicate", ON_DUPLICATE_CHOICES)):
+    for name, choices in (
+        ("dedupe_on", DEDUPE_CHOICES),
+        ("on_duplicate", ON_DUPLICATE_CHOICES),
+        ("report", REPORT_CHOICES),
+    ):
         if name not in raw:
             continue
         value = raw[name]

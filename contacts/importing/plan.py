@@ -100,7 +100,7 @@ class Planner:
                 data["tags"] = [*tags, *extra_tags] if isinstance(tags, list) else tags
             values, errors = self.normalizer.clean(data, derive=False)  # final_values() derives
             if errors:
-                report.fail(number, [(e.attr, e.detail) for e in errors])
+                report.fail(number, [(e.attr, e.detail) for e in errors], data)
                 continue
             given = {}
             for key in data:
@@ -124,17 +124,17 @@ class Planner:
             old_phone = None
             target, matched_on = self._match(email_key, phone)
             if target is ANOTHER_PERSON:
-                report.conflict(number, "phone", PHONE_CONFLICT)
+                report.conflict(number, "phone", PHONE_CONFLICT, phone, self.by_phone[phone].contact_id)
                 continue
             holder = by_email.get(email_key) if email_key else None
             if holder is not None and holder is not target:
-                report.fail(number, [("email", "Another contact in this organization already has this email.")])
+                report.fail(number, [("email", "Another contact in this organization already has this email.")], given)
                 continue
             if target is None:
                 target = Target(given=dict(given), keys=set(keys), created_id=ids.pop() if ids else None)
                 if target.created_id is not None:
                     self.by_id[target.created_id] = target
-                report.created += 1
+                report.outcome(number, "created", target.created_id)
             elif not target.visible:
                 report.fail(
                     number,
@@ -145,18 +145,19 @@ class Planner:
                             "assigned to you; it was left unchanged.",
                         )
                     ],
+                    given,
                 )
                 continue
             elif options.on_duplicate == "skip":
-                report.skipped += 1
+                report.outcome(number, "skipped", target.contact_id, matched_on)
                 continue
             else:
                 old_phone = target.given.get("phone") or (target.existing.phone if target.existing else None)
                 error = self._merge(target, given, keys)
                 if error:
-                    report.fail(number, [error])
+                    report.fail(number, [error], given)
                     continue
-                report.updated += 1
+                report.outcome(number, "updated", target.contact_id, matched_on)
             written[id(target)] = target
             if email_key:
                 by_email[email_key] = target

@@ -560,7 +560,41 @@ def test_with_dedupe_on_phone_another_email_is_a_conflict_that_changes_nothing(a
     row = {"email": "eve@example.com", "phone": "+14155552671", "company": "Eve"}
     body = post_json(alice, [row], dedupe_on="phone").json()
     assert (body["created"], body["updated"], body["conflicts"], body["failed"]) == (0, 0, 1, 0)
-    assert body["errors"] == [{"row": 1, "field": "phone", "message": body["errors"][0]["message"]}]
+    assert body["errors"] == [
+        {"row": 1, "field": "phone", "message": body["errors"][0]["message"], "value": "+14155552671"}
+    ]
     existing.refresh_from_db()
     assert (existing.email, existing.company) == ("ada@example.com", "Engines")
     assert contacts_of(alice.org).count() == 1
+
+
+def test_report_rows_gives_each_rows_outcome_contact_and_key(alice):
+    existing = make_contact(org=alice.org, name="Ada", email="ada@example.com", phone="+14155552671")
+    rows = [
+        {"email": "new@example.com"},
+        {"email": "ADA@example.com", "company": "Engines"},
+        {"phone": "415-555-2671", "source": "fair"},
+        {"email": "not-an-email"},
+    ]
+    body = post_json(alice, rows, report="rows").json()
+    created = contacts_of(alice.org).get(email="new@example.com")
+    assert body["rows"] == [
+        {"row": 1, "outcome": "created", "contact_id": created.id, "matched_on": None},
+        {"row": 2, "outcome": "updated", "contact_id": existing.id, "matched_on": "email"},
+        {"row": 3, "outcome": "updated", "contact_id": existing.id, "matched_on": "phone"},
+        {"row": 4, "outcome": "failed", "contact_id": None, "matched_on": None},
+    ]
+    assert "rows" not in post_json(alice, rows[:1]).json()  # only when asked
+    csv_body = post_csv(alice, "email\nnew@example.com\n", "?report=rows").json()
+    assert csv_body["rows"] == [{"row": 1, "outcome": "updated", "contact_id": created.id, "matched_on": "email"}]
+
+
+def test_each_error_carries_the_value_that_failed(alice):
+    CustomField.objects.create(org=alice.org, key="seats", name="Seats", data_type="number")
+    rows = [{"email": "bad@", "custom": {"seats": "many"}}, {"email": "ok@example.com", "tags": ["ok", " "]}]
+    errors = post_json(alice, rows).json()["errors"]
+    assert {(e["row"], e["field"], e["value"]) for e in errors} == {
+        (1, "email", "bad@"),
+        (1, "custom.seats", "many"),
+        (2, "tags.1", " "),
+    }
