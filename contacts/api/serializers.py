@@ -13,7 +13,7 @@ from contacts.models import Contact, Opportunity, attach_tags_and_custom
 from contacts.normalize import ContactNormalizer
 from crm.api.serializer_fields import StrictCharField, StrictDecimalField, StrictModelSerializer, StrictRegexField
 from crm.errors import FieldError, InvalidInput
-from customization.models import TAG_MAX_LENGTH
+from customization.api.serializers import TagNameField
 
 
 class ContactListSerializer(serializers.ListSerializer):
@@ -28,7 +28,7 @@ def _schema_field(spec: ContactField) -> serializers.Field:
     if not spec.writable:
         return serializers.DateTimeField(read_only=True)
     if spec.type == "tags":
-        return serializers.ListField(child=StrictCharField(max_length=TAG_MAX_LENGTH), **options)
+        return serializers.ListField(child=TagNameField(), **options)
     if spec.type == "boolean":
         return serializers.BooleanField(**options)
     if spec.type == "user":

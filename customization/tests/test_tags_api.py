@@ -39,6 +39,14 @@ def test_invalid_tag_names_are_422_on_name(alice, name):
     assert response.json()["errors"][0]["attr"] == "name"
 
 
+def test_the_64_character_cap_is_on_the_normalized_name(alice):
+    """As the schema says (no maxLength on the raw text): `"  X…  "` is the 64-character `x…`."""
+    response = alice.client.post("/api/v1/tags", {"name": "  " + "X" * 64 + "  "}, format="json")
+    assert response.status_code == 201 and response.json()["name"] == "x" * 64
+    renamed = alice.client.patch(f"/api/v1/tags/{response.json()['id']}", {"name": " " + "y" * 64}, format="json")
+    assert renamed.status_code == 200 and renamed.json()["name"] == "y" * 64
+
+
 def test_list_is_paginated_ordered_by_name_and_filterable(alice):
     for name in ("zeta", "alpha", "beta"):
         Tag.objects.create(org=alice.org, name=name)
