@@ -43,6 +43,8 @@ def normalize_tag(raw) -> str:
 
     if not isinstance(raw, str):
         raise ValueError("Tags are strings.")
+    if len(raw) > TAG_MAX_LENGTH:  # as given, and again once normalized (folding may lengthen it)
+        raise ValueError(f"Tags are at most {TAG_MAX_LENGTH} characters.")
     if "\x00" in raw:
         raise ValueError("Tags cannot contain NUL characters.")
     name = fold(" ".join(raw.split()))

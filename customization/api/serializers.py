@@ -50,16 +50,16 @@ class TextValueField(StrictCharField):
 TAG_NAME_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 
 
-# No maxLength: the 64-character cap holds once the name is normalized (" VIP " is "vip").
-@extend_schema_field({"type": "string", "minLength": 1, "pattern": TAG_NAME_PATTERN})
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 64, "pattern": TAG_NAME_PATTERN})
 class TagNameField(StrictCharField):
     """A tag name, normalized like contacts' tags (trimmed, case-folded, inner spaces collapsed)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault(
-            "help_text", "Normalized: trimmed, case-folded, inner whitespace collapsed; then at most 64 characters."
+            "help_text",
+            "At most 64 characters, as given and once normalized (trimmed, case-folded, inner whitespace collapsed).",
         )
-        super().__init__(trim_whitespace=False, **kwargs)  # normalize_tag checks the normalized length
+        super().__init__(trim_whitespace=False, **kwargs)  # normalize_tag checks both lengths
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
