@@ -110,11 +110,12 @@ def problem_body(status_code: int, code: str, detail: str, errors: list[FieldErr
     }
 
 
-def problem_json(status_code: int, code: str, detail: str, headers: dict | None = None) -> JsonResponse:
+def problem_json(
+    status_code: int, code: str, detail: str, headers: dict | None = None, errors: list[FieldError] | None = None
+) -> JsonResponse:
     """A problem document outside DRF (middleware, Django's error handlers)."""
-    return JsonResponse(
-        problem_body(status_code, code, detail), status=status_code, content_type=PROBLEM_CONTENT_TYPE, headers=headers
-    )
+    body = problem_body(status_code, code, detail, errors)
+    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
 def database_failure_response(failure: DatabaseFailure) -> JsonResponse:

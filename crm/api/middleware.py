@@ -17,10 +17,8 @@ from django.http import JsonResponse
 
 from crm import db_security
 from crm.api.exceptions import (
-    PROBLEM_CONTENT_TYPE,
     database_failure,
     database_failure_response,
-    problem_body,
     problem_json,
 )
 from crm.api.query_parameters import unknown_query_parameters
@@ -60,8 +58,7 @@ class UnknownQueryParameterMiddleware:
 def unknown_parameters_response(names: list[str]) -> JsonResponse:
     errors = [FieldError(name, "unknown_parameter", f"Unknown query parameter {name!r}.") for name in names]
     detail = errors[0].detail if len(errors) == 1 else f"Unknown query parameters: {', '.join(names)}."
-    body = problem_body(422, "unknown_parameter", detail, errors)
-    return JsonResponse(body, status=422, content_type=PROBLEM_CONTENT_TYPE)
+    return problem_json(422, "unknown_parameter", detail, errors=errors)
 
 
 class RateLimitHeadersMiddleware:
