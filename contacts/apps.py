@@ -7,3 +7,9 @@ class ContactsConfig(AppConfig):
     def ready(self):
         # Hooks customization reads contacts through (tag counts, template contexts).
         from contacts import hooks  # noqa: F401
+        from contacts.importing import jobs, undo
+        from jobs.kinds import JobKind, register
+
+        register(
+            "import", JobKind(run=jobs.run, undo=undo.undo, error_rows=jobs.error_rows, discard=jobs.discard_upload)
+        )

@@ -163,10 +163,10 @@ def as_org(org_id: int):
     with transaction.atomic():
         enter_request(statement_timeout="0")  # no limit outside a request
         set_request_org(org_id)
-        try:
-            yield
-        finally:
-            leave_request()
+        yield
+        # Only on success: after an error the block's savepoint is rolled back, settings with it,
+        # and a statement here would hide the error behind "current transaction is aborted".
+        leave_request()
 
 
 # --- migrations ------------------------------------------------------------------------

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "orgs",
     "customization",
     "contacts",
+    "jobs",
+    "procrastinate.contrib.django",
 ]
 
 MIDDLEWARE = [
@@ -135,6 +137,18 @@ WHITENOISE_USE_FINDERS = True
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 IMPORT_MAX_BODY_BYTES = int(os.environ.get("IMPORT_MAX_BODY_BYTES", str(50 * 1024 * 1024)))
 IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "100000"))
+# Async imports (`async=true`): a job of the task queue (DESIGN §4 Import, Jobs).
+ASYNC_IMPORT_MAX_BODY_BYTES = int(os.environ.get("ASYNC_IMPORT_MAX_BODY_BYTES", str(500 * 1024 * 1024)))
+ASYNC_IMPORT_MAX_ROWS = int(os.environ.get("ASYNC_IMPORT_MAX_ROWS", "1000000"))
+# Days a finished job can be undone (and a trashed contact restored).
+TRASH_DAYS = int(os.environ.get("TRASH_DAYS", "30"))
+# The task queue (Procrastinate, in this database; docs/decisions.md "Background jobs"). A worker
+# silent for JOB_STALLED_SECONDS is taken for dead and its jobs are resumed by another.
+JOB_STALLED_SECONDS = float(os.environ.get("JOB_STALLED_SECONDS", "30"))
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "update_heartbeat_interval": JOB_STALLED_SECONDS / 3,
+    "stalled_worker_timeout": JOB_STALLED_SECONDS,
+}
 # The longest any one statement of a request may run (PostgreSQL's statement_timeout, set per
 # request transaction; answered 503 `statement_timeout`). Imports have their own; jobs and
 # management commands none.
@@ -148,7 +162,7 @@ TRANSACTION_ATTEMPTS = int(os.environ.get("TRANSACTION_ATTEMPTS", "3"))
 # Each concurrent count may use this much per parallel worker.
 COUNT_WORK_MEM = os.environ.get("COUNT_WORK_MEM", "64MB")
 # Django's own cap would answer 400; ours (the middleware) answers 413 first.
-DATA_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_BODY_BYTES + 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = ASYNC_IMPORT_MAX_BODY_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = IMPORT_MAX_BODY_BYTES + 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from contacts.api import urls as contacts_urls
 from customization.api import urls as customization_urls
+from jobs.api import urls as jobs_urls
 from orgs.api import urls as orgs_urls
 
 # Each app's patterns spliced into one flat list rather than include()d: resolving walks the
@@ -13,6 +14,7 @@ api_v1 = [
     *contacts_urls.urlpatterns,
     *orgs_urls.urlpatterns,
     *customization_urls.urlpatterns,
+    *jobs_urls.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
@@ -18,8 +21,9 @@ from contacts.importing import (
     read_csv,
     read_json_contacts,
 )
+from contacts.importing import jobs as importing
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, REPORT_CHOICES, ImportOptions
-from contacts.importing.parsing import CONTACT_COLUMNS
+from contacts.importing.parsing import CONTACT_COLUMNS, limits_message
 from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
 from crm.api.idempotency import idempotent
@@ -27,7 +31,8 @@ from crm.api.parsers import JSONParser, MultiPartParser
 from crm.api.serializer_fields import StrictCharField
 from crm.api.throttling import ImportRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
-from crm.errors import FieldError, InvalidInput
+from crm.errors import FieldError, InvalidInput, TooLarge
+from jobs.api.serializers import JobSerializer
 
 
 class CSVParser(BaseParser):
@@ -43,6 +48,18 @@ class CSVParser(BaseParser):
 
 
 class ImportOptionsSerializer(serializers.Serializer):
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["async"] = fields.pop("run_async")  # a Python keyword: named here
+        return fields
+
+    run_async = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Run as a job (202 with the job): up to "
+        f"{settings.ASYNC_IMPORT_MAX_ROWS:,} rows and {settings.ASYNC_IMPORT_MAX_BODY_BYTES // (1024 * 1024)} MiB, "
+        "with progress, cancel, an error file and undo (`/jobs/{id}`).",
+    )
     dry_run = serializers.BooleanField(
         required=False,
         default=ImportOptions.dry_run,
@@ -171,7 +188,8 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
     @extend_schema(
         summary="Import contacts (JSON, CSV or a CSV upload)",
         description=(
-            "Creates and merges contacts in one transaction. Each row is validated like a single create; "
+            "Creates and merges contacts in one transaction (or, with `async=true`, as a job of the task queue: "
+            "202 with the job; see `GET /jobs/{id}`). Each row is validated like a single create; "
             "a bad row is reported in `errors` and skipped, the good rows land. Rows that share a dedupe key "
             "with each other or with an existing contact are merged as if imported one at a time. "
             f"Limits: {settings.IMPORT_MAX_ROWS:,} rows and {settings.IMPORT_MAX_BODY_BYTES // (1024 * 1024)} MiB "
@@ -185,6 +203,9 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
             "multipart/form-data": ImportFileSerializer,
         },
         parameters=[
+            OpenApiParameter(
+                "async", OpenApiTypes.BOOL, description=f"Run as a job (202); see `options.async`. {QUERY_OPTION}"
+            ),
             OpenApiParameter("dry_run", OpenApiTypes.BOOL, description=f"Write nothing. {QUERY_OPTION}"),
             OpenApiParameter(
                 "dedupe_on",
@@ -214,7 +235,12 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
         responses={
             200: OpenApiResponse(
                 ImportResultSerializer, examples=[OpenApiExample("report", value=RESULT_EXAMPLE, response_only=True)]
-            )
+            ),
+            202: OpenApiResponse(
+                JobSerializer,
+                description="With `async=true`: the import job (`Location`: the job). Its header was checked; the "
+                "rows are read by a worker. Poll `GET /jobs/{id}`.",
+            ),
         },
         examples=[
             OpenApiExample("json", value=JSON_EXAMPLE, request_only=True, media_type="application/json"),
@@ -228,9 +254,16 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
         data = request.data
         options = parse_options(request.query_params, also_accepted={"format"})  # whatever the body; JSON's win
         if isinstance(data, bytes) or request.content_type.startswith("text/csv"):
-            rows, ignored = read_csv(data if isinstance(data, bytes) else b"", normalizer.custom_fields)
+            body = data if isinstance(data, bytes) else b""
+            if options.run_async:
+                return self._accepted(importing.start_csv(self.membership, options, importing.split_bytes(body), None))
+            rows, ignored = read_csv(body, normalizer.custom_fields)
         elif "file" in request.FILES:
-            rows, ignored = read_csv(request.FILES["file"].read(), normalizer.custom_fields, attr="file")
+            upload = request.FILES["file"]
+            if options.run_async:
+                parts = upload.chunks(importing.UPLOAD_PART_BYTES)
+                return self._accepted(importing.start_csv(self.membership, options, parts, "file"))
+            rows, ignored = read_csv(upload.read(), normalizer.custom_fields, attr="file")
         elif request.content_type.startswith("multipart/"):
             raise InvalidInput([FieldError("file", "required", "Upload the CSV in the multipart field `file`.")])
         elif isinstance(data, dict) and "contacts" in data:
@@ -238,7 +271,14 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
             if isinstance(body_options, dict) and isinstance(body_options.get("tags"), str):
                 raise InvalidInput([FieldError("options.tags", "wrong_type", "Expected a list of tag names.")])
             if body_options is not None:
-                options = parse_options(body_options, "options.")
+                from_body = parse_options(body_options, "options.")
+                asked_async = from_body.run_async if "async" in body_options else options.run_async
+                options = replace(from_body, run_async=asked_async)
+            if options.run_async:
+                return self._accepted(importing.start_json(self.membership, options, data["contacts"]))
+            if len(request.body) > settings.IMPORT_MAX_BODY_BYTES:
+                raise TooLarge(f"The body is too large for a synchronous import. {limits_message()} "
+                               "Send it with `async=true` (up to 500 MiB).")  # fmt: skip
             rows, ignored = read_json_contacts(data["contacts"])
         else:
             raise InvalidInput([FieldError("contacts", "required", 'Send {"contacts": [...]} as JSON, or a CSV.')])
@@ -246,3 +286,7 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
         report = importer.run(rows)
         report.ignored_columns = ignored
         return Response(report.as_dict())
+
+    def _accepted(self, job) -> Response:
+        location = reverse("job-detail", args=[job.pk])
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location})

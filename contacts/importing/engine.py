@@ -29,6 +29,7 @@ from itertools import islice
 import psycopg
 from django.db import connection, transaction
 
+from contacts.importing.journal import Journal
 from contacts.importing.lookup import Lookup
 from contacts.importing.options import ImportOptions
 from contacts.importing.plan import Planner
@@ -46,9 +47,10 @@ WRITE_CHUNK_ROWS = 2_500
 class ContactImporter:
     """Imports rows into one org. Build once per request (or command run); `run()` per batch."""
 
-    def __init__(self, normalizer: ContactNormalizer, options: ImportOptions):
+    def __init__(self, normalizer: ContactNormalizer, options: ImportOptions, journal: Journal | None = None):
         self.normalizer = normalizer
         self.options = options
+        self.journal = journal  # an async import's: what it changed, for undo
         self.org_id = normalizer.org.id
         self.membership = normalizer.membership
 
@@ -69,7 +71,9 @@ class ContactImporter:
         self._planner = Planner(self.normalizer, self.options)
         self._lookup = Lookup(self.org_id, self.options)
         self._stager = Stager(self._planner, self.org_id)
-        self._writer = ChunkWriter(self.org_id, self.options.on_duplicate, self._planner.scope_user, self._lookup)
+        self._writer = ChunkWriter(
+            self.org_id, self.options.on_duplicate, self._planner.scope_user, self._lookup, self.journal
+        )
         staged: Staged | None = None  # the previous chunk, ready to be written
         with transaction.atomic(), BackgroundWriter() as writer:
             raw = connection.connection

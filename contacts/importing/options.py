@@ -22,6 +22,16 @@ class ImportOptions:
     on_duplicate: str = "update"
     tags: tuple[str, ...] = field(default_factory=tuple)
     report: str = "summary"
+    run_async: bool = False  # the option `async`: a job of the task queue (202), not one request
+
+    def as_params(self) -> dict:
+        """JSON for a job's params (`from_params` reads it back)."""
+        return {"dry_run": self.dry_run, "dedupe_on": self.dedupe_on, "on_duplicate": self.on_duplicate,
+                "tags": list(self.tags), "report": self.report, "run_async": self.run_async}  # fmt: skip
+
+    @classmethod
+    def from_params(cls, params: dict) -> ImportOptions:
+        return cls(**{**params, "tags": tuple(params.get("tags", ()))})
 
     @property
     def dedupe_email(self) -> bool:
@@ -32,7 +42,9 @@ class ImportOptions:
         return self.dedupe_on in ("phone", "email_or_phone")
 
 
-OPTION_NAMES = frozenset(field.name for field in fields(ImportOptions))
+# The options as clients name them (`async` is a Python keyword).
+OPTION_NAMES = frozenset(field.name for field in fields(ImportOptions)) - {"run_async"} | {"async"}
+BOOLEAN_OPTIONS = {"dry_run": "dry_run", "async": "run_async"}  # option → ImportOptions field
 
 
 def parse_options(raw: Mapping | None, attr_prefix: str = "", also_accepted=frozenset()) -> ImportOptions:
@@ -53,14 +65,16 @@ def parse_options(raw: Mapping | None, attr_prefix: str = "", also_accepted=froz
     ]
     values: dict = {}
 
-    if "dry_run" in raw:
-        value = raw["dry_run"]
+    for name, attribute in BOOLEAN_OPTIONS.items():
+        if name not in raw:
+            continue
+        value = raw[name]
         if isinstance(value, bool):
-            values["dry_run"] = value
+            values[attribute] = value
         elif isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
-            values["dry_run"] = value.strip().lower() in TRUE_WORDS
+            values[attribute] = value.strip().lower() in TRUE_WORDS
         else:
-            errors.append(FieldError(f"{attr_prefix}dry_run", "wrong_type", "Expected true or false."))
+            errors.append(FieldError(f"{attr_prefix}{name}", "wrong_type", "Expected true or false."))
 
     for name, choices in (
         ("dedupe_on", DEDUPE_CHOICES),

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Collection, Iterator
+from typing import TextIO
 
 from django.conf import settings
 
@@ -84,17 +86,22 @@ def detect_delimiter(text: str, custom_keys: Collection[str]) -> str:
 
 
 class CsvRows:
-    """Rows of a CSV text with a header row. Iterate for row dicts; blank lines are skipped.
+    """Rows of a CSV with a header row, from a text or a text stream (an async import's upload,
+    read part by part: never the whole file in memory). Iterate for row dicts; blank lines are
+    skipped.
 
     `custom.<key>` columns whose key is not one of `custom_keys` are ignored like unknown columns.
     """
 
-    def __init__(self, text: str, custom_keys: Collection[str], attr: str | None = None):
+    def __init__(self, text: str | TextIO, custom_keys: Collection[str], attr: str | None = None):
         self.attr = attr
-        self._source = io.StringIO(text, newline="")
-        self._length = max(1, len(text))
-        self.delimiter = detect_delimiter(text, custom_keys)
-        self._reader = csv.reader(self._source, delimiter=self.delimiter)
+        self._source = io.StringIO(text, newline="") if isinstance(text, str) else text
+        self._length = max(1, len(text)) if isinstance(text, str) else None
+        head = self._source.read(HEADER_SCAN_CHARS)
+        head += self._source.readline()  # the rest of a line the scan cut
+        self.delimiter = detect_delimiter(head, custom_keys)
+        self._head = io.StringIO(head, newline="")
+        self._reader = csv.reader(itertools.chain(self._head, self._source), delimiter=self.delimiter)
         header = self._next()
         if header is None:
             raise InvalidInput([FieldError(attr, "empty_csv", "The CSV has no header row.")])
@@ -116,7 +123,9 @@ class CsvRows:
 
     @property
     def fraction_read(self) -> float:
-        """How much of the text the reader has consumed, 0–1 (for progress bars)."""
+        """How much of a text (not a stream) the reader has consumed, 0–1 (for progress bars)."""
+        if self._length is None:
+            return 0.0
         return min(1.0, self._source.tell() / self._length)
 
     def _next(self, skip_blank: bool = True) -> list[str] | None:
@@ -176,16 +185,19 @@ def read_json_contacts(contacts, max_rows: int | None = None) -> tuple[list[tupl
     if len(contacts) > max_rows:
         raise too_many_rows()
     ignored: dict[str, None] = {}
-    rows: list[tuple[int, dict | None]] = []
-    for number, item in enumerate(contacts, start=1):
-        if not isinstance(item, dict):
-            rows.append((number, None))
-            continue
-        row = {}
-        for key, value in item.items():
-            if key in CONTACT_COLUMNS or key == "custom":
-                row[key] = split_tags(value) if key == "tags" and isinstance(value, str) else value
-            else:
-                ignored[key] = None
-        rows.append((number, row))
+    rows = [(number, json_row(item, ignored)) for number, item in enumerate(contacts, start=1)]
     return rows, list(ignored)
+
+
+def json_row(item, ignored: dict[str, None]) -> dict | None:
+    """One item of a JSON `contacts` list as a row (None if it is not an object: a row error);
+    keys the importer does not know are added to `ignored`."""
+    if not isinstance(item, dict):
+        return None
+    row = {}
+    for key, value in item.items():
+        if key in CONTACT_COLUMNS or key == "custom":
+            row[key] = split_tags(value) if key == "tags" and isinstance(value, str) else value
+        else:
+            ignored[key] = None
+    return row

@@ -30,6 +30,7 @@ from contacts.importing.columns import (
     WRITE_COLUMNS,
     WRITE_TYPES,
 )
+from contacts.importing.journal import Journal
 from contacts.importing.lookup import Existing, Lookup
 from contacts.importing.stage import Staged
 from contacts.models import Contact, ContactTag, FieldValue
@@ -53,8 +54,11 @@ def lock_org(org_id: int) -> None:
 class ChunkWriter:
     """Writes one run's staged chunks into an org's contacts, tags and custom values."""
 
-    def __init__(self, org_id: int, on_duplicate: str, scope_user: int | None, lookup: Lookup):
+    def __init__(
+        self, org_id: int, on_duplicate: str, scope_user: int | None, lookup: Lookup, journal: Journal | None = None
+    ):
         self.org_id = org_id
+        self.journal = journal  # an async import's record for undo (contacts.importing.journal)
         self.on_duplicate = on_duplicate
         self.scope_user = scope_user  # an assigned-only member's user (see plan.Planner)
         self.lookup = lookup
@@ -84,9 +88,13 @@ class ChunkWriter:
                     except psycopg.errors.UniqueViolation:
                         cursor.execute("ROLLBACK TO SAVEPOINT contact_import_insert")
                         raced = self._insert_merging(cursor)
+                    if self.journal is not None:
+                        self.journal.record_created(cursor, STAGING)
                     cursor.execute(f"DROP TABLE {STAGING}")
                 if staged.updating:
                     create_staging(cursor, STAGING, WRITE_COLUMNS, WRITE_TYPES, staged.updating)
+                    if self.journal is not None:
+                        self.journal.record_before(cursor, STAGING)
                     cursor.execute(self.update_sql(table), [self.org_id])
                     updated = cursor.rowcount
                     cursor.execute(f"DROP TABLE {STAGING}")

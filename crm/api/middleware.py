@@ -32,8 +32,15 @@ def is_import(path: str) -> bool:
     return path.rstrip("/").endswith("/contacts/import")
 
 
-def body_cap_for(path: str) -> int:
-    return settings.IMPORT_MAX_BODY_BYTES if is_import(path) else settings.API_MAX_BODY_BYTES
+def body_cap_for(request) -> int:
+    """An import may be async (`?async=true`, or a JSON body's `options`): up to the async cap,
+    and the import view holds a synchronous JSON body to the smaller one."""
+    if not is_import(request.path_info):
+        return settings.API_MAX_BODY_BYTES
+    may_be_async = request.GET.get("async", "").strip().lower() in ("true", "1", "yes", "on") or (
+        request.content_type == "application/json"
+    )
+    return settings.ASYNC_IMPORT_MAX_BODY_BYTES if may_be_async else settings.IMPORT_MAX_BODY_BYTES
 
 
 def statement_timeout_for(path: str) -> str:
@@ -84,7 +91,7 @@ class BodySizeLimitMiddleware:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 length = 0
-            cap = body_cap_for(request.path_info)
+            cap = body_cap_for(request)
             if length > cap:
                 detail = f"The request body is {length} bytes; this endpoint accepts at most {cap} bytes."
                 return problem_json(413, "payload_too_large", detail)

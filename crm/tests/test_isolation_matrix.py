@@ -6,6 +6,7 @@
 Actors: charlie (owner of another org) and carol (member of org A with the assigned-only scope).
 - Contact data (contacts, their tags/custom values/opportunities, search, render, import): both get
   404 or see nothing of the secret contact, which is not assigned to carol, and nothing changes.
+- Jobs: a member sees their own only, so both get 404 for the owner's job (and see none).
 - Org-wide catalogs (tags, custom fields and folders, custom values, views, field catalog, org):
   charlie sees nothing of org A (404, empty lists, 403 for org A's id); carol gets the role answer:
   reads succeed (catalogs are org-shared), admin-only writes are 403 and change nothing.
@@ -16,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.utils import timezone
 
 from contacts.models import Contact, ContactTag, FieldValue, Opportunity, SmartListView
 from contacts.testing import make_contact
 from customization.models import CustomField, CustomFieldFolder, CustomValue, Tag
+from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +72,11 @@ ISOLATION_CASES: dict[str, list[Case]] = {
         Case("get", "/api/v1/custom-values", None, 200),
         Case("get", "/api/v1/custom-values/secret_link", None, 404),
         Case("delete", "/api/v1/custom-values/secret_link", None, 404),
+        Case("get", "/api/v1/jobs", None, 200),
+        Case("get", "/api/v1/jobs/{job}", None, 404),
+        Case("post", "/api/v1/jobs/{job}/cancel", None, 404),
+        Case("post", "/api/v1/jobs/{job}/undo", None, 404),
+        Case("get", "/api/v1/jobs/{job}/errors", None, 404),
     ],
     "carol": [
         Case("get", "/api/v1/org", None, 200),
@@ -94,6 +102,11 @@ ISOLATION_CASES: dict[str, list[Case]] = {
         Case("get", "/api/v1/custom-values", None, 200, reveals_nothing=False),
         Case("put", "/api/v1/custom-values/secret_link", {"value": "pwned"}, 403),
         Case("delete", "/api/v1/custom-values/secret_link", None, 403),
+        Case("get", "/api/v1/jobs", None, 200),
+        Case("get", "/api/v1/jobs/{job}", None, 404),
+        Case("post", "/api/v1/jobs/{job}/cancel", None, 404),
+        Case("post", "/api/v1/jobs/{job}/undo", None, 404),
+        Case("get", "/api/v1/jobs/{job}/errors", None, 404),
     ],
 }
 PARAMS = [(who, case) for who, cases in ISOLATION_CASES.items() for case in cases]
@@ -114,7 +127,11 @@ def world(alice):
     )
     Opportunity.objects.create(org=org, contact=contact, name="Secret deal")
     SmartListView.objects.create(org=org, name="Secret view", query={"groups": []}, position=0)
-    return {"c": contact.id, "tag": tag.id, "folder": folder.id, "field": field.id}
+    job = Job.objects.create(  # the owner's: a member sees only their own jobs
+        org=org, kind=Job.Kind.IMPORT, status=Job.Status.SUCCEEDED, created_by=alice.user,
+        result={"ignored_columns": [SECRET]}, finished_at=timezone.now(),
+    )  # fmt: skip
+    return {"c": contact.id, "tag": tag.id, "folder": folder.id, "field": field.id, "job": job.id}
 
 
 def snapshot(org_id):
@@ -128,6 +145,7 @@ def snapshot(org_id):
         CustomFieldFolder,
         CustomValue,
         SmartListView,
+        Job,
     )
     return [list(model.objects.filter(org_id=org_id).values().order_by("pk")) for model in models]
 

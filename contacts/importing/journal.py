@@ -1,0 +1,77 @@
+"""An async import's journal: what it did to each contact, so `POST /jobs/{id}/undo` can put
+it back (DESIGN §4 Import).
+
+Recorded set-based by the chunk writer, in the chunk's transaction: the contacts a chunk
+creates (`created`), and for the ones it updates their state before the import first touched
+them (`before`); after each step of the job, the state it left them in (`after`). A state is
+one JSON document per contact (`SNAPSHOT`): its built-in columns, its tag ids and its custom
+values' stored rows by field id, read by the database itself.
+
+Undo compares each contact's state now with `after`: a field nobody changed since is put
+back; one changed since is reported and left alone. A created contact nobody changed since is
+deleted; one changed since is kept and reported.
+"""
+
+from __future__ import annotations
+
+from contacts.importing.columns import COLUMNS, ORG_PARAM
+from contacts.models import Contact, ContactTag, FieldValue, ImportJournal
+
+DERIVED_COLUMNS = ("email_key", "folded", "search_text")  # computed from the others
+FIELD_COLUMNS = tuple(column for column in COLUMNS if column not in DERIVED_COLUMNS)
+JOURNAL = ImportJournal._meta.db_table
+
+
+def snapshot_sql(alias: str) -> str:
+    """A contact's state (of the row `alias`) as one jsonb: {"fields", "tags", "values"}."""
+    fields = ", ".join(f"'{column}', {alias}.{column}" for column in FIELD_COLUMNS)
+    tags, values = ContactTag._meta.db_table, FieldValue._meta.db_table
+    stored = "to_jsonb(fv) - 'org_id' - 'contact_id' - 'field_id'"
+    return (
+        f"jsonb_build_object('fields', jsonb_build_object({fields}), "
+        f"'tags', COALESCE((SELECT jsonb_agg(t.tag_id ORDER BY t.tag_id) FROM {tags} t "
+        f"WHERE t.org_id = {alias}.org_id AND t.contact_id = {alias}.id), '[]'::jsonb), "
+        f"'values', COALESCE((SELECT jsonb_object_agg(v.field_id, v.items) FROM (SELECT fv.field_id, "
+        f"jsonb_agg({stored} ORDER BY fv.position) AS items FROM {values} fv "
+        f"WHERE fv.org_id = {alias}.org_id AND fv.contact_id = {alias}.id GROUP BY fv.field_id) v), '{{}}'::jsonb))"
+    )
+
+
+class Journal:
+    """The journal of one import job, written by the chunk writer (contacts.importing.write)."""
+
+    def __init__(self, org_id: int, job_id: int):
+        self.org_id = int(org_id)
+        self.job_id = int(job_id)
+
+    def record_created(self, cursor, staging: str) -> None:
+        """The staged new contacts that were inserted (a raced one merged elsewhere is not ours)."""
+        cursor.execute(
+            f"INSERT INTO {JOURNAL} (org_id, job_id, contact_id, created, undone) "
+            f"SELECT {self.org_id}, {self.job_id}, s.id, true, false FROM {staging} s "
+            f"WHERE EXISTS (SELECT 1 FROM {Contact._meta.db_table} c WHERE c.org_id = {ORG_PARAM} AND c.id = s.id) "
+            "ON CONFLICT DO NOTHING",
+            [self.org_id],
+        )
+
+    def record_before(self, cursor, staging: str) -> None:
+        """The state of the staged contacts before this chunk updates them; a contact the job
+        touched before keeps its first `before` (or stays `created`)."""
+        cursor.execute(
+            f"INSERT INTO {JOURNAL} (org_id, job_id, contact_id, created, before, undone) "
+            f"SELECT c.org_id, {self.job_id}, c.id, false, {snapshot_sql('c')}, false "
+            f"FROM {Contact._meta.db_table} c JOIN {staging} s ON s.id = c.id WHERE c.org_id = {ORG_PARAM} "
+            "ON CONFLICT DO NOTHING",
+            [self.org_id],
+        )
+
+    def record_after(self, cursor, contact_ids: list[int]) -> None:
+        """The state the job left these contacts in (after each step: later steps may touch them again)."""
+        if not contact_ids:
+            return
+        cursor.execute(
+            f"UPDATE {JOURNAL} j SET after = {snapshot_sql('c')} FROM {Contact._meta.db_table} c "
+            f"WHERE j.org_id = %s AND j.job_id = %s AND j.contact_id = ANY(%s) "
+            "AND c.org_id = j.org_id AND c.id = j.contact_id",
+            [self.org_id, self.job_id, contact_ids],
+        )

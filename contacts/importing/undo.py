@@ -1,0 +1,166 @@
+"""Undoing an async import (`POST /jobs/{id}/undo`, DESIGN §4 Import): its journal read back in
+steps, each committed with the undo job's progress (a killed worker resumes, nothing is undone
+twice: each entry is marked `undone` in the step that undid it).
+
+Per contact, its state now is compared with the state the import left (`after`):
+- created by the import and unchanged since: deleted; changed since: kept, and reported;
+- updated: each built-in field and each custom field the import changed is put back unless it
+  changed since (then reported, not overwritten); tags the import added are removed if still there.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from contacts.importing.journal import FIELD_COLUMNS, JOURNAL, snapshot_sql
+from contacts.importing.write import lock_org
+from contacts.models import Contact, ContactTag, FieldValue, ImportJournal
+from contacts.normalize import build_folded, build_search_text, email_key
+from customization.models import CustomField
+from jobs.models import Job
+from jobs.runner import step
+
+STEP_CONTACTS = 500
+MAX_REPORTED_KEPT = 1000
+
+
+def undo(job: Job, undo_job: Job) -> None:
+    entries = ImportJournal.objects.filter(org_id=job.org_id, job_id=job.pk, undone=False)
+    if undo_job.progress_total is None:
+        with step(undo_job):
+            undo_job.progress_total = entries.count()
+            undo_job.result = {"removed": 0, "restored": 0, "kept": 0, "unchanged": 0, "kept_fields": []}
+    while True:
+        with step(undo_job):
+            lock_org(job.org_id)  # imports of the org wait; so does a second undo
+            undone = _undo_step(job, undo_job)
+            undo_job.progress_done += undone
+        if undone < STEP_CONTACTS:
+            break
+
+
+def _undo_step(job: Job, undo_job: Job) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT j.contact_id, j.created, j.before, j.after, CASE WHEN c.id IS NULL THEN NULL "
+            f"ELSE {snapshot_sql('c')} END FROM {JOURNAL} j LEFT JOIN {Contact._meta.db_table} c "
+            "ON c.org_id = j.org_id AND c.id = j.contact_id "
+            "WHERE j.org_id = %s AND j.job_id = %s AND NOT j.undone ORDER BY j.contact_id LIMIT %s",
+            [job.org_id, job.pk, STEP_CONTACTS],
+        )
+        entries = cursor.fetchall()
+    undoer = ContactUndo(job.org_id, undo_job.result)
+    for contact_id, created, before, after, now in entries:
+        undoer.undo_contact(contact_id, created, _json(before), _json(after), _json(now))
+    ImportJournal.objects.filter(
+        org_id=job.org_id, job_id=job.pk, contact_id__in=[entry[0] for entry in entries]
+    ).update(undone=True)
+    return len(entries)
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class ContactUndo:
+    """Puts contacts back, counting into the undo job's `result`."""
+
+    def __init__(self, org_id: int, result: dict):
+        self.org_id = org_id
+        self.result = result
+        self.field_keys = dict(CustomField.objects.filter(org_id=org_id).values_list("id", "key"))
+
+    def keep(self, contact_id: int, field: str, reason: str) -> None:
+        if len(self.result["kept_fields"]) < MAX_REPORTED_KEPT:
+            self.result["kept_fields"].append({"contact_id": contact_id, "field": field, "reason": reason})
+
+    def undo_contact(self, contact_id: int, created: bool, before, after, now) -> None:
+        if now is None:  # deleted since: nothing to put back
+            self.result["unchanged"] += 1
+            return
+        if created:
+            if now == after:
+                Contact.objects.filter(org_id=self.org_id, pk=contact_id).delete()
+                self.result["removed"] += 1
+            else:
+                self.result["kept"] += 1
+                self.keep(contact_id, "*", "Created by the import and changed since: kept.")
+            return
+        if before is None or after is None:
+            self.result["unchanged"] += 1
+            return
+        changed = self._fields(contact_id, before, after, now)
+        changed |= self._tags(contact_id, before, after, now)
+        changed |= self._values(contact_id, before, after, now)
+        self.result["restored" if changed else "unchanged"] += 1
+
+    def _fields(self, contact_id: int, before, after, now) -> bool:
+        changes = {}
+        for column in FIELD_COLUMNS:
+            old, new, current = before["fields"].get(column), after["fields"].get(column), now["fields"].get(column)
+            if old == new:
+                continue
+            if current == new:
+                changes[column] = old
+            else:
+                self.keep(contact_id, column, "Changed since the import: not overwritten.")
+        if not changes:
+            return False
+        values = {**now["fields"], **changes}
+        derived = {
+            "email_key": email_key(values.get("email")),
+            "folded": build_folded(values),
+            "search_text": build_search_text(
+                values["name"], values.get("email"), values.get("phone"), values["company"]
+            ),
+        }
+        try:
+            with transaction.atomic():
+                Contact.objects.filter(org_id=self.org_id, pk=contact_id).update(
+                    **changes, **derived, updated_at=timezone.now()
+                )
+        except IntegrityError:  # another contact took the old email since
+            for column in changes:
+                self.keep(contact_id, column, "Its old value is now another contact's: not put back.")
+            return False
+        return True
+
+    def _tags(self, contact_id: int, before, after, now) -> bool:
+        added = (set(after["tags"]) - set(before["tags"])) & set(now["tags"])
+        if added:
+            ContactTag.objects.filter(org_id=self.org_id, contact_id=contact_id, tag_id__in=added).delete()
+        return bool(added)
+
+    def _values(self, contact_id: int, before, after, now) -> bool:
+        changed = False
+        for field_id in set(before["values"]) | set(after["values"]):
+            old, new = before["values"].get(field_id), after["values"].get(field_id)
+            if old == new:
+                continue
+            if now["values"].get(field_id) != new:
+                key = self.field_keys.get(int(field_id), field_id)
+                self.keep(contact_id, f"custom.{key}", "Changed since the import: not overwritten.")
+                continue
+            if int(field_id) not in self.field_keys:
+                continue  # the field was deleted since, with its values
+            FieldValue.objects.filter(org_id=self.org_id, contact_id=contact_id, field_id=int(field_id)).delete()
+            FieldValue.objects.bulk_create(
+                [_stored(self.org_id, contact_id, int(field_id), item) for item in old or []]
+            )
+            changed = True
+        return changed
+
+
+def _stored(org_id: int, contact_id: int, field_id: int, item: dict) -> FieldValue:
+    """A stored value row back from its snapshot (contacts.importing.journal)."""
+    return FieldValue(
+        org_id=org_id, contact_id=contact_id, field_id=field_id, position=item["position"], value=item["value"],
+        folded=item["folded"], text_key=item["text_key"], number=item["number"],
+        day=parse_date(item["day"]) if item["day"] else None,
+        moment=parse_datetime(item["moment"]) if item["moment"] else None,
+        created_at=parse_datetime(item["created_at"]),
+    )  # fmt: skip

@@ -1,0 +1,35 @@
+"""The task queue's tasks (Procrastinate; discovered in each app's `tasks` module).
+
+The queue's rows only say "run job N of org M"; the job's state is the `Job` row (jobs.runner).
+A job is deferred with the lock `job:<id>`, so one worker at a time runs it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from procrastinate import RetryStrategy
+from procrastinate.contrib.django import app
+
+from jobs import runner
+
+QUEUE = "jobs"
+
+
+@app.task(name="jobs.run", queue=QUEUE, retry=RetryStrategy(max_attempts=10, exponential_wait=2))
+def run_job(org_id: int, job_id: int) -> None:
+    runner.run(org_id, job_id)
+
+
+@app.periodic(cron="* * * * *")
+@app.task(name="jobs.recover_stalled", queue=QUEUE, queueing_lock="jobs.recover_stalled")
+async def recover_stalled(timestamp: int) -> None:
+    """Jobs of a worker that stopped sending heartbeats (killed, its machine gone) run again on
+    a live one, where they resume (jobs.runner). Also run when a worker starts."""
+    await retry_stalled_jobs()
+
+
+async def retry_stalled_jobs() -> int:
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.JOB_STALLED_SECONDS)
+    for job in stalled:
+        await app.job_manager.retry_job(job)
+    return len(stalled)
