@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DEBUG ?= 1
 
-.PHONY: run test lint format install install-dev migrate demo schema clean-db
+.PHONY: run worker test lint format install install-dev migrate demo schema clean-db
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,16 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py bootstrap_demo --port $(PORT)
 
-## Install, start embedded PostgreSQL (unless DATABASE_URL is set), migrate, create the demo org, serve.
+## Install, start embedded PostgreSQL (unless DATABASE_URL is set), migrate, create the demo org, then
+## serve, with one worker of the task queue beside the server (stopped with it).
 run: demo
+	@$(BIN)/python manage.py worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## One more worker of the task queue (jobs: async imports, undo); run as many as you like.
+worker: install
+	$(BIN)/python manage.py worker
 
 ## The whole test suite (embedded PostgreSQL in a throwaway folder unless DATABASE_URL is set).
 test: install-dev
