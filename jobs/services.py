@@ -7,16 +7,14 @@ from django.utils import timezone
 from crm.errors import Conflict
 from jobs.kinds import KINDS
 from jobs.models import Job
-from orgs.models import Membership
 
 
-def enqueue(membership: Membership, kind: str, params: dict, undo_of: Job | None = None) -> Job:
-    """A new job, and its task deferred in the same transaction: both exist or neither."""
+def enqueue(org_id: int, user_id: int | None, kind: str, params: dict, undo_of: Job | None = None) -> Job:
+    """A new job of `org_id` started by `user_id`, and its task deferred in the same transaction:
+    both exist or neither."""
     from jobs.tasks import run_job  # the queue's app is ready only once Django is
 
-    job = Job.objects.create(
-        org_id=membership.org_id, kind=kind, params=params, created_by_id=membership.user_id, undo_of=undo_of
-    )
+    job = Job.objects.create(org_id=org_id, kind=kind, params=params, created_by_id=user_id, undo_of=undo_of)
     run_job.configure(lock=f"job:{job.pk}").defer(org_id=job.org_id, job_id=job.pk)
     return job
 
@@ -32,7 +30,7 @@ def cancel(job: Job) -> Job:
     return job
 
 
-def undo(job: Job, membership: Membership) -> Job:
+def undo(job: Job, user_id: int | None) -> Job:
     """A job that reverses `job` (DESIGN §4 Jobs: within TRASH_DAYS of its end)."""
     kind = KINDS.get(job.kind)
     if kind is None or kind.undo is None:
@@ -46,4 +44,4 @@ def undo(job: Job, membership: Membership) -> Job:
     pending = job.undos.exclude(status__in=[Job.Status.FAILED, Job.Status.CANCELLED])
     if pending.exists():
         raise Conflict("An undo of this job is already queued or running.", code="undo_in_progress")
-    return enqueue(membership, Job.Kind.UNDO, {}, undo_of=job)
+    return enqueue(job.org_id, user_id, Job.Kind.UNDO, {}, undo_of=job)

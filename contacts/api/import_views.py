@@ -256,13 +256,13 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
         if isinstance(data, bytes) or request.content_type.startswith("text/csv"):
             body = data if isinstance(data, bytes) else b""
             if options.run_async:
-                return self._accepted(importing.start_csv(self.membership, options, importing.split_bytes(body), None))
+                return self._accepted(importing.start_csv(self._starter(), options, importing.split_bytes(body), None))
             rows, ignored = read_csv(body, normalizer.custom_fields)
         elif "file" in request.FILES:
             upload = request.FILES["file"]
             if options.run_async:
                 parts = upload.chunks(importing.UPLOAD_PART_BYTES)
-                return self._accepted(importing.start_csv(self.membership, options, parts, "file"))
+                return self._accepted(importing.start_csv(self._starter(), options, parts, "file"))
             rows, ignored = read_csv(upload.read(), normalizer.custom_fields, attr="file")
         elif request.content_type.startswith("multipart/"):
             raise InvalidInput([FieldError("file", "required", "Upload the CSV in the multipart field `file`.")])
@@ -275,7 +275,7 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
                 asked_async = from_body.run_async if "async" in body_options else options.run_async
                 options = replace(from_body, run_async=asked_async)
             if options.run_async:
-                return self._accepted(importing.start_json(self.membership, options, data["contacts"]))
+                return self._accepted(importing.start_json(self._starter(), options, data["contacts"]))
             if len(request.body) > settings.IMPORT_MAX_BODY_BYTES:
                 raise TooLarge(f"The body is too large for a synchronous import. {limits_message()} "
                                "Send it with `async=true` (up to 500 MiB).")  # fmt: skip
@@ -286,6 +286,9 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
         report = importer.run(rows)
         report.ignored_columns = ignored
         return Response(report.as_dict())
+
+    def _starter(self) -> importing.Starter:
+        return importing.Starter.member(self.membership)
 
     def _accepted(self, job) -> Response:
         location = reverse("job-detail", args=[job.pk])

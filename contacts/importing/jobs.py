@@ -34,7 +34,7 @@ from jobs.errors import JobFailed
 from jobs.models import Job
 from jobs.runner import step
 from jobs.services import enqueue
-from orgs.models import Membership
+from orgs.models import Membership, Organization
 
 UPLOAD_PART_BYTES = 4 * 1024 * 1024
 STEP_ROWS = 10_000  # rows a step imports and commits (a chunk of the engine is 2,500)
@@ -50,22 +50,34 @@ def async_limits_message() -> str:
 # --- the web side ---------------------------------------------------------------------------------
 
 
-def start_csv(membership: Membership, options: ImportOptions, parts: Iterable[bytes], attr: str | None) -> Job:
+class Starter:
+    """Who starts an async import: a member (the rows get their scope, as in a synchronous
+    import), or staff in the admin (`staff=True`: the whole org, like the admin's other writes)."""
+
+    def __init__(self, org_id: int, user_id: int, staff: bool = False):
+        self.org_id, self.user_id, self.staff = org_id, user_id, staff
+
+    @classmethod
+    def member(cls, membership: Membership) -> Starter:
+        return cls(membership.org_id, membership.user_id)
+
+
+def start_csv(starter: Starter, options: ImportOptions, parts: Iterable[bytes], attr: str | None) -> Job:
     """An async import of a CSV body given as byte parts; its header is checked now (422)."""
     parts = iter(parts)
     first = next(parts, b"")
-    check_csv_header(first, membership.org_id, attr)
-    return _start(membership, options, CSV_FORMAT, _chain_first(first, parts))
+    check_csv_header(first, starter.org_id, attr)
+    return _start(starter, options, CSV_FORMAT, _chain_first(first, parts))
 
 
-def start_json(membership: Membership, options: ImportOptions, contacts) -> Job:
+def start_json(starter: Starter, options: ImportOptions, contacts) -> Job:
     """An async import of a JSON body's `contacts` list (kept as JSON lines)."""
     if not isinstance(contacts, list):
         raise InvalidInput([FieldError("contacts", "wrong_type", "Expected a list of contact objects.")])
     if len(contacts) > settings.ASYNC_IMPORT_MAX_ROWS:
         raise TooLarge(f"Too many rows. {async_limits_message()} Split the file.")
     lines = (json.dumps(item, separators=(",", ":")).encode() + b"\n" for item in contacts)
-    return _start(membership, options, JSONL_FORMAT, lines)
+    return _start(starter, options, JSONL_FORMAT, lines)
 
 
 def check_csv_header(head: bytes, org_id: int, attr: str | None) -> None:
@@ -79,8 +91,9 @@ def check_csv_header(head: bytes, org_id: int, attr: str | None) -> None:
     CsvRows(text, custom_fields_by_key(org_id), attr)
 
 
-def _start(membership: Membership, options: ImportOptions, data_format: str, parts: Iterable[bytes]) -> Job:
-    job = enqueue(membership, Job.Kind.IMPORT, {"options": options.as_params(), "format": data_format})
+def _start(starter: Starter, options: ImportOptions, data_format: str, parts: Iterable[bytes]) -> Job:
+    params = {"options": options.as_params(), "format": data_format, "staff": starter.staff}
+    job = enqueue(starter.org_id, starter.user_id, Job.Kind.IMPORT, params)
     size, number, buffer = 0, 0, bytearray()
     for part in parts:
         size += len(part)
@@ -174,23 +187,24 @@ def _decoded(rows: Iterator) -> Iterator:
         raise JobFailed(exc.errors[0].detail, "malformed_csv")
 
 
-def member_of(job: Job) -> Membership:
-    with as_org(job.org_id):
-        membership = (
-            Membership.objects.select_related("org", "user")
-            .filter(org_id=job.org_id, user_id=job.created_by_id)
-            .first()
-        )
+def normalizer_for(job: Job) -> ContactNormalizer:
+    """The validation and scope of the job's creator, read again at each step (a member whose
+    role or scope changed meanwhile gets the new one; one who left ends the job)."""
+    if job.params.get("staff"):
+        return ContactNormalizer.for_org(Organization.objects.get(pk=job.org_id))
+    membership = (
+        Membership.objects.select_related("org", "user").filter(org_id=job.org_id, user_id=job.created_by_id).first()
+    )
     if membership is None:
         raise JobFailed("The job's creator is no longer a member of the organization.", "creator_gone")
-    return membership
+    return ContactNormalizer.for_member(membership)
 
 
 def run(job: Job) -> None:
     """Import the job's upload, step by step (a resumed job skips the rows already committed)."""
     options = replace(ImportOptions.from_params(job.params["options"]), report="rows")
-    membership = member_of(job)
     with as_org(job.org_id):
+        normalizer_for(job)  # fails at once for a creator who left
         custom_keys = custom_fields_by_key(job.org_id)
     if job.progress_total is None:
         rows, _, _ = read_rows(job, custom_keys)
@@ -209,15 +223,15 @@ def run(job: Job) -> None:
     pending = (row for row in rows if row[0] > job.progress_done)
     while batch := list(islice(pending, STEP_ROWS)):
         with step(job):
-            _import_step(job, membership, options, batch)
+            _import_step(job, options, batch)
     with step(job):
         job.progress_done = job.progress_total
         job.result["ignored_columns"] = list(ignored)
 
 
-def _import_step(job: Job, membership: Membership, options: ImportOptions, batch: list) -> None:
+def _import_step(job: Job, options: ImportOptions, batch: list) -> None:
     """One step's rows imported, their failures kept for the error file, the journal's `after`."""
-    normalizer = ContactNormalizer.for_member(membership)
+    normalizer = normalizer_for(job)
     report = ImportReport(rows=[])
     journal = None if options.dry_run else Journal(job.org_id, job.pk)
     ContactImporter(normalizer, options, journal).run(batch, report)

@@ -110,7 +110,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedView
     )  # fmt: skip
     @action(detail=True, methods=["post"], filterset_class=None)
     def undo(self, request, pk=None):
-        undo_job = services.undo(self._locked_job(), self.membership)
+        undo_job = services.undo(self._locked_job(), self.membership.user_id)
         return Response(JobSerializer(undo_job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from django.db import connection
 
 from crm.tests.live_gunicorn import REPO, database_url
