@@ -229,7 +229,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for the filter operators, used by conditions (`op`) and the field catalog (`operators`).
-    "ENUM_NAME_OVERRIDES": {"OpEnum": "contacts.search.operators.ALL_OPERATORS"},
+    # Fields of the same name (kind, status) in several components: each enum keeps a stable name.
+    "ENUM_NAME_OVERRIDES": {
+        "OpEnum": "contacts.search.operators.ALL_OPERATORS",
+        "KindEnum": "contacts.api.search_schema.FILTER_KINDS",
+        "StatusEnum": "contacts.models.Opportunity.Status",
+        "JobKindEnum": "jobs.models.Job.Kind",
+        "JobStatusEnum": "jobs.models.Job.Status",
+    },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "AUTHENTICATION_WHITELIST": ["orgs.api.auth.BearerTokenAuthentication"],
 }

@@ -159,12 +159,15 @@ class OperatorListField(serializers.ListField):
     pass
 
 
+FILTER_KINDS = ["text", "tags", "boolean", "number", "date", "datetime", "user"]
+
+
 class FieldCatalogEntrySerializer(serializers.Serializer):
     field = StrictCharField(help_text="Name to use in conditions and sort: `email`, `custom.tier`.")
     label = StrictCharField()
     type = StrictCharField(help_text="Built-in type or the custom field's data_type.")
     kind = serializers.ChoiceField(
-        choices=["text", "tags", "boolean", "number", "date", "datetime", "user"],
+        choices=FILTER_KINDS,
         help_text="Filter kind: decides operators and value shapes.",
     )
     operators = OperatorListField(help_text="The operators this field accepts.")

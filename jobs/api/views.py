@@ -69,6 +69,11 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedView
     serializer_class = JobSerializer
     filterset_class = JobFilter
 
+    @property
+    def error_statuses(self) -> tuple[str, ...]:
+        """409 for an action the job's state refuses (documented per operation)."""
+        return ("409",) if getattr(self, "action", None) in ("cancel", "undo") else ()
+
     def refine_queryset(self, qs):
         return qs.select_related(None)
 
