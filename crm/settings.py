@@ -137,6 +137,9 @@ WHITENOISE_USE_FINDERS = True
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 IMPORT_MAX_BODY_BYTES = int(os.environ.get("IMPORT_MAX_BODY_BYTES", str(50 * 1024 * 1024)))
 IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "100000"))
+# Synchronous imports one gunicorn worker runs at once (more: 503 + Retry-After), so a worker's
+# other threads keep serving; bigger work goes async.
+SYNC_IMPORTS_PER_PROCESS = int(os.environ.get("SYNC_IMPORTS_PER_PROCESS", "1"))
 # Async imports (`async=true`): a job of the task queue (DESIGN §4 Import, Jobs).
 ASYNC_IMPORT_MAX_BODY_BYTES = int(os.environ.get("ASYNC_IMPORT_MAX_BODY_BYTES", str(500 * 1024 * 1024)))
 ASYNC_IMPORT_MAX_ROWS = int(os.environ.get("ASYNC_IMPORT_MAX_ROWS", "1000000"))

@@ -29,7 +29,7 @@ from contacts.normalize import ContactNormalizer
 from crm.api.idempotency import idempotent
 from crm.api.parsers import JSONParser, MultiPartParser
 from crm.api.serializer_fields import StrictCharField
-from crm.api.throttling import ImportRateThrottle, TokenRateThrottle
+from crm.api.throttling import ImportRateThrottle, ProcessSlots, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput, TooLarge
 from jobs.api.serializers import JobSerializer
@@ -174,6 +174,11 @@ RESULT_EXAMPLE = {
         {"row": 3, "outcome": "failed", "contact_id": None, "matched_on": None},
     ],
 }
+SYNC_IMPORTS = ProcessSlots(
+    "SYNC_IMPORTS_PER_PROCESS",
+    "This server process is running as many synchronous imports as it may; retry shortly, or send the "
+    "import with `async=true`.",
+)
 QUERY_OPTION = "Applies to every body; a JSON body's `options`, when given, take precedence."
 
 
@@ -282,8 +287,8 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
             rows, ignored = read_json_contacts(data["contacts"])
         else:
             raise InvalidInput([FieldError("contacts", "required", 'Send {"contacts": [...]} as JSON, or a CSV.')])
-        importer = ContactImporter(normalizer, options)
-        report = importer.run(rows)
+        with SYNC_IMPORTS.take():
+            report = ContactImporter(normalizer, options).run(rows)
         report.ignored_columns = ignored
         return Response(report.as_dict())
 

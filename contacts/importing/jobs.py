@@ -24,7 +24,7 @@ from django.db import connection
 from contacts.importing.engine import ContactImporter
 from contacts.importing.journal import Journal
 from contacts.importing.options import ImportOptions
-from contacts.importing.parsing import CONTACT_COLUMNS, CsvRows, json_row
+from contacts.importing.parsing import CONTACT_COLUMNS, CsvRows, encoding_error, json_row
 from contacts.importing.report import ImportReport
 from contacts.models import ImportIssue, ImportUpload
 from contacts.normalize import ContactNormalizer, custom_fields_by_key
@@ -86,8 +86,7 @@ def check_csv_header(head: bytes, org_id: int, attr: str | None) -> None:
     try:
         text = decoder.decode(head[: 1 << 16], final=False)
     except UnicodeDecodeError as exc:
-        message = f"The CSV is not valid UTF-8 (byte {exc.start}). Save it as UTF-8 and retry."
-        raise InvalidInput([FieldError(attr, "invalid_encoding", message)])
+        raise encoding_error(exc.start, attr)
     CsvRows(text, custom_fields_by_key(org_id), attr)
 
 

@@ -7,6 +7,7 @@ are collected once in `ignored_columns`, never reported per row.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
@@ -38,15 +39,12 @@ def decode_csv(data: bytes, attr: str | None = None) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            [
-                FieldError(
-                    attr,
-                    "invalid_encoding",
-                    f"The CSV is not valid UTF-8 (byte {exc.start}). Save it as UTF-8 and retry.",
-                )
-            ]
-        )
+        raise encoding_error(exc.start, attr)
+
+
+def encoding_error(position: int, attr: str | None) -> InvalidInput:
+    message = f"The CSV is not valid UTF-8 (byte {position}). Save it as UTF-8 and retry."
+    return InvalidInput([FieldError(attr, "invalid_encoding", message)])
 
 
 DELIMITERS = (",", ";", "\t")  # a comma first: it wins a tie
@@ -165,16 +163,33 @@ class CsvRows:
 
 def read_csv(
     data: bytes, custom_keys: Collection[str], attr: str | None = None, max_rows: int | None = None
-) -> tuple[list[tuple[int, dict]], list[str]]:
-    """All numbered rows of a CSV body (413 past `max_rows`), and its ignored columns."""
+) -> tuple[Iterator[tuple[int, dict]], list[str]]:
+    """The numbered rows of a CSV body, read as they are consumed (no decoded copy of the file,
+    no list of its rows: memory stays near the body's own size), and its ignored columns.
+    Past `max_rows` the iteration raises a 413 (the import's transaction writes nothing)."""
     max_rows = settings.IMPORT_MAX_ROWS if max_rows is None else max_rows
-    parsed = CsvRows(decode_csv(data, attr), custom_keys, attr)
-    rows: list[tuple[int, dict]] = []
-    for row in parsed:
-        rows.append(row)
-        if len(rows) > max_rows:
+    check_utf8(data, attr)
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    parsed = CsvRows(text, custom_keys, attr)
+    return _at_most(parsed, max_rows), parsed.ignored_columns
+
+
+def _at_most(rows, max_rows: int) -> Iterator[tuple[int, dict]]:
+    for count, row in enumerate(rows, start=1):
+        if count > max_rows:
             raise too_many_rows()
-    return rows, parsed.ignored_columns
+        yield row
+
+
+def check_utf8(data: bytes, attr: str | None = None, slice_bytes: int = 1 << 20) -> None:
+    """UTF-8 (with or without a BOM), checked slice by slice without keeping the text; else a 422."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for start in range(0, len(view), slice_bytes):
+        try:
+            decoder.decode(view[start : start + slice_bytes], final=start + slice_bytes >= len(view))
+        except UnicodeDecodeError as exc:
+            raise encoding_error(start + exc.start, attr)
 
 
 def read_json_contacts(contacts, max_rows: int | None = None) -> tuple[list[tuple[int, dict | None]], list[str]]:

@@ -598,3 +598,29 @@ def test_each_error_carries_the_value_that_failed(alice):
         (1, "custom.seats", "many"),
         (2, "tags.1", " "),
     }
+
+
+def test_a_process_runs_its_cap_of_synchronous_imports_and_refuses_more(alice):
+    """A gunicorn worker has few threads: imports beyond SYNC_IMPORTS_PER_PROCESS are a 503 with
+    Retry-After (nothing written), so the worker keeps threads for other requests."""
+    from contacts.api.import_views import SYNC_IMPORTS
+
+    with override_settings(SYNC_IMPORTS_PER_PROCESS=1), SYNC_IMPORTS.take():  # another import is running
+        busy = post_csv(alice, "name,email\r\nAda,ada@example.com\r\n")
+        assert busy.status_code == 503
+        assert busy.json()["errors"][0]["code"] == "server_busy"
+        assert busy["Retry-After"] == "5"
+        assert "async=true" in busy.json()["detail"]
+        assert not contacts_of(alice.org).exists()
+        assert alice.client.get("/api/v1/contacts").status_code == 200  # other requests are served
+        assert post_csv(alice, "name,email\r\nAda,ada@example.com\r\n", "?async=true").status_code == 202
+    assert post_csv(alice, "name,email\r\nAda,ada@example.com\r\n").status_code == 200  # the slot is free again
+
+
+def test_csv_rows_are_read_as_they_are_imported(alice):
+    """No list of the file's rows is built first: read_csv hands the engine a generator."""
+    from contacts.importing import read_csv
+
+    rows, ignored = read_csv(b"name,email,colour\r\nAda,ada@example.com,red\r\n", {})
+    assert not isinstance(rows, list) and ignored == ["colour"]
+    assert list(rows) == [(1, {"name": "Ada", "email": "ada@example.com"})]

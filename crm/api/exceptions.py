@@ -189,6 +189,8 @@ def problem_exception_handler(exc, context):
         headers = {}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        if getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(exc.retry_after)
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code

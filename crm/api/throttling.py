@@ -11,11 +11,15 @@ application key as PEP 3333 allows) and RateLimitHeadersMiddleware writes the he
 on answers and on 429s alike (draft-ietf-httpapi-ratelimit-headers).
 """
 
+import contextlib
 import hashlib
 import math
+import threading
 import time
 
+from django.conf import settings
 from django.core.cache import cache
+from rest_framework import exceptions
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
@@ -106,6 +110,39 @@ class AccountRateThrottle(TokenRateThrottle):
             return None
         ident = hashlib.sha256(fold(email.strip()).encode()).hexdigest()
         return f"throttle_{self.scope}_{ident}"
+
+
+class ServerBusy(exceptions.APIException):
+    """503 with Retry-After: this server process runs as many of this kind of request as it may."""
+
+    status_code = 503
+    default_code = "server_busy"
+
+    def __init__(self, detail: str, retry_after: int):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class ProcessSlots:
+    """At most `settings.<setting>` requests of one kind at once in this process, so they cannot
+    take every thread of a gunicorn worker and leave the other requests waiting behind them."""
+
+    def __init__(self, setting: str, busy_detail: str, retry_after: int = 5):
+        self.setting, self.busy_detail, self.retry_after = setting, busy_detail, retry_after
+        self._lock = threading.Lock()
+        self._taken = 0
+
+    @contextlib.contextmanager
+    def take(self):
+        with self._lock:
+            if self._taken >= getattr(settings, self.setting):
+                raise ServerBusy(self.busy_detail, self.retry_after)
+            self._taken += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._taken -= 1
 
 
 def rate_limit_headers(environ) -> dict[str, str]:
