@@ -10,6 +10,11 @@ class ContactsConfig(AppConfig):
         from contacts.importing import jobs, undo
         from jobs.kinds import JobKind, register
 
-        register(
-            "import", JobKind(run=jobs.run, undo=undo.undo, error_rows=jobs.error_rows, discard=jobs.discard_upload)
+        kind = JobKind(
+            run=jobs.run,
+            undo=undo.undo,
+            error_rows=jobs.error_rows,
+            discard=jobs.discard_upload,
+            expire=jobs.expire_journal,
         )
+        register("import", kind)  # async imports (contacts.importing.jobs) run as jobs

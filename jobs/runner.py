@@ -9,14 +9,17 @@ its next step instead of applying it twice.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
 
-from crm.db_security import as_org
+from crm.db_security import as_org, rls_bypass
 from jobs.errors import JobCancelled, JobFailed, JobSuperseded
-from jobs.kinds import kind_of
+from jobs.kinds import KINDS, kind_of
 from jobs.models import Job
 
 logger = logging.getLogger(__name__)
@@ -105,3 +108,15 @@ def _finish(job: Job, status: str, error: dict | None = None) -> None:
         discard = kind_of(job).discard
         if discard is not None and job.kind != Job.Kind.UNDO:
             discard(job)
+
+
+def expire_undo_data(now: dt.datetime | None = None) -> int:
+    """Drop, in every org, what only an undo needs of jobs finished more than TRASH_DAYS ago
+    (they can no longer be undone). Run daily by the queue (jobs.tasks)."""
+    before = (now or timezone.now()) - dt.timedelta(days=settings.TRASH_DAYS)
+    dropped = 0
+    with rls_bypass():  # one sweep across orgs, as the named escape hatch
+        for kind in KINDS.values():
+            if kind.expire is not None:
+                dropped += kind.expire(before)
+    return dropped

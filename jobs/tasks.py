@@ -28,6 +28,13 @@ async def recover_stalled(timestamp: int) -> None:
     await retry_stalled_jobs()
 
 
+@app.periodic(cron="17 3 * * *")
+@app.task(name="jobs.expire_undo_data", queue=QUEUE, queueing_lock="jobs.expire_undo_data")
+def expire_undo_data(timestamp: int) -> None:
+    """Daily: what only an undo needs goes once TRASH_DAYS have passed."""
+    runner.expire_undo_data()
+
+
 async def retry_stalled_jobs() -> int:
     stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.JOB_STALLED_SECONDS)
     for job in stalled:

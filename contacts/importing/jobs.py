@@ -26,7 +26,7 @@ from contacts.importing.journal import Journal
 from contacts.importing.options import ImportOptions
 from contacts.importing.parsing import CONTACT_COLUMNS, CsvRows, encoding_error, json_row
 from contacts.importing.report import ImportReport
-from contacts.models import ImportIssue, ImportUpload
+from contacts.models import ImportIssue, ImportJournal, ImportUpload
 from contacts.normalize import ContactNormalizer, custom_fields_by_key
 from crm.db_security import as_org
 from crm.errors import FieldError, InvalidInput, TooLarge
@@ -262,6 +262,13 @@ def _import_step(job: Job, options: ImportOptions, batch: list) -> None:
 
 def _empty_result() -> dict:
     return {"total": 0, "created": 0, "updated": 0, "skipped": 0, "failed": 0, "conflicts": 0, "ignored_columns": []}
+
+
+def expire_journal(before) -> int:
+    """Journals of imports finished before `before` (too old to undo): dropped."""
+    finished = Job.objects.filter(kind=Job.Kind.IMPORT, finished_at__lt=before).values("id")
+    deleted, _ = ImportJournal.objects.filter(job_id__in=finished).delete()
+    return deleted
 
 
 def discard_upload(job: Job) -> None:

@@ -331,3 +331,24 @@ def test_the_app_role_can_queue_jobs_but_not_read_the_queue(alice):
 
     with pytest.raises(Exception, match="permission denied"), as_org(alice.org.id), connection.cursor() as cursor:
         cursor.execute("SELECT args FROM procrastinate_jobs")
+
+
+def test_undo_data_expires_after_trash_days(alice, charlie):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from contacts.models import ImportJournal
+    from jobs.runner import expire_undo_data
+
+    make_contact(alice.org, email="p0@example.com", name="Before")
+    old_id = post_csv(alice, people(2)).json()["id"]
+    recent_id = post_csv(charlie, people(2)).json()["id"]
+    run_jobs()
+    assert ImportJournal.objects.filter(job_id=old_id).count() == 2
+    Job.objects.filter(pk=old_id).update(finished_at=timezone.now() - timedelta(days=31))
+    assert expire_undo_data() == 2
+    assert not ImportJournal.objects.filter(job_id=old_id).exists()
+    assert ImportJournal.objects.filter(job_id=recent_id).count() == 2  # another org's recent job keeps its
+    response = alice.client.post(f"/api/v1/jobs/{old_id}/undo")
+    assert (response.status_code, response.json()["errors"][0]["code"]) == (409, "undo_expired")
