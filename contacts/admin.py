@@ -20,11 +20,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from contacts.contact_fields import WRITABLE_FIELDS
 from contacts.importing import ContactImporter, parse_options, read_csv
+from contacts.importing.jobs import UPLOAD_PART_BYTES, Starter, start_csv
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, split_tags
 from contacts.models import Contact, ContactTag, Opportunity, SmartListView, attach_tags_and_custom
 from contacts.normalize import ContactNormalizer
@@ -222,6 +225,11 @@ class ImportForm(forms.Form):
     on_duplicate = forms.ChoiceField(choices=[(c, c) for c in ON_DUPLICATE_CHOICES], initial="update")
     tags = forms.CharField(required=False, help_text="Added to every row; comma-separated.")
     dry_run = forms.BooleanField(required=False, help_text="Validate and report; write nothing.")
+    run_async = forms.BooleanField(
+        required=False,
+        label="Run in the background",
+        help_text="For big files: a job of the task queue, with progress, an error file and undo.",
+    )
 
     def clean_org(self):
         org = Organization.objects.filter(pk=self.cleaned_data["org"]).first()
@@ -229,11 +237,15 @@ class ImportForm(forms.Form):
             raise forms.ValidationError("No organization with this id.")
         return org
 
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > settings.IMPORT_MAX_BODY_BYTES:
-            raise forms.ValidationError(f"The file is larger than {settings.IMPORT_MAX_BODY_BYTES:,} bytes.")
-        return upload
+    def clean(self):
+        # The size cap depends on the choice of a background job, a later field than the file.
+        cleaned = super().clean()
+        upload, run_async = cleaned.get("file"), cleaned.get("run_async")
+        limit = settings.ASYNC_IMPORT_MAX_BODY_BYTES if run_async else settings.IMPORT_MAX_BODY_BYTES
+        if upload is not None and upload.size > limit:
+            hint = "" if run_async else " Choose “Run in the background” for a bigger file."
+            self.add_error("file", f"The file is larger than {limit:,} bytes.{hint}")
+        return cleaned
 
 
 @admin.register(Contact)
@@ -295,7 +307,10 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
         report = None
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            report = self._run_import(request, form)
+            if not form.cleaned_data["run_async"]:
+                report = self._run_import(request, form)
+            elif job := self._start_import_job(request, form):
+                return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.pk]))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -304,31 +319,55 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
             "report": report,
             "max_rows": settings.IMPORT_MAX_ROWS,
             "max_bytes": settings.IMPORT_MAX_BODY_BYTES,
+            "async_max_rows": settings.ASYNC_IMPORT_MAX_ROWS,
+            "async_max_bytes": settings.ASYNC_IMPORT_MAX_BODY_BYTES,
             "changelist_url": reverse("admin:contacts_contact_changelist"),
         }
         return TemplateResponse(request, "admin/contacts/contact/import.html", context)
+
+    @staticmethod
+    def _import_options(data: dict):
+        names = ("dedupe_on", "on_duplicate", "dry_run", "tags")
+        return parse_options({**{name: data[name] for name in names}, "async": data["run_async"]})
+
+    @staticmethod
+    def _import_errors(form, exc: InvalidInput | TooLarge) -> None:
+        if isinstance(exc, TooLarge):
+            form.add_error("file", str(exc.detail))
+            return
+        for error in exc.field_errors:
+            form.add_error("tags" if (error.attr or "").startswith("tags") else "file", error.detail)
+
+    def _start_import_job(self, request, form):
+        """An async import job of the whole org, started by this staff user (its header checked now)."""
+        data = form.cleaned_data
+        org, upload = data["org"], data["file"]
+        try:
+            options = self._import_options(data)
+            # A refused file must leave no job or parts behind: this answer is a 200, not rolled back.
+            with transaction.atomic():
+                parts = upload.chunks(UPLOAD_PART_BYTES)
+                job = start_csv(Starter(org.id, request.user.id, staff=True), options, parts, "file")
+        except (InvalidInput, TooLarge) as exc:
+            self._import_errors(form, exc)
+            return None
+        messages.success(
+            request,
+            f"Import of {upload.name} ({upload.size:,} bytes) into {org} queued as job #{job.pk}. "
+            "Reload this page to follow its progress.",
+        )
+        return job
 
     def _run_import(self, request, form) -> dict | None:
         data = form.cleaned_data
         org = data["org"]
         try:
-            options = parse_options(
-                {
-                    "dedupe_on": data["dedupe_on"],
-                    "on_duplicate": data["on_duplicate"],
-                    "dry_run": data["dry_run"],
-                    "tags": data["tags"],
-                }
-            )
+            options = self._import_options(data)
             normalizer = ContactNormalizer.for_org(org)
             rows, ignored = read_csv(data["file"].read(), normalizer.custom_fields, attr="file")
             report = ContactImporter(normalizer, options).run(rows)
-        except InvalidInput as exc:
-            for error in exc.field_errors:
-                form.add_error("tags" if (error.attr or "").startswith("tags") else "file", error.detail)
-            return None
-        except TooLarge as exc:
-            form.add_error("file", str(exc.detail))
+        except (InvalidInput, TooLarge) as exc:
+            self._import_errors(form, exc)
             return None
         report.ignored_columns = ignored
         verb = "Checked" if options.dry_run else "Imported"
