@@ -30,6 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--count-requests", type=int, default=15)
     run.add_argument("--import-rows", type=int, default=100_000)
     run.add_argument("--import-batch", type=int, default=25_000)
+    run.add_argument(
+        "--async-import-rows",
+        type=int,
+        default=1_000_000,
+        help="rows of the async import through the job system (and of its upsert), against COPY of the same (0: skip)",
+    )
+    run.add_argument(
+        "--only",
+        choices=["async-import"],
+        help="measure only this phase (with --reuse, against the database an earlier run seeded with the same sizes)",
+    )
     run.add_argument("--wrk-seconds", type=int, default=15)
     run.add_argument("--wrk-connections", type=int, default=8)
     run.add_argument(

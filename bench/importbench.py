@@ -22,12 +22,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Iterable, Iterator
 
 from bench import data, rows, seed
 from bench.db import BenchDatabase
 
 IMPORT_PATH = "/api/v1/contacts/import"
 OPTIONS = {"dedupe_on": "email", "on_duplicate": "update"}
+COPY_TABLES = ("contacts_contact", "contacts_contacttag", "contacts_fieldvalue")
 STAGING_COLUMNS = data.COPY_COLUMNS[1:]  # no id: new contacts take theirs from the sequence
 MERGE_CONTACTS_SQL = """
 WITH merged AS (
@@ -62,33 +64,37 @@ TAIL = ", ".join(rows.TAIL_COLUMNS)
 STAGED_TAIL = ", ".join(f"v.{column}" for column in rows.TAIL_COLUMNS)  # `created_at` is also c's
 
 
-def make_rows(org_id: int, count: int, seed: int, prefix: str, start_index: int = 0) -> list[dict]:
-    factory = data.ContactFactory(seed, dt.datetime.now(dt.UTC))
-    contacts = []
+def iter_rows(org_id: int, count: int, seed: int, prefix: str, start_index: int = 0, now=None) -> Iterator[dict]:
+    """The import rows one by one (the same seed and `now` give the same rows: the async import
+    bench streams a million of them twice instead of keeping them)."""
+    factory = data.ContactFactory(seed, now or dt.datetime.now(dt.UTC))
     for i in range(start_index, start_index + count):
         contact = factory.api_contact(org_id, 10_000_000 + i, prefix)
         if not contact["email"]:  # upserts dedupe on email: every import row has one
             contact["email"] = data.email_for(contact["first_name"], contact["last_name"], i, "import.test", prefix)
-        contacts.append(contact)
-    return contacts
+        yield contact
+
+
+def make_rows(org_id: int, count: int, seed: int, prefix: str, start_index: int = 0) -> list[dict]:
+    return list(iter_rows(org_id, count, seed, prefix, start_index))
+
+
+def iter_changed(contacts: Iterable[dict], seed: int, now=None) -> Iterator[dict]:
+    """The same contacts (same emails) with fields a re-import would change."""
+    factory = data.ContactFactory(seed, now or dt.datetime.now(dt.UTC))
+    for row in contacts:
+        fresh = factory.api_contact(0, 0)
+        yield {
+            **row,
+            "company": fresh["company"],
+            "source": fresh["source"],
+            "tags": fresh["tags"],
+            "custom": {k: v for k, v in fresh["custom"].items() if k != "external_id"},
+        }
 
 
 def changed(contacts: list[dict], seed: int) -> list[dict]:
-    """The same contacts (same emails) with fields a re-import would change."""
-    factory = data.ContactFactory(seed, dt.datetime.now(dt.UTC))
-    out = []
-    for row in contacts:
-        fresh = factory.api_contact(0, 0)
-        out.append(
-            {
-                **row,
-                "company": fresh["company"],
-                "source": fresh["source"],
-                "tags": fresh["tags"],
-                "custom": {k: v for k, v in fresh["custom"].items() if k != "external_id"},
-            }
-        )
-    return out
+    return list(iter_changed(contacts, seed))
 
 
 class Catalog:
@@ -118,59 +124,95 @@ def _copy(cur, table: str, columns, blob: bytes) -> None:
         copy.write(blob)
 
 
+def copy_blobs(cur, catalog: Catalog, pairs: list[tuple[int, dict]], now: dt.datetime) -> tuple[bytes, ...]:
+    """(contacts, tags, values) of (id, contact) pairs in COPY format, for `copy_contacts`."""
+    factory, org = data.ContactFactory(0, now), catalog.org_id
+    return (
+        _blob(cur, [factory.copy_row(c, i, org, None, now, now) for i, c in pairs]),
+        _blob(cur, [(org, i, t, now) for i, c in pairs for t in catalog.tags(c)]),
+        _blob(cur, [v for i, c in pairs for v in catalog.values(i, c, now)]),
+    )
+
+
+def copy_contacts(cur, blobs: tuple[bytes, ...]) -> None:
+    for table, columns, blob in zip(COPY_TABLES, (data.COPY_COLUMNS, data.TAG_COLUMNS, data.VALUE_COLUMNS), blobs,
+                                    strict=True):  # fmt: skip
+        _copy(cur, table, columns, blob)
+
+
+def next_ids(conn, count: int) -> list[int]:
+    return [r[0] for r in conn.execute("SELECT nextval(pg_get_serial_sequence('contacts_contact', 'id')) "
+                                       "FROM generate_series(1, %s)", [count])]  # fmt: skip
+
+
 def raw_copy(db: BenchDatabase, catalog: Catalog, contacts: list[dict]) -> float:
     """Seconds to COPY the rows, their tags and their values into the three tables (all indexes
     and foreign keys live), rolled back. The ids are taken from the sequence before the clock starts."""
     now = dt.datetime.now(dt.UTC)
-    factory = data.ContactFactory(0, now)
-    org = catalog.org_id
     with db.connect() as conn:
-        ids = [r[0] for r in conn.execute("SELECT nextval(pg_get_serial_sequence('contacts_contact', 'id')) "
-                                          "FROM generate_series(1, %s)", [len(contacts)])]  # fmt: skip
+        ids = next_ids(conn, len(contacts))
         conn.autocommit = False
-        pairs = list(zip(ids, contacts, strict=True))
         with conn.cursor() as cur:
-            contact_blob = _blob(cur, [factory.copy_row(c, i, org, None, now, now) for i, c in pairs])
-            tag_blob = _blob(cur, [(org, i, t, now) for i, c in pairs for t in catalog.tags(c)])
-            value_blob = _blob(cur, [v for i, c in pairs for v in catalog.values(i, c, now)])
+            blobs = copy_blobs(cur, catalog, list(zip(ids, contacts, strict=True)), now)
             started = time.perf_counter()
-            _copy(cur, "contacts_contact", data.COPY_COLUMNS, contact_blob)
-            _copy(cur, "contacts_contacttag", data.TAG_COLUMNS, tag_blob)
-            _copy(cur, "contacts_fieldvalue", data.VALUE_COLUMNS, value_blob)
+            copy_contacts(cur, blobs)
             elapsed = time.perf_counter() - started
         conn.rollback()
     return elapsed
+
+
+def staging_blobs(cur, catalog: Catalog, contacts: list[dict], now: dt.datetime) -> tuple[bytes, ...]:
+    """(contacts, tags, values) keyed by email_key in COPY format, for `copy_staging`."""
+    factory = data.ContactFactory(0, now)
+    contact_rows = [factory.copy_row(c, None, catalog.org_id, None, now, now) for c in contacts]
+    at = data.COPY_COLUMNS.index("email_key")
+    keyed = list(zip((row[at] for row in contact_rows), contacts, strict=True))
+    return (
+        _blob(cur, [row[1:] for row in contact_rows]),
+        _blob(cur, [(k, t) for k, c in keyed for t in catalog.tags(c)]),
+        _blob(cur, [(k, v[2], *v[rows.HEAD :]) for k, c in keyed for v in catalog.values(0, c, now)]),
+    )
+
+
+def create_staging(cur) -> None:
+    cols = ", ".join(STAGING_COLUMNS)
+    cur.execute(f"CREATE TEMP TABLE bench_staging AS SELECT {cols} FROM contacts_contact WITH NO DATA")
+    cur.execute("CREATE TEMP TABLE bench_staging_tags (email_key text, tag_id int8)")
+    cur.execute("CREATE TEMP TABLE bench_staging_values AS SELECT ''::text AS email_key, field_id, "
+                f"{TAIL} FROM contacts_fieldvalue WITH NO DATA")  # fmt: skip
+    cur.execute("CREATE TEMP TABLE bench_ids (id int8, email_key text)")
+
+
+def copy_staging(cur, blobs: tuple[bytes, ...]) -> None:
+    contact_blob, tag_blob, value_blob = blobs
+    _copy(cur, "bench_staging", STAGING_COLUMNS, contact_blob)
+    _copy(cur, "bench_staging_tags", ("email_key", "tag_id"), tag_blob)
+    _copy(cur, "bench_staging_values", ("email_key", "field_id", *rows.TAIL_COLUMNS), value_blob)
+
+
+def merge_staging(cur, org_id: int) -> None:
+    """The staged rows merged as the import does: contacts upserted on (org_id, email_key), tags
+    added, the given keys' values replaced."""
+    org = int(org_id)
+    cur.execute(MERGE_CONTACTS_SQL.format(cols=", ".join(STAGING_COLUMNS)))
+    cur.execute(MERGE_TAGS_SQL.format(org=org))
+    cur.execute(REPLACE_VALUES_SQL.format(org=org))
+    value_cols = ", ".join(data.VALUE_COLUMNS)
+    cur.execute(INSERT_VALUES_SQL.format(org=org, value_cols=value_cols, tail=STAGED_TAIL))
 
 
 def raw_merge(db: BenchDatabase, catalog: Catalog, contacts: list[dict]) -> float:
     """Seconds to COPY the rows, tags and values into staging tables and merge them as the import
     does (contacts upserted on (org_id, email_key), tags added, given keys' values replaced), rolled back."""
     now = dt.datetime.now(dt.UTC)
-    factory = data.ContactFactory(0, now)
-    org, cols = catalog.org_id, ", ".join(STAGING_COLUMNS)
     with db.connect() as conn:
         conn.autocommit = False
         with conn.cursor() as cur:
-            contact_rows = [factory.copy_row(c, None, org, None, now, now) for c in contacts]
-            at = data.COPY_COLUMNS.index("email_key")
-            keyed = list(zip((row[at] for row in contact_rows), contacts, strict=True))
-            contact_blob = _blob(cur, [row[1:] for row in contact_rows])
-            tag_blob = _blob(cur, [(k, t) for k, c in keyed for t in catalog.tags(c)])
-            value_blob = _blob(cur, [(k, v[2], *v[rows.HEAD :]) for k, c in keyed for v in catalog.values(0, c, now)])
+            blobs = staging_blobs(cur, catalog, contacts, now)
             started = time.perf_counter()
-            cur.execute(f"CREATE TEMP TABLE bench_staging AS SELECT {cols} FROM contacts_contact WITH NO DATA")
-            cur.execute("CREATE TEMP TABLE bench_staging_tags (email_key text, tag_id int8)")
-            cur.execute("CREATE TEMP TABLE bench_staging_values AS SELECT ''::text AS email_key, field_id, "
-                        f"{TAIL} FROM contacts_fieldvalue WITH NO DATA")  # fmt: skip
-            cur.execute("CREATE TEMP TABLE bench_ids (id int8, email_key text)")
-            _copy(cur, "bench_staging", STAGING_COLUMNS, contact_blob)
-            _copy(cur, "bench_staging_tags", ("email_key", "tag_id"), tag_blob)
-            _copy(cur, "bench_staging_values", ("email_key", "field_id", *rows.TAIL_COLUMNS), value_blob)
-            cur.execute(MERGE_CONTACTS_SQL.format(cols=cols))
-            cur.execute(MERGE_TAGS_SQL.format(org=int(org)))
-            cur.execute(REPLACE_VALUES_SQL.format(org=int(org)))
-            value_cols = ", ".join(data.VALUE_COLUMNS)
-            cur.execute(INSERT_VALUES_SQL.format(org=int(org), value_cols=value_cols, tail=STAGED_TAIL))
+            create_staging(cur)
+            copy_staging(cur, blobs)
+            merge_staging(cur, catalog.org_id)
             elapsed = time.perf_counter() - started
         conn.rollback()
     return elapsed

@@ -12,6 +12,7 @@ COUNT_RATIO = 1.5
 IMPORT_RATIO = 0.5
 GET_RPS = 1000
 WRITE_CHANGE = 0.20  # many tenants: create/PATCH p50 at most this much above the figure without them
+WORKER_GROWTH_MB = 200  # async import: the worker's RSS at most this much above its idle start
 
 
 def machine_facts(database) -> dict:
@@ -116,11 +117,38 @@ def shortfalls(results: dict) -> list[str]:
             ratio = "n/a" if part.get("ratio") is None else f"{part['ratio']:.0%}"
             out.append(f"{label}: {ratio} of raw (target ≥ {IMPORT_RATIO:.0%}); statuses {part['api']['statuses']}, "
                        f"failed rows {part['api']['failed']}")  # fmt: skip
-    wrk = results.get("wrk", {})
-    if not wrk.get("rps") or wrk["rps"] < GET_RPS or wrk.get("non_2xx"):
+    wrk = results.get("wrk")
+    if wrk is not None and (not wrk.get("rps") or wrk["rps"] < GET_RPS or wrk.get("non_2xx")):
         out.append(f"GET /contacts/{{id}}: {wrk.get('rps')} req/s, {wrk.get('non_2xx')} non-2xx "
                    f"(target ≥ {GET_RPS} req/s) {wrk.get('error', '')}")  # fmt: skip
     out += tenant_shortfalls(results.get("many_tenants"))
+    out += async_shortfalls(results.get("async_import"))
+    return out
+
+
+ASYNC_PARTS = (
+    ("new", "async import of new contacts", "COPY"),
+    ("upsert", "async upsert (half changed)", "COPY + merge"),
+)
+
+
+def async_shortfalls(section: dict | None) -> list[str]:
+    if not section:
+        return []
+    out = [f"async import: not completed — {section['error']}"] if section.get("error") else []
+    for key, label, raw in ASYNC_PARTS:
+        part = section.get(key)
+        if part is None:
+            continue
+        job = part.get("async", {})
+        if part.get("ratio") is None or part["ratio"] < IMPORT_RATIO:
+            ratio = "n/a" if part.get("ratio") is None else f"{part['ratio']:.0%}"
+            out.append(f"{label}: {ratio} of {raw}'s rows/s (target ≥ {IMPORT_RATIO:.0%}); job "
+                       f"{job.get('status') or job.get('error')}")  # fmt: skip
+    memory = section.get("worker_memory") or {}
+    if not memory or memory["growth_mb"] > WORKER_GROWTH_MB:
+        growth = f"{memory['growth_mb']:.0f} MB" if memory else "not measured"
+        out.append(f"async import: the worker's memory grew {growth} (target ≤ {WORKER_GROWTH_MB} MB)")
     return out
 
 
@@ -167,6 +195,8 @@ def run_section(results: dict, command: str) -> list[str]:
         f"- Server: `{results['server_command']}` (DEBUG=0), same machine as the client and PostgreSQL",
         f"- API features found: {', '.join(f'{k}: {v}' for k, v in results.get('capabilities', {}).items())}",
     ]
+    if args.get("only"):
+        lines.append(f"- Phases: only `{args['only']}` (`--only`); the other sections are not measured in this run")
     seed = results.get("seed", {})
     if seed and not seed.get("reused"):
         lines.append(
@@ -201,6 +231,8 @@ def role_line(role: dict) -> str:
 
 
 def shapes_section(results: dict) -> list[str]:
+    if "shapes" not in results:  # not measured (`--only`)
+        return []
     args = results["args"]
     lines = [
         "## List and search shapes (page of 50)",
@@ -234,6 +266,8 @@ def shapes_section(results: dict) -> list[str]:
 
 
 def counts_section(results: dict) -> list[str]:
+    if "counts" not in results:
+        return []
     lines = [
         "## Exact counts",
         "",
@@ -266,7 +300,9 @@ def counts_section(results: dict) -> list[str]:
 
 
 def import_section(results: dict) -> list[str]:
-    imp = results.get("import", {})
+    if "import" not in results:
+        return []
+    imp = results["import"]
     lines = ["## Import", ""]
     if imp.get("error"):
         return lines + [f"Not measured: {imp['error']}."]
@@ -295,8 +331,75 @@ def import_section(results: dict) -> list[str]:
     return lines
 
 
+def async_import_section(results: dict) -> list[str]:
+    section = results.get("async_import")
+    if not section:
+        return []
+    lines = ["## Async import (job system)", ""]
+    size = (section.get("new") or {}).get("csv_bytes")
+    options = "&".join(f"{k}={v}" for k, v in section["options"].items())
+    lines += [
+        f"{section['rows']:,} new contacts as one CSV body{f' of {size / 2**20:,.0f} MB' if size else ''} "
+        f"(`POST /contacts/import?async=true&{options}`), timed from the POST until `GET /jobs/{{id}}` (polled "
+        f"every 0.5 s) answers `succeeded`: the upload, the queue, and one `manage.py worker` started for the "
+        "phase with gunicorn's environment, reading the body back in committed steps with their journal (for "
+        "undo). Then the same rows again, the first half changed (company, source, tags, custom values), as an "
+        "upsert into the same org. Side by side, the same rows through the loader into a fresh org of their own, "
+        "in the same indexed tables: COPY into `contacts_contact`, `contacts_contacttag` and "
+        f"`contacts_fieldvalue` (in chunks of {section['chunk']:,} formatted off the clock, COPYed on it, the "
+        "commit timed), then COPY into staging tables and the synchronous import's merge (`raw_merge`: "
+        "`INSERT … SELECT … ON CONFLICT (org_id, email_key) DO UPDATE`, tags added, the given keys' values "
+        "replaced; committed). Tables vacuumed before each timed run. Targets: async ≥ "
+        f"{IMPORT_RATIO:.0%} of the raw rows/s for both; the worker's memory growth ≤ {WORKER_GROWTH_MB} MB.",
+        "",
+        "| what | async rows/s | raw rows/s | ratio | async s (POST / queued / worker) | raw s | created | updated | "
+        "skipped | failed | worker RSS peak MB | target |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for key, label, raw in ASYNC_PARTS:
+        part = section.get(key)
+        if part is not None:
+            lines.append(async_row(part, f"{label} vs {raw}"))
+    if section.get("error"):
+        lines += ["", f"Not completed: {section['error']}."]
+    lines += ["", memory_line(section.get("worker_memory") or {}, section.get("sample_s", 0.5))]
+    return lines
+
+
+def async_row(part: dict, label: str) -> str:
+    job = part.get("async", {})
+    result = job.get("result") or {}
+    ratio = part.get("ratio")
+    met = "met" if ratio is not None and ratio >= IMPORT_RATIO else "not met"
+    if job.get("error"):
+        met = f"not met: {job['error']}"
+    elif job.get("status") != "succeeded":
+        met = f"not met: job {job.get('status')} {result.get('error', '')}"
+    times = " / ".join("—" if job.get(k) is None else f"{job[k]:.1f}" for k in ("post_s", "queued_s", "worker_s"))
+    total = "—" if job.get("total_s") is None else f"{job['total_s']:.1f}"
+    rate = f"{part['async_rows_per_s']:,.0f}" if part.get("async_rows_per_s") else "—"
+    counts = " | ".join("—" if result.get(k) is None else f"{result[k]:,}"
+                        for k in ("created", "updated", "skipped", "failed"))  # fmt: skip
+    peak = (job.get("memory") or {}).get("peak_mb")
+    return (f"| {label} | {rate} | {part['raw_rows_per_s']:,.0f} | {'—' if ratio is None else f'{ratio:.0%}'} | "
+            f"{total} ({times}) | {part['raw_s']:.1f} | {counts} | {'—' if peak is None else f'{peak:.0f}'} | "
+            f"{met} |")  # fmt: skip
+
+
+def memory_line(memory: dict, sample_s: float) -> str:
+    if not memory:
+        return "The worker's memory: not measured."
+    met = "met" if memory["growth_mb"] <= WORKER_GROWTH_MB else "not met"
+    return (f"The worker's memory (RSS of the process and its children, sampled every {sample_s} s from the idle "
+            f"worker's start until it stopped, {memory['samples']} samples): start {memory['start_mb']:.0f} MB, "
+            f"peak {memory['peak_mb']:.0f} MB, end {memory['end_mb']:.0f} MB, **growth {memory['growth_mb']:.0f} "
+            f"MB** (target ≤ {WORKER_GROWTH_MB} MB: {met}).")  # fmt: skip
+
+
 def wrk_section(results: dict) -> list[str]:
-    wrk = results.get("wrk", {})
+    if "wrk" not in results:
+        return []
+    wrk = results["wrk"]
     lines = ["## `GET /contacts/{id}` under load", ""]
     if not wrk.get("rps"):
         return lines + [f"Not measured: {wrk.get('error', 'no result')}."]
@@ -401,7 +504,8 @@ def write(results: dict, report_path: Path, chart_path: Path, command: str) -> s
         "",
         *hand_written(report_path),
     ]
-    sections = (shapes_section, counts_section, import_section, wrk_section, tenants_section, rls_section)
+    sections = (shapes_section, counts_section, import_section, async_import_section, wrk_section, tenants_section,
+                rls_section)  # fmt: skip
     for section in (run_section(results, command), *(make(results) for make in sections)):
         if section:
             lines += [*section, ""]

@@ -7,8 +7,8 @@ import os
 import time
 from pathlib import Path
 
+from bench import asyncimport, importbench, measure, report, seed, tenants, wrkbench
 from bench import db as benchdb
-from bench import importbench, measure, report, seed, tenants, wrkbench
 from bench.server import Client, Server
 from bench.shapes import DEEP_ROWS, LIST_PATH, SEARCH_PATH, build_shapes
 
@@ -34,8 +34,9 @@ def prepare(args, results: dict) -> tuple[benchdb.BenchDatabase, seed.Cast]:
         cast = seed.reissue_tokens(meta["cast"])
         results["seed"] = {**meta.get("timings", {}), "reused": True}
         # A previous run's many-tenants orgs and timed writes: the "without" figures must not have them.
-        cleaned = {**tenants.remove(database), "removed_writes": tenants.remove_writes(database, cast.main_org)}
-        if cleaned["removed_orgs"] or cleaned["removed_writes"]:
+        cleaned = {**tenants.remove(database), "removed_writes": tenants.remove_writes(database, cast.main_org),
+                   "removed_async_orgs": asyncimport.remove(database)["removed_orgs"]}  # fmt: skip
+        if cleaned["removed_orgs"] or cleaned["removed_writes"] or cleaned["removed_async_orgs"]:
             log(f"removed what a previous run left: {cleaned}")
         results["seed"]["cleaned"] = cleaned
         return database, cast
@@ -247,39 +248,51 @@ def run(args) -> int:
         f"{role['catalog_matches_template1']}")  # fmt: skip
     server = Server(database.owner_url, out / "gunicorn.log")
     results["server_command"] = server.command
-    clients = {}
+    clients: dict = {}
     try:
         log(f"starting {server.command}")
         server.start(cast.owner.token, cast.main_org)
-        owner_tokens = more_tokens(cast.owner, 40)
-        clients["owner"] = Client(server.port, owner_tokens, cast.main_org)
-        clients["assigned"] = Client(server.port, more_tokens(cast.assigned, 10), cast.main_org)
-        caps = measure.Capabilities(clients["owner"])
-        results["capabilities"] = caps.describe()
-        log(f"API capabilities: {caps.describe()}")
-        shapes = run_shapes(args, database, cast, clients.__getitem__, caps, results)
-        run_counts(args, database, cast, clients["owner"], caps, shapes, results)
-        log(f"wrk: GET /contacts/{{id}} for {args.wrk_seconds} s, {args.wrk_connections} connections")
-        results["wrk"] = wrkbench.run(server.port, owner_tokens, cast.main_org, cast.sample["contact_ids"],
-                                      out / "get_contact.lua", args.wrk_seconds, args.wrk_connections)  # fmt: skip
-        log(f"wrk: {results['wrk'].get('rps')} requests/s")
-        if caps.import_ and args.import_rows:
-            log(f"import: {args.import_rows:,} new rows, then {args.import_rows:,} upserts (half existing)")
-            clients["import"] = Client(server.port, cast.import_owner.token, cast.import_org)
-            results["import"] = importbench.run(database, clients["import"], cast.import_org, args.import_rows,
-                                                args.import_batch)  # fmt: skip
-            log(f"import: {json.dumps({k: results['import'][k].get('ratio') for k in ('new', 'upsert')})}")
-        else:
-            results["import"] = {"error": f"POST /contacts/import is not available (status {caps.import_status})"}
-        if args.many_tenants:
-            run_many_tenants(args, database, cast, clients.__getitem__, shapes, results)
+        if args.only != "async-import":
+            measure_main(args, database, cast, server, clients, results)
+        if args.async_import_rows:
+            log(f"async import: {args.async_import_rows:,} new rows, then the same rows half changed, as jobs of "
+                "one manage.py worker, against COPY (and COPY + merge) of the same rows")  # fmt: skip
+            results["async_import"] = asyncimport.run(database, server, out, args.async_import_rows)
     finally:
         for client in clients.values():
             client.close()
         server.stop()
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results["load_end"] = os.getloadavg()
-    (out / f"results-{args.contacts}.json").write_text(json.dumps(results, indent=2, default=str))
+    name = f"results-{args.contacts}{'-' + args.only if args.only else ''}.json"
+    (out / name).write_text(json.dumps(results, indent=2, default=str))
     text = report.write(results, Path(args.report), Path(args.chart), args.command)
     print(text)
     return 0
+
+
+def measure_main(args, database, cast, server, clients: dict, results: dict) -> None:
+    """Every phase but the async import: shapes, counts, wrk, the synchronous import, many tenants."""
+    owner_tokens = more_tokens(cast.owner, 40)
+    clients["owner"] = Client(server.port, owner_tokens, cast.main_org)
+    clients["assigned"] = Client(server.port, more_tokens(cast.assigned, 10), cast.main_org)
+    caps = measure.Capabilities(clients["owner"])
+    results["capabilities"] = caps.describe()
+    log(f"API capabilities: {caps.describe()}")
+    shapes = run_shapes(args, database, cast, clients.__getitem__, caps, results)
+    run_counts(args, database, cast, clients["owner"], caps, shapes, results)
+    log(f"wrk: GET /contacts/{{id}} for {args.wrk_seconds} s, {args.wrk_connections} connections")
+    results["wrk"] = wrkbench.run(server.port, owner_tokens, cast.main_org, cast.sample["contact_ids"],
+                                  Path(args.out_dir) / "get_contact.lua", args.wrk_seconds,
+                                  args.wrk_connections)  # fmt: skip
+    log(f"wrk: {results['wrk'].get('rps')} requests/s")
+    if caps.import_ and args.import_rows:
+        log(f"import: {args.import_rows:,} new rows, then {args.import_rows:,} upserts (half existing)")
+        clients["import"] = Client(server.port, cast.import_owner.token, cast.import_org)
+        results["import"] = importbench.run(database, clients["import"], cast.import_org, args.import_rows,
+                                            args.import_batch)  # fmt: skip
+        log(f"import: {json.dumps({k: results['import'][k].get('ratio') for k in ('new', 'upsert')})}")
+    else:
+        results["import"] = {"error": f"POST /contacts/import is not available (status {caps.import_status})"}
+    if args.many_tenants:
+        run_many_tenants(args, database, cast, clients.__getitem__, shapes, results)

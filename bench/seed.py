@@ -67,6 +67,13 @@ def _catalogs(org_id: int) -> None:
         CustomField.objects.bulk_create(fields)
 
 
+def make_catalog_org(name: str, email: str) -> Actor:
+    """An org with its owner (and a token), the bench's tags and custom fields, no contacts."""
+    org, actor = _make_org(name, email)
+    _catalogs(org.id)
+    return actor
+
+
 def create_cast(other_orgs: int) -> Cast:
     from orgs.models import Membership
     from orgs.services import add_member
