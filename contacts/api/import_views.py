@@ -255,38 +255,45 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
     )
     @idempotent
     def post(self, request):
-        normalizer = ContactNormalizer.for_member(self.membership)
-        data = request.data
         options = parse_options(request.query_params, also_accepted={"format"})  # whatever the body; JSON's win
-        if isinstance(data, bytes) or request.content_type.startswith("text/csv"):
-            body = data if isinstance(data, bytes) else b""
-            if options.run_async:
-                return self._accepted(importing.start_csv(self._starter(), options, importing.split_bytes(body), None))
-            rows, ignored = read_csv(body, normalizer.custom_fields)
-        elif "file" in request.FILES:
-            upload = request.FILES["file"]
-            if options.run_async:
-                parts = upload.chunks(importing.UPLOAD_PART_BYTES)
-                return self._accepted(importing.start_csv(self._starter(), options, parts, "file"))
-            rows, ignored = read_csv(upload.read(), normalizer.custom_fields, attr="file")
-        elif request.content_type.startswith("multipart/"):
+        if request.content_type.startswith("text/csv"):
+            return self._csv(options, request.body, None)  # the bytes the middleware read, not a parser's copy
+        if "file" in request.FILES:
+            return self._csv(options, request.FILES["file"], "file")
+        if request.content_type.startswith("multipart/"):
             raise InvalidInput([FieldError("file", "required", "Upload the CSV in the multipart field `file`.")])
-        elif isinstance(data, dict) and "contacts" in data:
-            body_options = data.get("options")
-            if isinstance(body_options, dict) and isinstance(body_options.get("tags"), str):
-                raise InvalidInput([FieldError("options.tags", "wrong_type", "Expected a list of tag names.")])
-            if body_options is not None:
-                from_body = parse_options(body_options, "options.")
-                asked_async = from_body.run_async if "async" in body_options else options.run_async
-                options = replace(from_body, run_async=asked_async)
-            if options.run_async:
-                return self._accepted(importing.start_json(self._starter(), options, data["contacts"]))
-            if len(request.body) > settings.IMPORT_MAX_BODY_BYTES:
-                raise TooLarge(f"The body is too large for a synchronous import. {limits_message()} "
-                               "Send it with `async=true` (up to 500 MiB).")  # fmt: skip
-            rows, ignored = read_json_contacts(data["contacts"])
-        else:
+        data = request.data
+        if not (isinstance(data, dict) and "contacts" in data):
             raise InvalidInput([FieldError("contacts", "required", 'Send {"contacts": [...]} as JSON, or a CSV.')])
+        body_options = data.get("options")
+        if isinstance(body_options, dict) and isinstance(body_options.get("tags"), str):
+            raise InvalidInput([FieldError("options.tags", "wrong_type", "Expected a list of tag names.")])
+        if body_options is not None:
+            from_body = parse_options(body_options, "options.")
+            asked_async = from_body.run_async if "async" in body_options else options.run_async
+            options = replace(from_body, run_async=asked_async)
+        if options.run_async:
+            return self._accepted(importing.start_json(self._starter(), options, data["contacts"]))
+        if len(request.body) > settings.IMPORT_MAX_BODY_BYTES:
+            raise TooLarge(f"The body is too large for a synchronous import. {limits_message()} "
+                           "Send it with `async=true` (up to 500 MiB).")  # fmt: skip
+        normalizer = ContactNormalizer.for_member(self.membership)
+        return self._run(normalizer, options, *read_json_contacts(data["contacts"]))
+
+    def _csv(self, options, source, attr: str | None) -> Response:
+        """A CSV body (bytes) or upload (a file): a job, or imported now."""
+        if options.run_async:
+            parts = (
+                importing.split_bytes(source)
+                if isinstance(source, bytes)
+                else source.chunks(importing.UPLOAD_PART_BYTES)
+            )
+            return self._accepted(importing.start_csv(self._starter(), options, parts, attr))
+        data = source if isinstance(source, bytes) else source.read()
+        normalizer = ContactNormalizer.for_member(self.membership)
+        return self._run(normalizer, options, *read_csv(data, normalizer.custom_fields, attr=attr))
+
+    def _run(self, normalizer: ContactNormalizer, options, rows, ignored: list[str]) -> Response:
         with SYNC_IMPORTS.take():
             report = ContactImporter(normalizer, options).run(rows)
         report.ignored_columns = ignored

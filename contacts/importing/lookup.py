@@ -45,12 +45,14 @@ class Lookup:
         self.options = options
         self._id_sequence: str | None = None  # the contacts id sequence, looked up once
 
-    def existing(self, cursor, candidates, known_emails, known_phones) -> list[Existing]:
-        """The contacts (not yet in the run's maps: `known_*`) holding the emails/phones of these rows."""
+    def existing(self, cursor, candidates, known_emails) -> list[Existing]:
+        """The contacts holding the emails (not yet in the run's maps: `known_emails`) and the
+        phones of these rows. Every holder of a phone is read, known or not: a phone finds the
+        oldest contact that holds it now, which may be one the maps no longer have."""
         emails = sorted({fold(g["email"]) for _, g, _ in candidates if g.get("email")} - known_emails)
         phones = []
         if self.options.dedupe_phone:
-            phones = sorted({g["phone"] for _, g, _ in candidates if g.get("phone")} - known_phones)
+            phones = sorted({g["phone"] for _, g, _ in candidates if g.get("phone")})
         arms = [("email_key = ANY(%s::text[])", emails), ("phone = ANY(%s::text[])", phones)]
         arms = [(sql, keys) for sql, keys in arms if keys]
         if not arms:

@@ -9,9 +9,11 @@
    another email (`Planner._match`). Emails stay unique per org whatever `dedupe_on` says; a row
    that would duplicate one is an error.
 
-The run's maps (email → contact, phone → contact, id → contact) span the chunks, and new
-contacts have their ids before they are written (`lookup.reserve_ids`), so a later chunk updates
-them by id; the result is the same as one chunk (tests compare them).
+The run's maps (email → contact, phone → contact, id → contact) hold the contacts of the chunks
+not yet written; once a chunk is written its contacts are dropped from them (`forget_all_but`)
+and a later row finds them in the database like any contact. New contacts have their ids before
+they are written (`lookup.reserve_ids`), so the next chunk updates them by id; the result is the
+same as one chunk (tests compare them).
 """
 
 from __future__ import annotations
@@ -43,9 +45,20 @@ class Target:
     created_id: int | None = None  # a new contact's id, reserved from the sequence when planned
     created_at: dt.datetime | None = None  # the contact's, once known (first staged, or read)
 
+    serial: int = 0  # a new contact's place in the run's creation order
+
     @property
     def contact_id(self) -> int | None:
         return self.existing.id if self.existing is not None else self.created_id
+
+    @property
+    def current_phone(self) -> str | None:
+        return self.given.get("phone") or (self.existing.phone if self.existing is not None else None)
+
+    def age(self) -> tuple[int, int]:
+        """Older first: contacts with an id (existing, or new with a reserved id: ids grow in file
+        order) by id, then new ones without (a dry run) in creation order."""
+        return (0, self.contact_id) if self.contact_id is not None else (1, self.serial)
 
 
 def prune(raw: dict) -> dict:
@@ -77,7 +90,10 @@ class Planner:
         # only update those.
         self.scope_user = m.user_id if m is not None and m.sees_only_assigned else None
         self.by_email: dict[str, Target] = {}
-        self.by_phone: dict[str, Target] = {}
+        # Every contact of the maps that has held a phone; a row's phone finds the oldest one that
+        # holds it now (`_phone_holder`), as a look-up in the database does.
+        self.by_phone: dict[str, list[Target]] = {}
+        self._serial = 0  # creation order of new contacts (ids come later in a dry run)
         self.by_id: dict[int, Target] = {}  # every contact of the run's maps, by id
 
     # --- 1. normalize -----------------------------------------------------------------
@@ -121,17 +137,19 @@ class Planner:
         for number, given, keys in candidates:
             email_key = fold(given["email"]) if given.get("email") else None
             phone = given.get("phone")
-            old_phone = None
             target, matched_on = self._match(email_key, phone)
             if target is ANOTHER_PERSON:
-                report.conflict(number, "phone", PHONE_CONFLICT, phone, self.by_phone[phone].contact_id)
+                report.conflict(number, "phone", PHONE_CONFLICT, phone, self._phone_holder(phone).contact_id)
                 continue
             holder = by_email.get(email_key) if email_key else None
             if holder is not None and holder is not target:
                 report.fail(number, [("email", "Another contact in this organization already has this email.")], given)
                 continue
             if target is None:
-                target = Target(given=dict(given), keys=set(keys), created_id=ids.pop() if ids else None)
+                self._serial += 1
+                target = Target(
+                    given=dict(given), keys=set(keys), created_id=ids.pop() if ids else None, serial=self._serial
+                )
                 if target.created_id is not None:
                     self.by_id[target.created_id] = target
                 report.outcome(number, "created", target.created_id)
@@ -152,7 +170,6 @@ class Planner:
                 report.outcome(number, "skipped", target.contact_id, matched_on)
                 continue
             else:
-                old_phone = target.given.get("phone") or (target.existing.phone if target.existing else None)
                 error = self._merge(target, given, keys)
                 if error:
                     report.fail(number, [error], given)
@@ -161,10 +178,8 @@ class Planner:
             written[id(target)] = target
             if email_key:
                 by_email[email_key] = target
-            if phone and options.dedupe_phone:
-                if old_phone and old_phone != phone and by_phone.get(old_phone) is target:
-                    del by_phone[old_phone]  # the contact moved to another number
-                by_phone.setdefault(phone, target)
+            if phone and options.dedupe_phone and target not in by_phone.setdefault(phone, []):
+                by_phone[phone].append(target)
         return list(written.values())
 
     def _match(self, email_key: str | None, phone: str | None) -> tuple[Target | object | None, str | None]:
@@ -176,9 +191,9 @@ class Planner:
         options = self.options
         if options.dedupe_email and email_key and email_key in self.by_email:
             return self.by_email[email_key], "email"
-        if not (options.dedupe_phone and phone and phone in self.by_phone):
+        candidate = self._phone_holder(phone) if options.dedupe_phone and phone else None
+        if candidate is None:
             return None, None
-        candidate = self.by_phone[phone]
         theirs = candidate.given.get("email") or (candidate.existing.email if candidate.existing else None)
         if not email_key or not theirs or fold(theirs) == email_key:
             return candidate, "phone"
@@ -197,7 +212,24 @@ class Planner:
             # no phone at all, so a row with that number becomes their own new contact, exactly
             # as with an unused number (anything else would answer "that number exists").
             if contact.phone and self.options.dedupe_phone and target.visible:
-                self.by_phone.setdefault(contact.phone, target)  # the oldest contact with that phone
+                self.by_phone.setdefault(contact.phone, []).append(target)
+
+    def _phone_holder(self, phone: str) -> Target | None:
+        """The oldest contact (existing ones first, by id; then new ones in file order) whose phone
+        is `phone` now: the contact a phone finds, in the run's maps as in the database."""
+        holders = [t for t in self.by_phone.get(phone, ()) if t.current_phone == phone]
+        return min(holders, key=Target.age, default=None)
+
+    def forget_all_but(self, keep: list[Target]) -> None:
+        """Drop from the run's maps every contact but those of `keep` (the chunk not yet written).
+        The others are in the database now, where a later row's look-up finds them as it finds
+        any contact (as each step of an async import does): the run's memory stays at about two
+        chunks, not the whole file (a 50 MB file held 160 MB of targets)."""
+        kept = {id(target) for target in keep}
+        self.by_email = {key: t for key, t in self.by_email.items() if id(t) in kept}
+        by_phone = {key: [t for t in holders if id(t) in kept] for key, holders in self.by_phone.items()}
+        self.by_phone = {key: holders for key, holders in by_phone.items() if holders}
+        self.by_id = {key: t for key, t in self.by_id.items() if id(t) in kept}
 
     @staticmethod
     def _merge(target: Target, given: dict, keys: set) -> tuple[str, str] | None:
