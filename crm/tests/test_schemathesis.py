@@ -67,8 +67,9 @@ SEMANTIC_422 = {
     "/api/v1/contacts/import": "a CSV (body or `file`) must be UTF-8 text with a header row",
 }
 # DESIGN §4 (import): "A bad row is reported and skipped; the good rows land" — a row that violates the row schema
-# is answered 200 with the row in `errors`, never a rejection of the request. Negative-data rejection is
-# therefore widened to admit that 200 for this one operation (body-level problems: no `contacts`, bad options,
+# is answered 200 with the row in `errors` (with `async=true`, 202: the row goes to the job's error file), never a
+# rejection of the request. Negative-data rejection is therefore widened to admit that 200 and 202 for this one
+# operation (body-level problems: no `contacts`, bad options,
 # not UTF-8, are still 422 and tested in contacts/tests/test_import_api.py).
 ROWS_REPORTED_NOT_REJECTED = {"/api/v1/contacts/import"}
 # `DELETE /auth/token` revokes the very token the fuzzer authenticates with; it is tested in orgs/tests.
@@ -118,8 +119,9 @@ def write_config(path: Path, bootstrap: dict) -> Path:
             f'[[operations]]\ninclude-path = "{route}"\n'
             'checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]\n'
             + (
-                # a row-level violation is a 200 with the row in `errors` (plus every rejection status)
-                'checks.negative_data_rejection.expected-statuses = ["200", "400", "401", "403", "404", "405", '
+                # a row-level violation is a 200 with the row in `errors`, or a 202 (async: the job's error
+                # file), plus every rejection status
+                'checks.negative_data_rejection.expected-statuses = ["200", "202", "400", "401", "403", "404", "405", '
                 '"406", "409", "413", "415", "422", "428", "429"]\n'
                 if route in ROWS_REPORTED_NOT_REJECTED
                 else ""
