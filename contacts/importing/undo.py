@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from contacts.importing.journal import FIELD_COLUMNS, JOURNAL, snapshot_sql
+from contacts.importing.journal import FIELD_COLUMNS, JOURNAL, state_of
 from contacts.importing.write import lock_org
 from contacts.models import Contact, ContactTag, FieldValue, ImportJournal
 from contacts.normalize import build_folded, build_search_text, email_key
@@ -46,11 +46,9 @@ def undo(job: Job, undo_job: Job) -> None:
 def _undo_step(job: Job, undo_job: Job) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT j.contact_id, j.created, j.before, j.after, CASE WHEN c.id IS NULL THEN NULL "
-            f"ELSE {snapshot_sql('c')} END FROM {JOURNAL} j LEFT JOIN {Contact._meta.db_table} c "
-            "ON c.org_id = j.org_id AND c.id = j.contact_id "
-            "WHERE j.org_id = %s AND j.job_id = %s AND NOT j.undone ORDER BY j.contact_id LIMIT %s",
-            [job.org_id, job.pk, STEP_CONTACTS],
+            f"SELECT j.contact_id, j.created, j.before, j.after, ({state_of('j.contact_id')}) FROM {JOURNAL} j "
+            "WHERE j.org_id = %(org)s AND j.job_id = %(job)s AND NOT j.undone ORDER BY j.contact_id LIMIT %(limit)s",
+            {"org": job.org_id, "job": job.pk, "limit": STEP_CONTACTS},
         )
         entries = cursor.fetchall()
     undoer = ContactUndo(job.org_id, undo_job.result)
