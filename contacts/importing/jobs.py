@@ -37,7 +37,7 @@ from jobs.services import enqueue
 from orgs.models import Membership, Organization
 
 UPLOAD_PART_BYTES = 4 * 1024 * 1024
-STEP_ROWS = 10_000  # rows a step imports and commits (a chunk of the engine is 2,500)
+STEP_ROWS = 25_000  # rows a step imports and commits (a chunk of the engine is 2,500)
 CSV_FORMAT, JSONL_FORMAT = "csv", "jsonl"
 ERROR_COLUMNS = ("error_row", "error_outcome", "error_message")  # after the row's own columns
 

@@ -8,8 +8,8 @@ one JSON document per contact (`SNAPSHOT`): its built-in columns, its tag ids an
 values' stored rows by field id, read by the database itself.
 
 Undo compares each contact's state now with `after`: a field nobody changed since is put
-back; one changed since is reported and left alone. A created contact nobody changed since is
-deleted; one changed since is kept and reported.
+back; one changed since is reported and left alone. A created contact nobody changed since (its
+`updated_at` is not after the job's end) is deleted; one changed since is kept and reported.
 """
 
 from __future__ import annotations
@@ -75,11 +75,13 @@ class Journal:
         )
 
     def record_after(self, cursor, contact_ids: list[int]) -> None:
-        """The state the job left these contacts in (after each step: later steps may touch them again)."""
+        """The state the job left these contacts in (after each step: later steps may touch them
+        again). Not for contacts it created: whether one changed since is its `updated_at`, later
+        than the job's end (every write of a contact sets it)."""
         if not contact_ids:
             return
         cursor.execute(
             f"UPDATE {JOURNAL} j SET after = ({state_of('j.contact_id')}) "
-            "WHERE j.org_id = %(org)s AND j.job_id = %(job)s AND j.contact_id = ANY(%(ids)s)",
+            "WHERE j.org_id = %(org)s AND j.job_id = %(job)s AND j.contact_id = ANY(%(ids)s) AND NOT j.created",
             {"org": self.org_id, "job": self.job_id, "ids": contact_ids},
         )
