@@ -176,6 +176,18 @@ def read_rows(job: Job, custom_keys) -> tuple[Iterator[tuple[int, dict | None]],
     return _decoded(iter(parsed)), dict.fromkeys(parsed.ignored_columns), names
 
 
+def count_rows(job: Job, custom_keys) -> int:
+    """The upload's records (the rows' numbers run to it), read without building rows."""
+    stream = io.BufferedReader(UploadReader(job), buffer_size=1 << 20)
+    if job.params["format"] == JSONL_FORMAT:
+        return sum(1 for _ in stream)
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        return sum(1 for _ in _decoded(CsvRows(text, custom_keys).records()))
+    except InvalidInput as exc:  # the header was checked on upload; a field deleted since can do this
+        raise JobFailed(exc.errors[0].detail, exc.errors[0].code)
+
+
 def _decoded(rows: Iterator) -> Iterator:
     """Rows, with a decoding or CSV error past the header ending the job with its reason."""
     try:
@@ -206,11 +218,9 @@ def run(job: Job) -> None:
         normalizer_for(job)  # fails at once for a creator who left
         custom_keys = custom_fields_by_key(job.org_id)
     if job.progress_total is None:
-        rows, _, _ = read_rows(job, custom_keys)
-        total = 0
-        for total, _ in rows:  # noqa: B007 - the last record's number is the count
-            if total > settings.ASYNC_IMPORT_MAX_ROWS:
-                raise JobFailed(f"Too many rows. {async_limits_message()} Split the file.", "too_many_rows")
+        total = count_rows(job, custom_keys)
+        if total > settings.ASYNC_IMPORT_MAX_ROWS:
+            raise JobFailed(f"Too many rows. {async_limits_message()} Split the file.", "too_many_rows")
         with step(job):
             job.progress_total = total
             job.result = _empty_result()

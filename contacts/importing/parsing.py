@@ -139,6 +139,11 @@ class CsvRows:
                 [FieldError(self.attr, "malformed_csv", f"Unreadable CSV near line {self._reader.line_num}: {exc}.")]
             )
 
+    def records(self) -> Iterator[list[str]]:
+        """The records after the header as cells, blank ones too (counting them is cheap)."""
+        while (cells := self._next(skip_blank=False)) is not None:
+            yield cells
+
     def __iter__(self) -> Iterator[tuple[int, dict]]:
         """(row number, row) pairs. Every record after the header counts for the numbering; records
         whose cells are all empty (spreadsheet padding) are not imported and not reported."""
