@@ -63,6 +63,7 @@ class ChunkWriter:
         self.scope_user = scope_user  # an assigned-only member's user (see plan.Planner)
         self.lookup = lookup
         self._raced_written: set[str] = set()
+        self._inserted = self._inserted_at_replan = 0  # contacts this run inserted (_replan_as_the_table_grows)
 
     def write(self, raw: psycopg.Connection, staged: Staged) -> tuple[Staged, dict[int, str]]:
         """Write one chunk: most of an import's database time (index upkeep).
@@ -91,11 +92,7 @@ class ChunkWriter:
                     if self.journal is not None:
                         self.journal.record_created(cursor, STAGING)
                     cursor.execute(f"DROP TABLE {STAGING}")
-                    # The contacts table just grew, in a transaction no ANALYZE sees. The foreign-key
-                    # checks of the tag and value rows below run cached plans, made when the table
-                    # was smaller: made on an empty table (a new database), they read the whole org
-                    # per check (found at 100,000 rows: minutes instead of seconds). Plan them again.
-                    cursor.execute("DISCARD PLANS")
+                    self._replan_as_the_table_grows(cursor, len(staged.new))
                 if staged.updating:
                     create_staging(cursor, STAGING, WRITE_COLUMNS, WRITE_TYPES, staged.updating)
                     if self.journal is not None:
@@ -110,6 +107,17 @@ class ChunkWriter:
             # Only a concurrent single-contact write can get here (imports of an org are serialized).
             raise Conflict(CONFLICT_DETAIL, code="import_conflict")
         return staged, raced
+
+    def _replan_as_the_table_grows(self, cursor, inserted: int) -> None:
+        """The contacts table grew, in a transaction no ANALYZE sees. The foreign-key checks of the
+        tag and value rows run plans the session cached when the table was smaller: made on an
+        empty table (a new database), they read the whole org per check (100,000 rows: minutes
+        instead of seconds). So the cached plans are dropped each time the run has doubled what it
+        inserted: a handful of times a run."""
+        self._inserted += inserted
+        if self._inserted >= 2 * self._inserted_at_replan:
+            cursor.execute("DISCARD PLANS")
+            self._inserted_at_replan = self._inserted
 
     def _write_tags_and_values(self, cursor, staged: Staged, raced: dict[int, str]) -> None:
         """The chunk's tags and custom values. For raced rows (see `_insert_merging`) the contact is the
