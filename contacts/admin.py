@@ -35,6 +35,7 @@ from contacts.search.free_text import q_rows
 from contacts.services import create_contact, update_contact
 from crm.errors import InvalidInput, TooLarge
 from customization.models import Tag
+from orgs.admin import OrgFilter
 from orgs.models import Organization
 
 
@@ -62,21 +63,6 @@ class FastListMixin:
 
 
 # --- filters -----------------------------------------------------------------------------------------
-
-
-class OrgFilter(admin.SimpleListFilter):
-    """Organizations by id, from their own (small) table."""
-
-    title = "organization"
-    parameter_name = "org"
-    limit = 200
-
-    def lookups(self, request, model_admin):
-        return [(str(org.id), str(org)) for org in Organization.objects.only("id", "name").order_by("id")[: self.limit]]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        return queryset.filter(org_id=int(value)) if value and value.isdigit() else queryset
 
 
 class TagFilter(admin.SimpleListFilter):

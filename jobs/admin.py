@@ -12,17 +12,17 @@ import json
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from crm.errors import Conflict
 from jobs import services
-from jobs.files import csv_lines
+from jobs.files import error_file_response
 from jobs.kinds import KINDS
 from jobs.models import Job
-from orgs.models import Organization
+from orgs.admin import OrgFilter
 
 
 def progress_text(job: Job) -> str:
@@ -41,25 +41,10 @@ def pretty_json(value) -> str:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-class JobOrgFilter(admin.SimpleListFilter):
-    """Organizations from their own (small) table, not a DISTINCT over the jobs."""
-
-    title = "organization"
-    parameter_name = "org"
-    limit = 200
-
-    def lookups(self, request, model_admin):
-        return [(str(org.id), str(org)) for org in Organization.objects.only("id", "name").order_by("id")[: self.limit]]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        return queryset.filter(org_id=int(value)) if value and value.isdigit() else queryset
-
-
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = ["id", "org", "kind", "status", "progress", "created_by", "created_at", "finished_at"]
-    list_filter = ["kind", "status", JobOrgFilter]
+    list_filter = ["kind", "status", OrgFilter]
     list_select_related = ["org", "created_by"]
     ordering = ["-id"]  # newest first by the pk index (created_at is indexed only per org)
     show_full_result_count = False
@@ -184,10 +169,7 @@ class JobAdmin(admin.ModelAdmin):
         job = get_object_or_404(Job, pk=job_id)
         if not self.has_view_permission(request, job):
             raise PermissionDenied
-        kind = KINDS.get(job.kind)
-        if kind is None or kind.error_rows is None:
+        response = error_file_response(job)
+        if response is None:
             raise Http404("This kind of job has no error file.")
-        # Streamed after this request's transaction ends: error_rows opens its own, in the job's org.
-        response = StreamingHttpResponse(csv_lines(kind.error_rows(job)), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-errors.csv"'
         return response

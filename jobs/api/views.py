@@ -7,7 +7,6 @@ A member sees (and cancels, undoes) their own jobs; an owner or admin every job 
 from __future__ import annotations
 
 import django_filters
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
@@ -18,8 +17,7 @@ from rest_framework.response import Response
 from crm.api.viewsets import OrgScopedViewSet
 from jobs import services
 from jobs.api.serializers import JobSerializer
-from jobs.files import csv_lines
-from jobs.kinds import KINDS
+from jobs.files import error_file_response
 from jobs.models import Job
 
 JOB_EXAMPLE = {
@@ -131,12 +129,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedView
     )
     @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None, url_path="errors")
     def errors(self, request, pk=None):
-        job = self.get_object()
-        kind = KINDS.get(job.kind)
-        if kind is None or kind.error_rows is None:
+        response = error_file_response(self.get_object())
+        if response is None:
             raise NotFound("This kind of job has no error file.")
-        response = StreamingHttpResponse(csv_lines(kind.error_rows(job)), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-errors.csv"'
         return response
 
     def _locked_job(self) -> Job:
