@@ -313,32 +313,34 @@ class SmartListView(TenantModel):
 # created in SQL (migration 0009), ON DELETE CASCADE.
 
 
-class ImportUpload(TenantModel):
+class ImportJobRow(TenantModel):
+    """A row of one async import: keys lead with (org_id, job_id)."""
+
+    org = models.ForeignKey(
+        Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    job = models.ForeignKey(
+        "jobs.Job", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+
+    class Meta:
+        abstract = True
+
+
+class ImportUpload(ImportJobRow):
     """An async import's body, kept in the database in parts of UPLOAD_PART_BYTES, so web and
     worker machines share nothing but the database. Deleted once the job has finished."""
 
     pk = models.CompositePrimaryKey("org_id", "job_id", "part")
-    org = models.ForeignKey(
-        Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
-    )
-    job = models.ForeignKey(
-        "jobs.Job", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
-    )
     part = models.IntegerField()
     data = models.BinaryField()
 
 
-class ImportIssue(TenantModel):
+class ImportIssue(ImportJobRow):
     """A row of an async import that failed or conflicted, as given, with its reasons: the rows
     of the job's error file (`GET /jobs/{id}/errors`)."""
 
     pk = models.CompositePrimaryKey("org_id", "job_id", "row")
-    org = models.ForeignKey(
-        Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
-    )
-    job = models.ForeignKey(
-        "jobs.Job", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
-    )
     row = models.BigIntegerField()
     outcome = models.CharField(max_length=10)  # failed | conflict
     contact_id = models.BigIntegerField(null=True)  # a conflict's contact
@@ -347,17 +349,11 @@ class ImportIssue(TenantModel):
     errors = models.JSONField(default=list)  # [{"field", "message", "value"}]
 
 
-class ImportJournal(TenantModel):
+class ImportJournal(ImportJobRow):
     """What an async import did to one contact, for undo: `created`, or the contact's state
     before the import first touched it and after it last did (contacts.importing.journal)."""
 
     pk = models.CompositePrimaryKey("org_id", "job_id", "contact_id")
-    org = models.ForeignKey(
-        Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
-    )
-    job = models.ForeignKey(
-        "jobs.Job", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
-    )
     contact_id = models.BigIntegerField()  # no foreign key: the journal outlives a deleted contact
     created = models.BooleanField(default=False)
     before = models.JSONField(null=True)
