@@ -352,3 +352,26 @@ def test_undo_data_expires_after_trash_days(alice, charlie):
     assert ImportJournal.objects.filter(job_id=recent_id).count() == 2  # another org's recent job keeps its
     response = alice.client.post(f"/api/v1/jobs/{old_id}/undo")
     assert (response.status_code, response.json()["errors"][0]["code"]) == (409, "undo_expired")
+
+
+def test_a_worker_taken_for_dead_stops_instead_of_applying_a_step_twice(alice, monkeypatch):
+    """Two workers on one job (the first only presumed dead): the step of the one whose committed
+    progress is stale is refused, and writes nothing."""
+    from jobs import runner
+    from jobs.errors import JobSuperseded
+
+    monkeypatch.setattr(importing, "STEP_ROWS", 2)
+    job_id = post_csv(alice, people(4)).json()["id"]
+    steps = []
+
+    def step(job):
+        steps.append(job.progress_done)
+        if job.progress_done == 2:  # between steps, the job's retry on another worker committed one
+            Job.objects.filter(pk=job.pk).update(progress_done=4)
+        return runner.step(job)
+
+    monkeypatch.setattr(importing, "step", step)
+    with pytest.raises(JobSuperseded):
+        importing.run(runner._start(alice.org.id, job_id))
+    assert steps == [0, 0, 2]  # counting, the first step, then the refused one
+    assert Contact.objects.for_org(alice.org.id).count() == 2  # the first step only
