@@ -23,7 +23,7 @@ from contacts.importing import (
 )
 from contacts.importing import jobs as importing
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, REPORT_CHOICES, ImportOptions
-from contacts.importing.parsing import CONTACT_COLUMNS, limits_message
+from contacts.importing.parsing import CONTACT_COLUMNS
 from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
 from crm.api.idempotency import idempotent
@@ -275,8 +275,11 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
         if options.run_async:
             return self._accepted(importing.start_json(self._starter(), options, data["contacts"]))
         if len(request.body) > settings.IMPORT_MAX_BODY_BYTES:
-            raise TooLarge(f"The body is too large for a synchronous import. {limits_message()} "
-                           "Send it with `async=true` (up to 500 MiB).")  # fmt: skip
+            raise TooLarge(
+                f"The request body is {len(request.body)} bytes; a synchronous import accepts at most "
+                f"{settings.IMPORT_MAX_BODY_BYTES} bytes. Send it with `async=true` (up to "
+                f"{settings.ASYNC_IMPORT_MAX_BODY_BYTES // (1024 * 1024)} MiB)."
+            )
         normalizer = ContactNormalizer.for_member(self.membership)
         return self._run(normalizer, options, *read_json_contacts(data["contacts"]))
 
