@@ -1,0 +1,138 @@
+"""`POST /contacts/export` and `GET /contacts/export`: a smart list streamed as CSV or JSON lines
+(contacts.export). Thin: the selection is the search compiler's, scoped like every list."""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import GenericAPIView
+
+from contacts.export import FORMATS, check_columns, export_lines
+from contacts.models import Contact, SmartListView
+from contacts.search import SearchCompiler
+from contacts.search.query import unknown_keys
+from crm.api.serializer_fields import StrictCharField
+from crm.api.throttling import SearchRateThrottle, TokenRateThrottle
+from crm.api.viewsets import OrgScopedViewMixin
+from crm.errors import FieldError, InvalidInput
+from crm.limits import MAX_Q_LENGTH
+
+MAX_EXPORT_IDS = 10_000
+LIST_ORDER = ("-created_at", "-id")
+BODY_KEYS = frozenset({"query", "view", "ids", "q", "columns", "format"})
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    query = serializers.JSONField(
+        required=False, help_text="A smart-list filter, as in `POST /contacts/search` (docs/filters.md)."
+    )
+    view = serializers.IntegerField(required=False, min_value=1, help_text="A saved view's id: its filter and `q`.")
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=MAX_EXPORT_IDS,
+        help_text=f"These contacts (at most {MAX_EXPORT_IDS:,}).",
+    )
+    q = StrictCharField(required=False, allow_blank=True, max_length=MAX_Q_LENGTH, help_text="Free text, AND-ed.")
+    columns = serializers.ListField(
+        child=StrictCharField(),
+        required=False,
+        min_length=1,
+        help_text="`id`, built-in fields (`GET /contacts/fields`) and `custom.<key>`; default: the view's "
+        "columns, else all of them.",
+    )
+    format = serializers.ChoiceField(FORMATS, required=False, default="csv")
+
+
+EXPORT_DESCRIPTION = (
+    "Every matching contact the caller may see (an assigned-only member: theirs), with no cap, from one "
+    "consistent snapshot, streamed in list order (newest first). Give at most one of `query`, `view`, `ids` "
+    "(none: every contact); `q` narrows any of them. CSV: a header row of the columns, tags and multi-select "
+    "values joined with `;`, and a cell starting with `=`, `+`, `-`, `@`, a tab or CR prefixed with `'` (so "
+    'a spreadsheet does not run it). JSON lines: `{"columns": [...]}`, then one object per contact.'
+)
+CSV_EXAMPLE = (
+    'id,name,email,tags,custom.tier\r\n1207,Ada Lovelace,ada@example.com,vip;webinar,Gold\r\n88,"\'=1+1",,,\r\n'
+)
+STREAM = {
+    (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, examples=[OpenApiExample("csv", value=CSV_EXAMPLE)]),
+    (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="JSON lines."),
+}
+
+
+class ContactExportView(OrgScopedViewMixin, GenericAPIView):
+    queryset_model = Contact
+    throttle_classes = [TokenRateThrottle, SearchRateThrottle]
+    serializer_class = ExportRequestSerializer
+    pagination_class = None
+    filter_backends: list = []
+    request_body_required = True
+
+    @extend_schema(
+        summary="Export contacts (a query, a saved view or ids)",
+        description=EXPORT_DESCRIPTION,
+        request=ExportRequestSerializer,
+        responses=STREAM,
+        examples=[
+            OpenApiExample(
+                "a view's contacts, some columns",
+                request_only=True,
+                value={"view": 3, "columns": ["id", "name", "email", "tags", "custom.tier"], "format": "csv"},
+            )
+        ],
+    )
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else None
+        errors: list[FieldError] = []
+        if data is None:
+            raise InvalidInput([FieldError(None, "wrong_type", "Expected a JSON object.")])
+        unknown_keys(data, BODY_KEYS, "", errors)
+        body = ExportRequestSerializer(data=data)
+        body.is_valid(raise_exception=True)
+        return self._export(body.validated_data, errors)
+
+    @extend_schema(
+        summary="Export contacts (a saved view, or all)",
+        description=EXPORT_DESCRIPTION + " The GET form, for a link: a saved view (or every contact), its columns.",
+        parameters=[
+            OpenApiParameter("view", OpenApiTypes.INT, description="A saved view's id (default: every contact)."),
+            OpenApiParameter("format", OpenApiTypes.STR, enum=list(FORMATS), description="Default `csv`."),
+        ],
+        responses=STREAM,
+    )
+    def get(self, request):
+        body = ExportRequestSerializer(data=request.query_params)
+        body.is_valid(raise_exception=True)
+        return self._export(body.validated_data, [])
+
+    def _export(self, given: dict, errors: list[FieldError]) -> StreamingHttpResponse:
+        compiler = SearchCompiler.for_member(self.membership)
+        sources = [key for key in ("query", "view", "ids") if key in given]
+        if len(sources) > 1:
+            errors.append(FieldError(sources[1], "conflict", "Give at most one of `query`, `view` and `ids`."))
+        search, default_columns = {"query": given.get("query"), "q": given.get("q", "")}, None
+        if "view" in given:
+            view = SmartListView.objects.for_member(self.membership).filter(pk=given["view"]).first()
+            if view is None:
+                errors.append(FieldError("view", "not_found", "No saved view with this id."))
+            else:
+                search = {"query": view.query, "q": given.get("q") or view.q}
+                default_columns = view.columns or None
+        columns = check_columns(given.get("columns", default_columns), compiler.registry, "columns", errors)
+        if errors:
+            raise InvalidInput(errors)
+        rows = self.get_queryset()
+        if "ids" in given:
+            rows = rows.filter(pk__in=given["ids"])
+        plan = compiler.compile_request({key: value for key, value in search.items() if value is not None})
+        selection = plan.filter(rows).order_by(*LIST_ORDER)
+        data_format = given.get("format", "csv")
+        response = StreamingHttpResponse(
+            export_lines(self.membership.org_id, selection, columns, data_format),
+            content_type=CONTENT_TYPES[data_format],
+        )
+        response["Content-Disposition"] = f'attachment; filename="contacts.{data_format}"'
+        return response
