@@ -23,3 +23,4 @@ SORT_DIRECTIONS = ("asc", "desc")
 # Saved views.
 MAX_VIEWS = 100
 MAX_VIEW_NAME = 100
+MAX_ROW_ID = 2**63 - 1  # a bigint key: a larger id names no row (and must not reach PostgreSQL)

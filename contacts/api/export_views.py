@@ -17,7 +17,7 @@ from crm.api.serializer_fields import StrictCharField
 from crm.api.throttling import SearchRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput
-from crm.limits import MAX_Q_LENGTH
+from crm.limits import MAX_Q_LENGTH, MAX_ROW_ID
 
 MAX_EXPORT_IDS = 10_000
 LIST_ORDER = ("-created_at", "-id")
@@ -29,9 +29,11 @@ class ExportRequestSerializer(serializers.Serializer):
     query = serializers.JSONField(
         required=False, help_text="A smart-list filter, as in `POST /contacts/search` (docs/filters.md)."
     )
-    view = serializers.IntegerField(required=False, min_value=1, help_text="A saved view's id: its filter and `q`.")
+    view = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ROW_ID, help_text="A saved view's id: its filter and `q`."
+    )
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ROW_ID),
         required=False,
         max_length=MAX_EXPORT_IDS,
         help_text=f"These contacts (at most {MAX_EXPORT_IDS:,}).",

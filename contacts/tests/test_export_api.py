@@ -107,6 +107,8 @@ def test_another_orgs_caller_exports_nothing_of_this_org(charlie, people):
         ({"columns": []}, "columns", "min_length"),
         ({"format": "xlsx"}, "format", "invalid_choice"),
         ({"view": 999999}, "view", "not_found"),
+        ({"view": 2**63}, "view", "max_value"),
+        ({"ids": [1, 2**64]}, "ids.1", "max_value"),
         ({"query": {"groups": []}, "ids": [1]}, "ids", "conflict"),
         ({"limit": 5}, "limit", "unknown_key"),
         ({"query": {"groups": [{"conditions": [{"field": "nope", "op": "eq", "value": 1}]}]}}, None, None),
