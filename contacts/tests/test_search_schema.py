@@ -42,9 +42,10 @@ def test_the_import_options_schema_is_the_parsers_options():
     import dataclasses
 
     from contacts.api.import_views import ImportOptionsSerializer
-    from contacts.importing.options import ImportOptions
+    from contacts.importing.options import BOOLEAN_OPTIONS, OPTION_NAMES, ImportOptions
 
     published = ImportOptionsSerializer().fields
-    parsed = {f.name: f.default for f in dataclasses.fields(ImportOptions)}
-    assert set(published) == set(parsed)
-    assert all(published[name].default == parsed[name] for name in parsed if name != "tags")
+    defaults = {f.name: f.default for f in dataclasses.fields(ImportOptions)}
+    attribute = {**{name: name for name in OPTION_NAMES}, **BOOLEAN_OPTIONS}  # `async` is `run_async`
+    assert set(published) == set(OPTION_NAMES) and set(attribute.values()) == set(defaults)
+    assert all(published[name].default == defaults[attribute[name]] for name in OPTION_NAMES if name != "tags")
