@@ -73,7 +73,7 @@ def test_export_of_a_saved_view_takes_its_filter_and_columns(alice, people):
         org=alice.org, name="Gold", position=0, columns=["name", "custom.tier"],
         query={"groups": [{"conditions": [{"field": "custom.tier", "op": "eq", "value": "Gold"}]}]},
     )  # fmt: skip
-    rows = csv_rows(alice.client.get(f"{URL}?view={view.id}"))
+    rows = csv_rows(alice.client.get(f"{URL}?view={view.id}&format=csv"))  # DESIGN's own link
     assert rows == [{"name": "Ada Lovelace", "custom.tier": "Gold"}]
     posted = csv_rows(alice.client.post(URL, {"view": view.id, "columns": ["id"]}, format="json"))
     assert posted == [{"id": str(people[0].id)}]
@@ -120,6 +120,15 @@ def test_bad_export_requests_are_422_naming_the_culprit(alice, people, body, att
     if attr is not None:
         errors = {(e["attr"], e["code"]) for e in response.json()["errors"]}
         assert (attr, code) in errors, errors
+
+
+def test_get_with_format_jsonl_and_bad_values(alice, people):
+    lines = read(alice.client.get(f"{URL}?format=jsonl")).splitlines()
+    assert json.loads(lines[0])["columns"][0] == "id" and len(lines) == 4
+    for query in ("view=0", "view=true", "format=xlsx"):
+        response = alice.client.get(f"{URL}?{query}")
+        assert response.status_code == 422, query
+        assert response["Content-Type"] == "application/problem+json"
 
 
 def test_get_refuses_parameters_it_does_not_document(alice, people):
