@@ -94,12 +94,17 @@ class Lookup:
                 contact.folded = json.loads(contact.folded)
         if found:
             by_id = {contact.id: contact for contact in found}
+            # Each contact's tags by its key (a subquery per contact, which the planner cannot turn
+            # into a join): as a join, a tag the statistics do not know yet (one the import adds to
+            # every row) was read whole for each chunk, its every row checked against the chunk's
+            # ids (1.1 s a chunk of 2,500 on 100,000 contacts).
             cursor.execute(
-                f"SELECT ct.contact_id, t.name FROM {ContactTag._meta.db_table} ct "
+                f"SELECT c.id, ARRAY(SELECT t.name FROM {ContactTag._meta.db_table} ct "
                 f"JOIN {Tag._meta.db_table} t ON t.org_id = ct.org_id AND t.id = ct.tag_id "
-                f"WHERE ct.org_id = {ORG_PARAM} AND ct.contact_id = ANY(%s) ORDER BY t.name",
+                f"WHERE ct.org_id = {ORG_PARAM} AND ct.contact_id = c.id ORDER BY t.name) "
+                "FROM unnest(%s::bigint[]) AS c(id)",
                 [self.org_id, list(by_id)],
             )
-            for contact_id, name in cursor.fetchall():
-                by_id[contact_id].tags.append(name)
+            for contact_id, names in cursor.fetchall():
+                by_id[contact_id].tags.extend(names)
         return found
