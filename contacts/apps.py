@@ -6,15 +6,28 @@ class ContactsConfig(AppConfig):
 
     def ready(self):
         # Hooks customization reads contacts through (tag counts, template contexts).
-        from contacts import hooks  # noqa: F401
-        from contacts.importing import jobs, undo
+        from contacts import bulk, hooks, journal, undo  # noqa: F401 (hooks: registered on import)
+        from contacts.importing import jobs
         from jobs.kinds import JobKind, register
+        from jobs.models import Job
 
-        kind = JobKind(
-            run=jobs.run,
-            undo=undo.undo,
-            error_rows=jobs.error_rows,
-            discard=jobs.discard_upload,
-            expire=jobs.expire_journal,
+        # Async imports (contacts.importing.jobs) and bulk actions (contacts.bulk) run as jobs.
+        register(
+            Job.Kind.IMPORT,
+            JobKind(
+                run=jobs.run,
+                undo=undo.undo,
+                error_rows=jobs.error_rows,
+                discard=jobs.discard_upload,
+                expire=journal.expire(Job.Kind.IMPORT),
+            ),
         )
-        register("import", kind)  # async imports (contacts.importing.jobs) run as jobs
+        register(
+            Job.Kind.BULK,
+            JobKind(
+                run=bulk.run,
+                undo=undo.undo,
+                discard=bulk.discard_unchanged,
+                expire=journal.expire(Job.Kind.BULK),
+            ),
+        )

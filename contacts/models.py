@@ -349,9 +349,11 @@ class ImportIssue(ImportJobRow):
     errors = models.JSONField(default=list)  # [{"field", "message", "value"}]
 
 
-class ImportJournal(ImportJobRow):
-    """What an async import did to one contact, for undo: `created`, or the contact's state
-    before the import first touched it and after it last did (contacts.importing.journal)."""
+class ContactJournal(ImportJobRow):
+    """What a job (an async import, a bulk action) did to one contact, for undo: `created`, or the
+    contact's state before the job first touched it and after it last did (contacts.journal). A bulk
+    action's rows are also its selection, written when it starts; `before`/`after` hold only the
+    parts it touches, and stay null for a contact it left as it was."""
 
     pk = models.CompositePrimaryKey("org_id", "job_id", "contact_id")
     contact_id = models.BigIntegerField()  # no foreign key: the journal outlives a deleted contact
@@ -359,3 +361,6 @@ class ImportJournal(ImportJobRow):
     before = models.JSONField(null=True)
     after = models.JSONField(null=True)
     undone = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "contacts_importjournal"  # its name when only imports kept one

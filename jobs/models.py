@@ -1,4 +1,4 @@
-"""Jobs: long work (large imports, their undo, later bulk actions and deliveries) run by worker
+"""Jobs: long work (large imports, bulk actions, their undo, later deliveries) run by worker
 processes of the task queue (Procrastinate, in the same database). A `Job` is the org's record of
 one: what the API shows, what a worker resumes from. The queue's own rows only say "run job N";
 everything a client sees lives here, under row-level security like every tenant table.
@@ -24,6 +24,7 @@ class JobQuerySet(TenantQuerySet):
 class Job(TenantModel):
     class Kind(models.TextChoices):
         IMPORT = "import"
+        BULK = "bulk"  # an action on a smart list (contacts.bulk)
         UNDO = "undo"  # reverses another job (`undo_of`)
 
     class Status(models.TextChoices):
@@ -45,6 +46,8 @@ class Job(TenantModel):
     progress_total = models.BigIntegerField(null=True, blank=True)  # null until known
     result = models.JSONField(null=True, blank=True)  # the kind's outcome so far; final once finished
     error_count = models.BigIntegerField(default=0)  # rows in the error file
+    # Where a resumed job goes on, in the kind's own terms (a bulk action: the last contact id done).
+    position = models.BigIntegerField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     undo_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="undos")
     created_at = models.DateTimeField(auto_now_add=True)

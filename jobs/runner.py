@@ -75,7 +75,7 @@ def step(job: Job):
     """One step of `job`'s work, committed together with its progress.
 
     The caller does the step's writes, then advances `job.progress_done` (and `progress_total`,
-    `result`, `error_count`), which are saved before the transaction commits. Raises
+    `result`, `error_count`, `position`), which are saved before the transaction commits. Raises
     JobCancelled when a cancel was asked, JobSuperseded when another worker moved the job on.
     """
     with as_org(job.org_id):
@@ -94,6 +94,7 @@ def step(job: Job):
             progress_total=job.progress_total,
             result=job.result,
             error_count=job.error_count,
+            position=job.position,
         )
 
 

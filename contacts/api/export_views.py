@@ -10,36 +10,24 @@ from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 
+from contacts.api.smart_list import SMART_LIST_KEYS, SmartListRequestSerializer
 from contacts.export import FORMATS, check_columns, export_lines
-from contacts.models import Contact, SmartListView
+from contacts.models import Contact
 from contacts.search import SearchCompiler
 from contacts.search.query import unknown_keys
+from contacts.smart_list import SmartList
 from crm.api.serializer_fields import StrictCharField
 from crm.api.throttling import SearchRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput
-from crm.limits import MAX_Q_LENGTH, MAX_ROW_ID
+from crm.limits import MAX_ROW_ID
 
-MAX_EXPORT_IDS = 10_000
 LIST_ORDER = ("-created_at", "-id")
-BODY_KEYS = frozenset({"query", "view", "ids", "q", "columns", "format"})
+BODY_KEYS = SMART_LIST_KEYS | {"columns", "format"}
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 
-class ExportRequestSerializer(serializers.Serializer):
-    query = serializers.JSONField(
-        required=False, help_text="A smart-list filter, as in `POST /contacts/search` (docs/filters.md)."
-    )
-    view = serializers.IntegerField(
-        required=False, min_value=1, max_value=MAX_ROW_ID, help_text="A saved view's id: its filter and `q`."
-    )
-    ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ROW_ID),
-        required=False,
-        max_length=MAX_EXPORT_IDS,
-        help_text=f"These contacts (at most {MAX_EXPORT_IDS:,}).",
-    )
-    q = StrictCharField(required=False, allow_blank=True, max_length=MAX_Q_LENGTH, help_text="Free text, AND-ed.")
+class ExportRequestSerializer(SmartListRequestSerializer):
     columns = serializers.ListField(
         child=StrictCharField(),
         required=False,
@@ -127,26 +115,12 @@ class ContactExportView(OrgScopedViewMixin, GenericAPIView):
         return self._export(body.validated_data, [])
 
     def _export(self, given: dict, errors: list[FieldError]) -> StreamingHttpResponse:
-        compiler = SearchCompiler.for_member(self.membership)
-        sources = [key for key in ("query", "view", "ids") if key in given]
-        if len(sources) > 1:
-            errors.append(FieldError(sources[1], "conflict", "Give at most one of `query`, `view` and `ids`."))
-        search, default_columns = {"query": given.get("query"), "q": given.get("q", "")}, None
-        if "view" in given:
-            view = SmartListView.objects.for_member(self.membership).filter(pk=given["view"]).first()
-            if view is None:
-                errors.append(FieldError("view", "not_found", "No saved view with this id."))
-            else:
-                search = {"query": view.query, "q": given.get("q") or view.q}
-                default_columns = view.columns or None
-        columns = check_columns(given.get("columns", default_columns), compiler.registry, "columns", errors)
+        smart_list = SmartList.from_request(given, self.membership, errors)
+        registry = SearchCompiler.for_member(self.membership).registry
+        columns = check_columns(given.get("columns", smart_list.view_columns), registry, "columns", errors)
         if errors:
             raise InvalidInput(errors)
-        rows = self.get_queryset()
-        if "ids" in given:
-            rows = rows.filter(pk__in=given["ids"])
-        plan = compiler.compile_request({key: value for key, value in search.items() if value is not None})
-        selection = plan.filter(rows).order_by(*LIST_ORDER)
+        selection = smart_list.contacts(self.membership.org, self.membership).order_by(*LIST_ORDER)
         data_format = given.get("format", "csv")
         response = StreamingHttpResponse(
             export_lines(self.membership.org_id, selection, columns, data_format),

@@ -30,13 +30,13 @@ from itertools import islice
 import psycopg
 from django.db import connection, transaction
 
-from contacts.importing.journal import Journal
 from contacts.importing.lookup import Lookup
 from contacts.importing.options import ImportOptions
 from contacts.importing.plan import Planner
 from contacts.importing.report import ImportReport
 from contacts.importing.stage import Staged, Stager
 from contacts.importing.write import CONFLICT_DETAIL, ChunkWriter, lock_org
+from contacts.journal import Journal
 from contacts.normalize import ContactNormalizer
 from crm.errors import Conflict
 

@@ -5,7 +5,7 @@ The web side (`start`) checks the body's header, keeps the body in the database 
 the request's transaction. A worker (`run`) reads the parts as a stream, counts the rows once
 (the job's `progress.total`), then imports them in steps of STEP_ROWS with the same engine as a
 synchronous import; each step commits with the job's progress, its failed rows (`ImportIssue`,
-the error file) and its journal (contacts.importing.journal, for undo). A job resumed after its
+the error file) and its journal (contacts.journal, for undo). A job resumed after its
 worker died goes on after the last committed step: no row applied twice, none skipped.
 """
 
@@ -22,19 +22,20 @@ from django.conf import settings
 from django.db import connection
 
 from contacts.importing.engine import ContactImporter
-from contacts.importing.journal import Journal
 from contacts.importing.options import ImportOptions
 from contacts.importing.parsing import CONTACT_COLUMNS, CsvRows, encoding_error, json_row
 from contacts.importing.report import ImportReport
-from contacts.models import ImportIssue, ImportJournal, ImportUpload
-from contacts.normalize import ContactNormalizer, custom_fields_by_key
+from contacts.job_scope import normalizer_for
+from contacts.journal import Journal
+from contacts.models import ImportIssue, ImportUpload
+from contacts.normalize import custom_fields_by_key
 from crm.db_security import as_org
 from crm.errors import FieldError, InvalidInput, TooLarge
 from jobs.errors import JobFailed
 from jobs.models import Job
 from jobs.runner import step
 from jobs.services import enqueue
-from orgs.models import Membership, Organization
+from orgs.models import Membership
 
 UPLOAD_PART_BYTES = 4 * 1024 * 1024
 STEP_ROWS = 25_000  # rows a step imports and commits (a chunk of the engine is 2,500)
@@ -198,19 +199,6 @@ def _decoded(rows: Iterator) -> Iterator:
         raise JobFailed(exc.errors[0].detail, "malformed_csv")
 
 
-def normalizer_for(job: Job) -> ContactNormalizer:
-    """The validation and scope of the job's creator, read again at each step (a member whose
-    role or scope changed meanwhile gets the new one; one who left ends the job)."""
-    if job.params.get("staff"):
-        return ContactNormalizer.for_org(Organization.objects.get(pk=job.org_id))
-    membership = (
-        Membership.objects.select_related("org", "user").filter(org_id=job.org_id, user_id=job.created_by_id).first()
-    )
-    if membership is None:
-        raise JobFailed("The job's creator is no longer a member of the organization.", "creator_gone")
-    return ContactNormalizer.for_member(membership)
-
-
 def run(job: Job) -> None:
     """Import the job's upload, step by step (a resumed job skips the rows already committed)."""
     options = replace(ImportOptions.from_params(job.params["options"]), report="rows")
@@ -272,13 +260,6 @@ def _import_step(job: Job, options: ImportOptions, batch: list) -> None:
 
 def _empty_result() -> dict:
     return {"total": 0, "created": 0, "updated": 0, "skipped": 0, "failed": 0, "conflicts": 0, "ignored_columns": []}
-
-
-def expire_journal(before) -> int:
-    """Journals of imports finished before `before` (too old to undo): dropped."""
-    finished = Job.objects.filter(kind=Job.Kind.IMPORT, finished_at__lt=before).values("id")
-    deleted, _ = ImportJournal.objects.filter(job_id__in=finished).delete()
-    return deleted
 
 
 def discard_upload(job: Job) -> None:

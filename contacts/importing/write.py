@@ -30,9 +30,9 @@ from contacts.importing.columns import (
     WRITE_COLUMNS,
     WRITE_TYPES,
 )
-from contacts.importing.journal import Journal
 from contacts.importing.lookup import Existing, Lookup
 from contacts.importing.stage import Staged
+from contacts.journal import Journal
 from contacts.models import Contact, ContactTag, FieldValue
 from contacts.normalize import build_folded, build_search_text
 from crm.errors import Conflict
@@ -58,7 +58,7 @@ class ChunkWriter:
         self, org_id: int, on_duplicate: str, scope_user: int | None, lookup: Lookup, journal: Journal | None = None
     ):
         self.org_id = org_id
-        self.journal = journal  # an async import's record for undo (contacts.importing.journal)
+        self.journal = journal  # an async import's record for undo (contacts.journal)
         self.on_duplicate = on_duplicate
         self.scope_user = scope_user  # an assigned-only member's user (see plan.Planner)
         self.lookup = lookup

@@ -24,8 +24,9 @@ class JobSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="The kind's outcome (so far while running; `error` holds the reason of a failed job). An import: "
         "its report's counts (`total`, `created`, `updated`, `skipped`, `failed`, `conflicts`, `ignored_columns`, "
-        "`dry_run`). An undo: `removed`, `restored`, `kept`, `unchanged` and `kept_fields` "
-        "(`contact_id`, `field`, `reason`; what changed since and was left alone).",
+        "`dry_run`). A bulk action: `matched`, `changed`, `unchanged`, `skipped` (deleted or out of scope since), "
+        "`failed`, `failures` (`contact_id`, `reason`). An undo: `removed`, `restored`, `kept`, `unchanged` and "
+        "`kept_fields` (`contact_id`, `field`, `reason`; what changed since and was left alone).",
     )
     created_by = serializers.IntegerField(source="created_by_id", allow_null=True, help_text="The user who started it.")
     undo_of = serializers.IntegerField(source="undo_of_id", allow_null=True, help_text="An undo: the job it reverses.")

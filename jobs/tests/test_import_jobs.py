@@ -338,18 +338,18 @@ def test_undo_data_expires_after_trash_days(alice, charlie):
 
     from django.utils import timezone
 
-    from contacts.models import ImportJournal
+    from contacts.models import ContactJournal
     from jobs.runner import expire_undo_data
 
     make_contact(alice.org, email="p0@example.com", name="Before")
     old_id = post_csv(alice, people(2)).json()["id"]
     recent_id = post_csv(charlie, people(2)).json()["id"]
     run_jobs()
-    assert ImportJournal.objects.filter(job_id=old_id).count() == 2
+    assert ContactJournal.objects.filter(job_id=old_id).count() == 2
     Job.objects.filter(pk=old_id).update(finished_at=timezone.now() - timedelta(days=31))
     assert expire_undo_data() == 2
-    assert not ImportJournal.objects.filter(job_id=old_id).exists()
-    assert ImportJournal.objects.filter(job_id=recent_id).count() == 2  # another org's recent job keeps its
+    assert not ContactJournal.objects.filter(job_id=old_id).exists()
+    assert ContactJournal.objects.filter(job_id=recent_id).count() == 2  # another org's recent job keeps its
     response = alice.client.post(f"/api/v1/jobs/{old_id}/undo")
     assert (response.status_code, response.json()["errors"][0]["code"]) == (409, "undo_expired")
 

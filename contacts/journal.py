@@ -1,40 +1,48 @@
-"""An async import's journal: what it did to each contact, so `POST /jobs/{id}/undo` can put
-it back (DESIGN §4 Import).
+"""A job's journal: what an async import or a bulk action did to each contact, so
+`POST /jobs/{id}/undo` can put it back (DESIGN §4 Import, Actions on a smart list).
 
-Recorded set-based by the chunk writer, in the chunk's transaction: the contacts a chunk
-creates (`created`), and for the ones it updates their state before the import first touched
-them (`before`); after each step of the job, the state it left them in (`after`). A state is
-one JSON document per contact (`SNAPSHOT`): its built-in columns, its tag ids and its custom
-values' stored rows by field id, read by the database itself.
+An import's is recorded set-based by the chunk writer, in the chunk's transaction: the contacts a
+chunk creates (`created`), and for the ones it updates their state before the import first
+touched them (`before`); after each step of the job, the state it left them in (`after`). A bulk
+action (contacts.bulk) records `before` and `after` of the parts it touches only (`state_sql`
+with `columns`, `tags`, `fields`). A state is one JSON document per contact: built-in columns,
+tag ids and custom values' stored rows by field id, read by the database itself.
 
-Undo compares each contact's state now with `after`: a field nobody changed since is put
-back; one changed since is reported and left alone. A created contact nobody changed since (its
-`updated_at` is not after the job's end) is deleted; one changed since is kept and reported.
+Undo (contacts.undo) compares each contact's state now with `after`: a field nobody changed
+since is put back; one changed since is reported and left alone. A created contact nobody
+changed since (its `updated_at` is not after the job's end) is deleted; one changed since is
+kept and reported.
 """
 
 from __future__ import annotations
 
 from contacts.importing.columns import COLUMNS
-from contacts.models import Contact, ContactTag, FieldValue, ImportJournal
+from contacts.models import Contact, ContactJournal, ContactTag, FieldValue
+from jobs.models import Job
 
 DERIVED_COLUMNS = ("email_key", "folded", "search_text")  # computed from the others
 FIELD_COLUMNS = tuple(column for column in COLUMNS if column not in DERIVED_COLUMNS)
-JOURNAL = ImportJournal._meta.db_table
+JOURNAL = ContactJournal._meta.db_table
 ORG = "(SELECT %(org)s::bigint)"  # the org, hidden from the planner's per-org statistics (as columns.ORG_PARAM)
 
 
-def snapshot_sql(alias: str) -> str:
-    """A contact's state (of the row `alias`) as one jsonb: {"fields", "tags", "values"}."""
-    fields = ", ".join(f"'{column}', {alias}.{column}" for column in FIELD_COLUMNS)
-    tags, values = ContactTag._meta.db_table, FieldValue._meta.db_table
+def snapshot_sql(alias: str, columns=FIELD_COLUMNS, tags: str | None = None, fields: str | None = None) -> str:
+    """A contact's state (of the row `alias`) as one jsonb: {"fields", "tags", "values"}; by
+    default all of it, or the given `columns`, and only the tag ids in the SQL array `tags`, the
+    values of the field ids in the SQL array `fields` (a bulk action's parts)."""
+    pairs = ", ".join(f"'{column}', {alias}.{column}" for column in columns)
+    tag_rows, value_rows = ContactTag._meta.db_table, FieldValue._meta.db_table
+    only_tags = f" AND t.tag_id = ANY({tags})" if tags else ""
+    only_fields = f" AND fv.field_id = ANY({fields})" if fields else ""
     stored = "to_jsonb(fv) - 'org_id' - 'contact_id' - 'field_id'"
     return (
-        f"jsonb_build_object('fields', jsonb_build_object({fields}), "
-        f"'tags', COALESCE((SELECT jsonb_agg(t.tag_id ORDER BY t.tag_id) FROM {tags} t "
-        f"WHERE t.org_id = {alias}.org_id AND t.contact_id = {alias}.id), '[]'::jsonb), "
+        f"jsonb_build_object('fields', jsonb_build_object({pairs}), "
+        f"'tags', COALESCE((SELECT jsonb_agg(t.tag_id ORDER BY t.tag_id) FROM {tag_rows} t "
+        f"WHERE t.org_id = {alias}.org_id AND t.contact_id = {alias}.id{only_tags}), '[]'::jsonb), "
         f"'values', COALESCE((SELECT jsonb_object_agg(v.field_id, v.items) FROM (SELECT fv.field_id, "
-        f"jsonb_agg({stored} ORDER BY fv.position) AS items FROM {values} fv "
-        f"WHERE fv.org_id = {alias}.org_id AND fv.contact_id = {alias}.id GROUP BY fv.field_id) v), '{{}}'::jsonb))"
+        f"jsonb_agg({stored} ORDER BY fv.position) AS items FROM {value_rows} fv "
+        f"WHERE fv.org_id = {alias}.org_id AND fv.contact_id = {alias}.id{only_fields} GROUP BY fv.field_id) v), "
+        "'{}'::jsonb))"
     )
 
 
@@ -85,3 +93,15 @@ class Journal:
             "WHERE j.org_id = %(org)s AND j.job_id = %(job)s AND j.contact_id = ANY(%(ids)s) AND NOT j.created",
             {"org": self.org_id, "job": self.job_id, "ids": contact_ids},
         )
+
+
+def expire(kind: str):
+    """The `expire` of a job kind that keeps a journal: the journals of its jobs finished before
+    a moment (too old to undo) dropped."""
+
+    def expire_journals(before) -> int:
+        finished = Job.objects.filter(kind=kind, finished_at__lt=before).values("id")
+        deleted, _ = ContactJournal.objects.filter(job_id__in=finished).delete()
+        return deleted
+
+    return expire_journals

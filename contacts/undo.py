@@ -1,12 +1,14 @@
-"""Undoing an async import (`POST /jobs/{id}/undo`, DESIGN §4 Import): its journal read back in
+"""Undoing an async import or a bulk action (`POST /jobs/{id}/undo`, DESIGN §4 Import, Actions on
+a smart list): its journal (contacts.journal) read back in
 steps, each committed with the undo job's progress (a killed worker resumes, nothing is undone
 twice: each entry is marked `undone` in the step that undid it).
 
 Per contact, its state now is compared with the state the import left (`after`):
 - created by the import and unchanged since (`updated_at` not after the import's end): deleted;
   changed since: kept, and reported;
-- updated: each built-in field and each custom field the import changed is put back unless it
-  changed since (then reported, not overwritten); tags the import added are removed if still there.
+- updated: each built-in field and each custom field the job changed is put back unless it
+  changed since (then reported, not overwritten); tags the job added are removed if still there,
+  tags it removed are added back unless someone added them since or the tag is gone.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from contacts.importing.journal import FIELD_COLUMNS, JOURNAL, ORG, state_of
 from contacts.importing.write import lock_org
-from contacts.models import Contact, ContactTag, FieldValue, ImportJournal
+from contacts.journal import FIELD_COLUMNS, JOURNAL, ORG, state_of
+from contacts.models import Contact, ContactJournal, ContactTag, FieldValue
 from contacts.normalize import build_folded, build_search_text, email_key
-from customization.models import CustomField
+from contacts.services import tag_row
+from customization.models import CustomField, Tag
 from jobs.models import Job
 from jobs.runner import step
 
@@ -30,7 +33,7 @@ MAX_REPORTED_KEPT = 1000
 
 
 def undo(job: Job, undo_job: Job) -> None:
-    entries = ImportJournal.objects.filter(org_id=job.org_id, job_id=job.pk, undone=False)
+    entries = ContactJournal.objects.filter(org_id=job.org_id, job_id=job.pk, undone=False)
     if undo_job.progress_total is None:
         with step(undo_job):
             undo_job.progress_total = entries.count()
@@ -64,7 +67,7 @@ def _undo_step(job: Job, undo_job: Job) -> int:
         else:
             undoer.undo_updated(contact_id, _json(before), _json(after), _json(now))
     undoer.remove_created()
-    ImportJournal.objects.filter(
+    ContactJournal.objects.filter(
         org_id=job.org_id, job_id=job.pk, contact_id__in=[entry[0] for entry in entries]
     ).update(undone=True)
     return len(entries)
@@ -90,7 +93,7 @@ class ContactUndo:
     def undo_created(self, contact_id: int, changed_since: bool) -> None:
         if changed_since:
             self.result["kept"] += 1
-            self.keep(contact_id, "*", "Created by the import and changed since: kept.")
+            self.keep(contact_id, "*", "Created by the job and changed since: kept.")
         else:
             self.removing.append(contact_id)
 
@@ -105,8 +108,9 @@ class ContactUndo:
             self.result["unchanged"] += 1
             return
         changed = self._fields(contact_id, before, after, now)
-        changed |= self._tags(contact_id, before, after, now)
-        changed |= self._values(contact_id, before, after, now)
+        if self._tags(contact_id, before, after, now) | self._values(contact_id, before, after, now):
+            Contact.objects.filter(org_id=self.org_id, pk=contact_id).update(updated_at=timezone.now())
+            changed = True
         self.result["restored" if changed else "unchanged"] += 1
 
     def _fields(self, contact_id: int, before, after, now) -> bool:
@@ -118,7 +122,7 @@ class ContactUndo:
             if current == new:
                 changes[column] = old
             else:
-                self.keep(contact_id, column, "Changed since the import: not overwritten.")
+                self.keep(contact_id, column, "Changed since the job: not overwritten.")
         if not changes:
             return False
         values = {**now["fields"], **changes}
@@ -144,7 +148,12 @@ class ContactUndo:
         added = (set(after["tags"]) - set(before["tags"])) & set(now["tags"])
         if added:
             ContactTag.objects.filter(org_id=self.org_id, contact_id=contact_id, tag_id__in=added).delete()
-        return bool(added)
+        removed = set(before["tags"]) - set(after["tags"]) - set(now["tags"])
+        if removed:
+            contact = Contact.objects.filter(org_id=self.org_id, pk=contact_id).only("created_at").get()
+            existing = Tag.objects.filter(org_id=self.org_id, pk__in=removed).values_list("id", flat=True)
+            ContactTag.objects.bulk_create([tag_row(contact, tag_id) for tag_id in existing], ignore_conflicts=True)
+        return bool(added or removed)
 
     def _values(self, contact_id: int, before, after, now) -> bool:
         changed = False
@@ -154,7 +163,7 @@ class ContactUndo:
                 continue
             if now["values"].get(field_id) != new:
                 key = self.field_keys.get(int(field_id), field_id)
-                self.keep(contact_id, f"custom.{key}", "Changed since the import: not overwritten.")
+                self.keep(contact_id, f"custom.{key}", "Changed since the job: not overwritten.")
                 continue
             if int(field_id) not in self.field_keys:
                 continue  # the field was deleted since, with its values
@@ -167,7 +176,7 @@ class ContactUndo:
 
 
 def _stored(org_id: int, contact_id: int, field_id: int, item: dict) -> FieldValue:
-    """A stored value row back from its snapshot (contacts.importing.journal)."""
+    """A stored value row back from its snapshot (contacts.journal)."""
     return FieldValue(
         org_id=org_id, contact_id=contact_id, field_id=field_id, position=item["position"], value=item["value"],
         folded=item["folded"], text_key=item["text_key"], number=item["number"],
