@@ -127,9 +127,9 @@ def test_a_contact_leaving_the_scope_after_the_start_is_skipped(alice, bob, caro
 
 
 def test_a_filter_value_with_quotes_and_wildcards_matches_only_what_search_matches(alice):
-    tricky = make_contact(alice.org, name="O'Brien", company="50%_off \"deals\"")
+    tricky = make_contact(alice.org, name="O'Brien", company='50%_off "deals"')
     make_contacts(alice.org, [{"name": "X", "company": "50x-off deals"}, {"name": "Y", "company": "5"}])
-    query = {"groups": [{"conditions": [{"field": "company", "op": "contains", "value": "0%_off \"d"}]}]}
+    query = {"groups": [{"conditions": [{"field": "company", "op": "contains", "value": '0%_off "d'}]}]}
     search = alice.client.post("/api/v1/contacts/search", {"query": query}, format="json").json()
     assert [row["id"] for row in search["results"]] == [tricky.id]
     job = run(alice, {"query": query, "q": "o'brien", "expected_count": 1, "action": {"add_tags": ["promo"]}})
@@ -146,10 +146,8 @@ def test_set_and_clear_built_in_and_custom_fields_as_a_patch_would(alice, tier):
         ],
     )
     ids = [c.id for c in people]
-    job = run(
-        alice,
-        {"ids": ids, "expected_count": 2, "action": {"set": {"company": "Ünited Corp", "custom.tier": "gold", "dnc": "yes"}}},
-    )
+    values = {"company": "Ünited Corp", "custom.tier": "gold", "dnc": "yes"}
+    job = run(alice, {"ids": ids, "expected_count": 2, "action": {"set": values}})
     assert job["status"] == "succeeded", job
     for contact_id in ids:
         stored = contact(alice.org, contact_id)
@@ -230,7 +228,7 @@ def test_a_saved_view_is_a_selection(alice):
         ({"expected_count": 1, "action": {"set": {"email": "a@b.co"}}}, "action.set.email", "not_bulk_settable"),
         ({"expected_count": 1, "action": {"set": {"tags": ["x"]}}}, "action.set.tags", "not_bulk_settable"),
         ({"expected_count": 1, "action": {"set": {"nope": 1}}}, "action.set.nope", "unknown_field"),
-        ({"expected_count": 1, "action": {"set": {"custom.nope": 1}}}, "action.set.custom.nope", "unknown_custom_field"),
+        ({"expected_count": 1, "action": {"set": {"custom.no": 1}}}, "action.set.custom.no", "unknown_custom_field"),
         ({"expected_count": 1, "action": {"set": {"dnc": "maybe"}}}, "action.set.dnc", None),
         ({"expected_count": 1, "action": {"clear": ["created_at"]}}, "action.clear.created_at", "unknown_field"),
         ({"expected_count": 1, "action": {"add_tags": ["x" * 65]}}, "action.add_tags.0", "invalid_tag"),

@@ -164,45 +164,46 @@ def test_a_bulk_action_and_patches_of_its_contacts_keep_both(alice, monkeypatch)
     CustomField.objects.create(org=alice.org, key="tier", name="Tier", data_type="text")
     CustomField.objects.create(org=alice.org, key="plan", name="Plan", data_type="text")
     people = [make_contact(alice.org, name=f"P{i}", company="Start", tags=["first"]) for i in range(30)]
+
+    def run_jobs(barrier, job_ids):
+        try:
+            barrier.wait(timeout=30)
+            for job_id in job_ids:
+                runner.run(alice.org.id, job_id)
+        finally:
+            connection.close()
+
+    def edit(barrier, responses, contacts, r):
+        client = client_of(alice)
+        try:
+            barrier.wait(timeout=30)
+            for person in contacts:
+                responses.append(client.patch(url(person), {"name": f"Renamed{r}"}, format="json"))
+                responses.append(client.post(url(person, "/tags"), {"tags": [f"own{r}"]}, format="json"))
+                responses.append(client.put(url(person, "/custom/plan"), {"value": f"P{r}"}, format="json"))
+        finally:
+            connection.close()
+
     for r in range(3):
-        body = {"expected_count": 30, "action": {"set": {"company": f"Bulk{r}", "custom.tier": f"T{r}"}}}
-        job_id = client_of(alice).post("/api/v1/contacts/bulk", body, format="json").json()["job"]["id"]
-        tag_job_id = client_of(alice).post(
-            "/api/v1/contacts/bulk", {"expected_count": 30, "action": {"add_tags": [f"bulk{r}"]}}, format="json"
-        ).json()["job"]["id"]
-        barrier = threading.Barrier(3)
-        responses = []
-
-        def run_jobs(*job_ids):
-            try:
-                barrier.wait(timeout=30)
-                for job_id in job_ids:
-                    runner.run(alice.org.id, job_id)
-            finally:
-                connection.close()
-
-        def edit(contacts, r=r):
-            client = client_of(alice)
-            try:
-                barrier.wait(timeout=30)
-                for person in contacts:
-                    responses.append(client.patch(url(person), {"name": f"Renamed{r}"}, format="json"))
-                    responses.append(client.post(url(person, "/tags"), {"tags": [f"own{r}"]}, format="json"))
-                    responses.append(client.put(url(person, "/custom/plan"), {"value": f"P{r}"}, format="json"))
-            finally:
-                connection.close()
-
+        bodies = [
+            {"expected_count": 30, "action": {"set": {"company": f"Bulk{r}", "custom.tier": f"T{r}"}}},
+            {"expected_count": 30, "action": {"add_tags": [f"bulk{r}"]}},
+        ]
+        job_ids = [
+            client_of(alice).post("/api/v1/contacts/bulk", body, format="json").json()["job"]["id"] for body in bodies
+        ]
+        barrier, responses = threading.Barrier(3), []
         threads = [
-            threading.Thread(target=run_jobs, args=(job_id, tag_job_id)),
-            threading.Thread(target=edit, args=(people[:15],)),
-            threading.Thread(target=edit, args=(people[15:],)),
+            threading.Thread(target=run_jobs, args=(barrier, job_ids)),
+            threading.Thread(target=edit, args=(barrier, responses, people[:15], r)),
+            threading.Thread(target=edit, args=(barrier, responses, people[15:], r)),
         ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
         assert [response.status_code for response in responses] == [200] * 90, [r.content for r in responses]
-        assert set(Job.objects.filter(pk__in=[job_id, tag_job_id]).values_list("status", flat=True)) == {"succeeded"}
+        assert set(Job.objects.filter(pk__in=job_ids).values_list("status", flat=True)) == {"succeeded"}
         for person in people:
             after = fresh(person)
             assert (after.name, after.company) == (f"Renamed{r}", f"Bulk{r}")
