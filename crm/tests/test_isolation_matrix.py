@@ -23,6 +23,7 @@ from contacts.models import Contact, ContactTag, FieldValue, Opportunity, SmartL
 from contacts.testing import make_contact
 from customization.models import CustomField, CustomFieldFolder, CustomValue, Tag
 from jobs.models import Job
+from jobs.tests.helpers import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +37,7 @@ class Case:
     body: dict | None
     status: int  # expected answer
     reveals_nothing: bool = True  # the body must not mention the secret contact
+    starts_job: bool = False  # the actor's own job: run it, then nothing of org A may have changed
 
     def __str__(self):
         return f"{self.method.upper()} {self.url} -> {self.status}"
@@ -44,7 +46,7 @@ class Case:
 CONTACT_ONLY = {"contacts": [{"name": f"Pwned {SECRET}", "email": "secret@a.test"}]}
 
 # Cases whose answer is the same for both: the secret contact is neither charlie's nor carol's to
-# export, and a member sees only their own jobs (the world's job is alice's).
+# export or act on, and a member sees only their own jobs (the world's job is alice's).
 BOTH = [
     Case("post", "/api/v1/contacts/export", {"q": SECRET.lower()}, 200),
     Case("get", "/api/v1/contacts/export", None, 200),
@@ -53,7 +55,12 @@ BOTH = [
     Case("post", "/api/v1/jobs/{job}/cancel", None, 404),
     Case("post", "/api/v1/jobs/{job}/undo", None, 404),
     Case("get", "/api/v1/jobs/{job}/errors", None, 404),
-]
+    # A bulk action naming the secret contact selects nothing it may not see: its job fails on the count.
+    Case("post", "/api/v1/contacts/bulk", {"ids": ["{c}"], "expected_count": 1, "action": {"add_tags": ["x"]}}, 202,
+         starts_job=True),
+    Case("post", "/api/v1/contacts/bulk", {"expected_count": 0, "action": {"set": {"company": "Pwned"}}}, 202,
+         starts_job=True),
+]  # fmt: skip
 # For each actor, the cases it runs. Every route of the API that is org-scoped appears here for
 # both actors or in contacts/tests/test_isolation.py ENDPOINTS (run for both).
 ISOLATION_CASES: dict[str, list[Case]] = {
@@ -176,6 +183,13 @@ def test_outsiders_get_the_isolation_answer_and_change_nothing(request, world, w
     assert response.status_code == case.status, body[:500]
     if case.reveals_nothing:
         assert SECRET.lower() not in body.decode().lower()
+    if case.starts_job:
+        assert run_jobs() == 1
+        job = Job.objects.get(created_by=actor.user)
+        assert (job.status, job.result["matched"]) == (
+            (Job.Status.FAILED, 0) if case.body["expected_count"] else (Job.Status.SUCCEEDED, 0)
+        )
+        Job.objects.filter(pk=job.pk).delete()  # the actor's own job is all that may differ
     assert snapshot(world_org_id(request)) == before
 
 
