@@ -18,6 +18,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -25,6 +26,7 @@ from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from contacts.bulk import start as start_bulk
 from contacts.contact_fields import WRITABLE_FIELDS
 from contacts.export import export_lines, known_columns
 from contacts.importing import ContactImporter, parse_options, read_csv
@@ -35,7 +37,9 @@ from contacts.normalize import ContactNormalizer
 from contacts.search.fields import FieldRegistry
 from contacts.search.free_text import q_rows
 from contacts.services import create_contact, update_contact
+from contacts.smart_list import MAX_IDS, SmartList
 from crm.errors import InvalidInput, TooLarge
+from customization.catalog import custom_fields_by_key
 from customization.models import Tag
 from orgs.admin import OrgFilter
 from orgs.models import Organization
@@ -186,6 +190,51 @@ class ContactAdminForm(forms.ModelForm):
         return cleaned
 
 
+class BulkChangeForm(forms.Form):
+    """One bulk action (contacts.bulk) on the selected contacts of one org."""
+
+    OPERATIONS = [
+        ("add_tags", "Add tags"),
+        ("remove_tags", "Remove tags"),
+        ("assign_to", "Assign to"),
+        ("set", "Set a field"),
+        ("clear", "Clear a field"),
+    ]
+    operation = forms.ChoiceField(choices=OPERATIONS)
+    tags = forms.CharField(required=False, help_text="Add or remove tags: names, comma-separated.")
+    assignee = forms.ModelChoiceField(queryset=None, required=False, help_text="Assign to: empty unassigns.")
+    field = forms.ChoiceField(required=False, help_text="Set or clear: a built-in field or a custom one.")
+    value = forms.CharField(required=False, help_text="Set: the value, as the API takes it (yes/no, a date…).")
+
+    def __init__(self, org: Organization, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = get_user_model().objects.filter(memberships__org=org).order_by("email")
+        builtin = [(spec.name, spec.label) for spec in WRITABLE_FIELDS if spec.name != "tags"]
+        custom = [(f"custom.{key}", field.name) for key, field in custom_fields_by_key(org.id).items()]
+        self.fields["field"].choices = [("", "—"), *builtin, *custom]
+
+    def clean(self):
+        data = super().clean()
+        operation = data.get("operation")
+        if operation in ("add_tags", "remove_tags") and not split_tags(data.get("tags") or ""):
+            self.add_error("tags", "Name at least one tag.")
+        if operation in ("set", "clear") and not data.get("field"):
+            self.add_error("field", "Choose a field.")
+        return data
+
+    def action(self) -> dict:
+        """The body's `action`, as `POST /contacts/bulk` takes it."""
+        data = self.cleaned_data
+        operation = data["operation"]
+        if operation in ("add_tags", "remove_tags"):
+            return {operation: split_tags(data["tags"])}
+        if operation == "assign_to":
+            return {"assign_to": data["assignee"].pk if data["assignee"] else None}
+        if operation == "set":
+            return {"set": {data["field"]: data["value"]}}
+        return {"clear": [data["field"]]}
+
+
 class ContactChangeList(ChangeList):
     """The page's tags (the tags column) read in one query, not one per row."""
 
@@ -251,24 +300,69 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
     sortable_by = ["created_at", "email", "company"]
     inlines = [OpportunityInline]
     change_list_template = "admin/contacts/contact/change_list.html"
-    actions = ["export_selected"]
+    actions = ["export_selected", "bulk_change"]
 
     @admin.action(description="Export the selected contacts (CSV, every column)")
     def export_selected(self, request, queryset):
         """The API's export (contacts.export) of the selection: one org at a time, as every export."""
+        org_id = self._one_org(request, queryset, "Export")
+        if org_id is None:
+            return None
+        rows = Contact.objects.filter(org_id=org_id, pk__in=queryset.values("pk")).order_by("-created_at", "-id")
+        columns = known_columns(FieldRegistry.for_org(org_id))
+        response = StreamingHttpResponse(
+            export_lines(org_id, rows, columns, "csv"), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="contacts-org-{org_id}.csv"'
+        return response
+
+    def _one_org(self, request, queryset, verb: str) -> int | None:
+        """The org of the selected contacts; None (with a message) when they span several."""
         orgs = list(queryset.order_by().values_list("org_id", flat=True).distinct()[:2])
         if len(orgs) != 1:
             self.message_user(
-                request, "Export contacts of one organization at a time: filter by it first.", messages.ERROR
+                request, f"{verb} contacts of one organization at a time: filter by it first.", messages.ERROR
             )
             return None
-        rows = Contact.objects.filter(org_id=orgs[0], pk__in=queryset.values("pk")).order_by("-created_at", "-id")
-        columns = known_columns(FieldRegistry.for_org(orgs[0]))
-        response = StreamingHttpResponse(
-            export_lines(orgs[0], rows, columns, "csv"), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = f'attachment; filename="contacts-org-{orgs[0]}.csv"'
-        return response
+        return orgs[0]
+
+    @admin.action(description="Change the selected contacts (tags, assignment, a field)…")
+    def bulk_change(self, request, queryset):
+        """The API's bulk action (contacts.bulk) on the selection, as a job of this staff user:
+        a form first, then the job's page (progress, cancel, undo)."""
+        org_id = self._one_org(request, queryset, "Change")
+        if org_id is None:
+            return None
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: MAX_IDS + 1])
+        if len(ids) > MAX_IDS:
+            self.message_user(
+                request, f"Select at most {MAX_IDS:,} contacts here (the API's query form has no cap).", messages.ERROR
+            )
+            return None
+        org = Organization.objects.get(pk=org_id)
+        form = BulkChangeForm(org, request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            try:
+                job = start_bulk(
+                    ContactNormalizer.for_org(org), request.user.id,
+                    {"action": form.action(), "expected_count": len(ids)}, SmartList(ids=ids), staff=True,
+                )  # fmt: skip
+            except InvalidInput as exc:
+                for error in exc.field_errors:
+                    form.add_error(None, f"{error.attr}: {error.detail}" if error.attr else error.detail)
+            else:
+                messages.success(request, f"Changing {len(ids):,} contacts of {org}: job #{job.pk}.")
+                return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Change {len(ids):,} contacts of {org}",
+            "form": form,
+            "ids": ids,
+            "action_name": "bulk_change",
+            "changelist_url": reverse("admin:contacts_contact_changelist"),
+        }
+        return TemplateResponse(request, "admin/contacts/contact/bulk_change.html", context)
 
     @admin.display(description="tags")
     def tag_list(self, obj: Contact) -> str:

@@ -204,3 +204,40 @@ def test_export_selected_streams_the_apis_export(staff, ada, org_a, org_b):
     mixed = staff.post(url, {"action": "export_selected", "_selected_action": [ada.pk, other.pk]}, follow=True)
     assert "one organization at a time" in mixed.content.decode()
     assert Contact.objects.count() == 3
+
+
+def test_bulk_change_starts_the_apis_bulk_job_on_the_selection(staff, ada, org_a, org_b, alice):
+    from jobs.models import Job
+    from jobs.tests.helpers import run_jobs
+
+    grace = make_contact(org=org_a, name="Grace", email="grace@example.com")
+    untouched = make_contact(org=org_a, name="Untouched")
+    url = reverse("admin:contacts_contact_changelist")
+    selected = {"action": "bulk_change", "_selected_action": [ada.pk, grace.pk]}
+    form = staff.post(url, selected)
+    assert form.status_code == 200
+    page = form.content.decode()
+    assert "Change 2 contacts of" in page and 'name="apply"' in page
+
+    refused = staff.post(url, {**selected, "apply": "1", "operation": "set", "field": "dnc", "value": "maybe"})
+    assert refused.status_code == 200 and "action.set.dnc" in refused.content.decode()
+    assert not Job.objects.exists()
+
+    started = staff.post(url, {**selected, "apply": "1", "operation": "add_tags", "tags": "Gala, vip"})
+    job = Job.objects.get()
+    assert started.status_code == 302 and started["Location"] == reverse("admin:jobs_job_change", args=[job.pk])
+    assert (job.kind, job.params["staff"], job.params["expected_count"]) == ("bulk", True, 2)
+    run_jobs()
+    assert Contact.objects.get(pk=grace.pk).tags == ["gala", "vip"]
+    assert Contact.objects.get(pk=ada.pk).tags == ["gala", "vip"]
+    assert Contact.objects.get(pk=untouched.pk).tags == []
+
+    staff.post(url, {**selected, "apply": "1", "operation": "assign_to", "assignee": alice.user.pk})
+    run_jobs()
+    assert set(Contact.objects.filter(pk__in=[ada.pk, grace.pk]).values_list("assigned_to_id", flat=True)) == {
+        alice.user.pk
+    }
+
+    other = make_contact(org=org_b, name="Other")
+    mixed = staff.post(url, {"action": "bulk_change", "_selected_action": [ada.pk, other.pk]}, follow=True)
+    assert "one organization at a time" in mixed.content.decode()
