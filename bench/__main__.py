@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument(
         "--only",
-        choices=["async-import"],
-        help="measure only this phase (with --reuse, against the database an earlier run seeded with the same sizes)",
+        nargs="+",
+        choices=["async-import", "smart-list"],
+        help="measure only these phases (with --reuse, against the database an earlier run seeded with the same sizes)",
     )
     run.add_argument("--wrk-seconds", type=int, default=15)
     run.add_argument("--wrk-connections", type=int, default=8)

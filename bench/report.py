@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -123,7 +124,85 @@ def shortfalls(results: dict) -> list[str]:
                    f"(target ≥ {GET_RPS} req/s) {wrk.get('error', '')}")  # fmt: skip
     out += tenant_shortfalls(results.get("many_tenants"))
     out += async_shortfalls(results.get("async_import"))
+    out += smart_list_shortfalls(results.get("smart_list"))
     return out
+
+
+SMART_LIST_RATIO = 0.5  # export and bulk: at least half of PostgreSQL's own rows/s
+EXPORT_GROWTH_MB = 100
+
+
+def smart_list_shortfalls(section: dict | None) -> list[str]:
+    if not section:
+        return []
+    out = []
+    export, bulk = section.get("export") or {}, section.get("bulk") or {}
+    if export.get("error") or export.get("api", {}).get("status") != 200:
+        out.append(f"export: not completed — {export.get('error') or export.get('api', {}).get('status')}")
+    else:
+        if export["ratio"] < SMART_LIST_RATIO:
+            out.append(f"export: {export['ratio']:.0%} of COPY's rows/s (target ≥ {SMART_LIST_RATIO:.0%})")
+        if export["api"]["rows"] != section["contacts"]:
+            out.append(f"export: {export['api']['rows']:,} rows for {section['contacts']:,} contacts")
+        if export["api"]["memory"]["growth_mb"] > EXPORT_GROWTH_MB:
+            out.append(f"export: gunicorn's memory grew {export['api']['memory']['growth_mb']:.0f} MB "
+                       f"(target ≤ {EXPORT_GROWTH_MB} MB)")  # fmt: skip
+    if bulk.get("error") or bulk.get("ratio") is None:
+        out.append(f"bulk add-tag: not completed — {bulk.get('error') or bulk.get('api', {}).get('error')}")
+    elif bulk["ratio"] < SMART_LIST_RATIO:
+        out.append(f"bulk add-tag: {bulk['ratio']:.0%} of one raw UPDATE's rows/s (target ≥ {SMART_LIST_RATIO:.0%})")
+    return out
+
+
+def smart_list_section(results: dict) -> list[str]:
+    section = results.get("smart_list")
+    if not section:
+        return []
+    count = section["contacts"]
+    lines = [
+        "## Export and bulk action on a whole smart list",
+        "",
+        f"The main org's {count:,} contacts. Export: `POST /contacts/export` as CSV with `id`, every built-in "
+        f"column and `{'`, `'.join(c for c in section['columns'] if c.startswith('custom.'))}`, read to the last byte, "
+        "against `COPY (SELECT the same columns, tags and values joined the same way, in list order) TO STDOUT "
+        "(FORMAT csv)` read by the loader; gunicorn's resident memory (master and workers) sampled every "
+        f"{section['sample_s']} s. Bulk: `POST /contacts/bulk` adding a new tag to every contact, timed until "
+        "`GET /jobs/{id}` answers `succeeded` (one `manage.py worker`), against one raw `UPDATE contacts_contact "
+        "SET updated_at = now()` of the same rows, committed. Targets: ≥ "
+        f"{SMART_LIST_RATIO:.0%} of PostgreSQL's rows/s for both; the export's memory growth ≤ {EXPORT_GROWTH_MB} MB.",
+        "",
+        "| what | ours s | ours rows/s | PostgreSQL s | PostgreSQL rows/s | ratio | notes | target |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    export = section.get("export") or {}
+    if export.get("api"):
+        api, raw = export["api"], export["raw"]
+        memory = api["memory"]
+        met = "met" if export["ratio"] >= SMART_LIST_RATIO and memory["growth_mb"] <= EXPORT_GROWTH_MB else "not met"
+        lines.append(
+            f"| export CSV | {api['seconds']:.1f} | {api['rows'] / api['seconds']:,.0f} | {raw['seconds']:.1f} | "
+            f"{count / raw['seconds']:,.0f} | {export['ratio']:.0%} | {api['rows']:,} rows, "
+            f"{api['bytes'] / 2**20:,.0f} MB (COPY {raw['bytes'] / 2**20:,.0f} MB), first byte "
+            f"{api['first_byte_s']:.2f} s, gunicorn RSS "
+            f"{memory['start_mb']:.0f} → peak {memory['peak_mb']:.0f} MB (+{memory['growth_mb']:.0f}) | {met} |"
+        )
+    elif export.get("error"):
+        lines.append(f"| export CSV | — | — | — | — | — | {export['error']} | not met |")
+    bulk = section.get("bulk") or {}
+    if bulk.get("api") and bulk.get("ratio") is not None:
+        api, raw = bulk["api"], bulk["raw"]
+        times = " / ".join("—" if api.get(k) is None else f"{api[k]:.1f}" for k in ("post_s", "queued_s", "worker_s"))
+        met = "met" if bulk["ratio"] >= SMART_LIST_RATIO else "not met"
+        lines.append(
+            f"| bulk add-tag | {api['seconds']:.1f} | {count / api['seconds']:,.0f} | {raw['seconds']:.1f} | "
+            f"{raw['rows'] / raw['seconds']:,.0f} | {bulk['ratio']:.0%} | POST / queued / worker s: {times}; result "
+            f"{json.dumps({k: v for k, v in (api.get('result') or {}).items() if k != 'failures'})} | {met} |"
+        )
+    else:
+        lines.append(
+            f"| bulk add-tag | — | — | — | — | — | {bulk.get('error') or bulk.get('api', {}).get('error')} | not met |"
+        )
+    return lines
 
 
 ASYNC_PARTS = (
@@ -196,7 +275,8 @@ def run_section(results: dict, command: str) -> list[str]:
         f"- API features found: {', '.join(f'{k}: {v}' for k, v in results.get('capabilities', {}).items())}",
     ]
     if args.get("only"):
-        lines.append(f"- Phases: only `{args['only']}` (`--only`); the other sections are not measured in this run")
+        only = args["only"] if isinstance(args["only"], str) else ", ".join(args["only"])
+        lines.append(f"- Phases: only `{only}` (`--only`); the other sections are not measured in this run")
     seed = results.get("seed", {})
     if seed and not seed.get("reused"):
         lines.append(
@@ -504,8 +584,8 @@ def write(results: dict, report_path: Path, chart_path: Path, command: str) -> s
         "",
         *hand_written(report_path),
     ]
-    sections = (shapes_section, counts_section, import_section, async_import_section, wrk_section, tenants_section,
-                rls_section)  # fmt: skip
+    sections = (shapes_section, counts_section, import_section, async_import_section, smart_list_section,
+                wrk_section, tenants_section, rls_section)  # fmt: skip
     for section in (run_section(results, command), *(make(results) for make in sections)):
         if section:
             lines += [*section, ""]

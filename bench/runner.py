@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from bench import asyncimport, importbench, measure, report, seed, tenants, wrkbench
+from bench import asyncimport, importbench, measure, report, seed, smartlist, tenants, wrkbench
 from bench import db as benchdb
 from bench.server import Client, Server
 from bench.shapes import DEEP_ROWS, LIST_PATH, SEARCH_PATH, build_shapes
@@ -252,9 +252,13 @@ def run(args) -> int:
     try:
         log(f"starting {server.command}")
         server.start(cast.owner.token, cast.main_org)
-        if args.only != "async-import":
+        if not args.only:
             measure_main(args, database, cast, server, clients, results)
-        if args.async_import_rows:
+        if not args.only or "smart-list" in args.only:
+            log("smart list: export of the main org (CSV) against COPY (SELECT …) TO STDOUT, then a bulk add-tag "
+                "on all of it against one raw UPDATE of the same rows")  # fmt: skip
+            results["smart_list"] = smartlist.run(database, server, cast, out)
+        if args.async_import_rows and (not args.only or "async-import" in args.only):
             log(f"async import: {args.async_import_rows:,} new rows, then the same rows half changed, as jobs of "
                 "one manage.py worker, against COPY (and COPY + merge) of the same rows")  # fmt: skip
             results["async_import"] = asyncimport.run(database, server, out, args.async_import_rows)
@@ -264,7 +268,7 @@ def run(args) -> int:
         server.stop()
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results["load_end"] = os.getloadavg()
-    name = f"results-{args.contacts}{'-' + args.only if args.only else ''}.json"
+    name = f"results-{args.contacts}{''.join('-' + phase for phase in args.only or [])}.json"
     (out / name).write_text(json.dumps(results, indent=2, default=str))
     text = report.write(results, Path(args.report), Path(args.chart), args.command)
     print(text)

@@ -34,7 +34,7 @@ from django.db import connection
 from contacts.contact_fields import WRITABLE_FIELDS
 from contacts.importing.write import lock_org
 from contacts.job_scope import normalizer_for
-from contacts.journal import FIELD_COLUMNS, JOURNAL, snapshot_sql
+from contacts.journal import FIELD_COLUMNS, JOURNAL, ORG, snapshot_sql
 from contacts.models import Contact, ContactJournal, ContactTag, FieldValue
 from contacts.normalize import MAX_TAGS_PER_CONTACT, SEARCHED_FIELDS, TEXT_FIELD_NAMES, ContactNormalizer
 from contacts.services import stored_rows
@@ -286,11 +286,12 @@ class Chunk:
         return {key: fields[key] for key in patch}
 
     def _record(self, live: list[int], parts: dict, side: str) -> None:
+        """The touched parts' state into the journal's `before` or `after`: each contact read by its
+        key in a scalar subquery (journal.ORG), never a join the planner could drive from the org."""
         state = snapshot_sql("c", parts["columns"], parts["tags"], parts["fields"])
         self.cursor.execute(
-            f"UPDATE {JOURNAL} j SET {side} = {state} FROM {CONTACTS} c "
-            "WHERE j.org_id = %(org)s AND j.job_id = %(job)s AND j.contact_id = ANY(%(live)s) "
-            "AND c.org_id = %(org)s AND c.id = j.contact_id",
+            f"UPDATE {JOURNAL} j SET {side} = (SELECT {state} FROM {CONTACTS} c WHERE c.org_id = {ORG} "
+            "AND c.id = j.contact_id) WHERE j.org_id = %(org)s AND j.job_id = %(job)s AND j.contact_id = ANY(%(live)s)",
             {"org": self.job.org_id, "job": self.job.pk, "live": live, **parts["params"]},
         )
 

@@ -26,24 +26,35 @@ JOURNAL = ContactJournal._meta.db_table
 ORG = "(SELECT %(org)s::bigint)"  # the org, hidden from the planner's per-org statistics (as columns.ORG_PARAM)
 
 
-def snapshot_sql(alias: str, columns=FIELD_COLUMNS, tags: str | None = None, fields: str | None = None) -> str:
+ALL = "all"  # snapshot_sql: every tag or every custom value
+
+
+def snapshot_sql(alias: str, columns=FIELD_COLUMNS, tags: str | None = ALL, fields: str | None = ALL) -> str:
     """A contact's state (of the row `alias`) as one jsonb: {"fields", "tags", "values"}; by
-    default all of it, or the given `columns`, and only the tag ids in the SQL array `tags`, the
-    values of the field ids in the SQL array `fields` (a bulk action's parts)."""
+    default all of it, or the given `columns`, only the tag ids in the SQL array `tags` and the
+    values of the field ids in the SQL array `fields` (a bulk action's parts), None: none."""
     pairs = ", ".join(f"'{column}', {alias}.{column}" for column in columns)
     tag_rows, value_rows = ContactTag._meta.db_table, FieldValue._meta.db_table
-    only_tags = f" AND t.tag_id = ANY({tags})" if tags else ""
-    only_fields = f" AND fv.field_id = ANY({fields})" if fields else ""
     stored = "to_jsonb(fv) - 'org_id' - 'contact_id' - 'field_id'"
-    return (
-        f"jsonb_build_object('fields', jsonb_build_object({pairs}), "
-        f"'tags', COALESCE((SELECT jsonb_agg(t.tag_id ORDER BY t.tag_id) FROM {tag_rows} t "
-        f"WHERE t.org_id = {alias}.org_id AND t.contact_id = {alias}.id{only_tags}), '[]'::jsonb), "
-        f"'values', COALESCE((SELECT jsonb_object_agg(v.field_id, v.items) FROM (SELECT fv.field_id, "
-        f"jsonb_agg({stored} ORDER BY fv.position) AS items FROM {value_rows} fv "
-        f"WHERE fv.org_id = {alias}.org_id AND fv.contact_id = {alias}.id{only_fields} GROUP BY fv.field_id) v), "
-        "'{}'::jsonb))"
-    )
+    tag_state, value_state = "'[]'::jsonb", "'{}'::jsonb"
+    # The restriction to `tags` / `fields` is an aggregate's FILTER, which the planner cannot turn
+    # into an index condition: each contact's rows are read by its key (org, contact), never through
+    # the (org, tag) or (org, field) indexes a growing tag would make a walk per contact.
+    if tags is not None:
+        only = "" if tags == ALL else f" FILTER (WHERE t.tag_id = ANY({tags}))"
+        tag_state = (
+            f"COALESCE((SELECT jsonb_agg(t.tag_id ORDER BY t.tag_id){only} FROM {tag_rows} t "
+            f"WHERE t.org_id = {alias}.org_id AND t.contact_id = {alias}.id), '[]'::jsonb)"
+        )
+    if fields is not None:
+        only = "" if fields == ALL else f" FILTER (WHERE v.field_id = ANY({fields}))"
+        value_state = (
+            f"COALESCE((SELECT jsonb_object_agg(v.field_id, v.items){only} FROM (SELECT fv.field_id, "
+            f"jsonb_agg({stored} ORDER BY fv.position) AS items FROM {value_rows} fv "
+            f"WHERE fv.org_id = {alias}.org_id AND fv.contact_id = {alias}.id GROUP BY fv.field_id) v), "
+            "'{}'::jsonb)"
+        )
+    return f"jsonb_build_object('fields', jsonb_build_object({pairs}), 'tags', {tag_state}, 'values', {value_state})"
 
 
 def state_of(contact_id: str) -> str:
