@@ -138,14 +138,18 @@ def attach_tags_and_custom(contacts: list[Contact]) -> list[Contact]:
     keep them on each (`tag_names`, `custom_values`) for `Contact.tags` and `Contact.custom`."""
     if not contacts:
         return contacts
-    orgs, ids = sorted({c.org_id for c in contacts}), [c.pk for c in contacts]
-    with connection.prepared_cursor() as cursor:
-        cursor.execute(TAGS_AND_VALUES, [orgs, ids, orgs, ids])
-        document = cursor.fetchone()[0]
-    found = json.loads(document) if document else {}
+    found = tags_and_custom(sorted({c.org_id for c in contacts}), [c.pk for c in contacts])
     for contact in contacts:
         contact.tag_names, contact.custom_values = found.get(str(contact.pk), ([], {}))
     return contacts
+
+
+def tags_and_custom(org_ids: list[int], contact_ids: list[int]) -> dict[str, list]:
+    """{contact id as text: [tag names, {key: value}]} of the contacts that have any, in one statement."""
+    with connection.prepared_cursor() as cursor:
+        cursor.execute(TAGS_AND_VALUES, [org_ids, contact_ids, org_ids, contact_ids])
+        document = cursor.fetchone()[0]
+    return json.loads(document) if document else {}
 
 
 class ContactRowQuerySet(TenantQuerySet):
