@@ -11,9 +11,10 @@ by contact id, one step (transaction) each:
 1. lock the chunk's contacts that still exist and are still in the creator's scope (FOR NO KEY
    UPDATE, in id order: a concurrent PATCH of one of them waits for the step, or the step for it,
    and the later writer works on the other's result, so neither is lost);
-2. record the touched parts' `before`, apply the action by set-based statements, record `after`;
-   contacts the action left as they were have both cleared (undo passes them by), the others get
-   `updated_at`.
+2. tags: insert or delete the tag rows, journal what was inserted or deleted and set
+   `updated_at` of those contacts, in one statement; fields: record the touched parts' `before`,
+   apply the action by set-based statements, record `after`; contacts the action left as they
+   were have both cleared (undo passes them by), the others get `updated_at`.
 
 The job's `position` is the last contact id done, so a worker that dies mid-job is replaced by one
 that goes on after the last committed chunk. Undo (contacts.undo) puts back every touched part
@@ -218,7 +219,6 @@ class Chunk:
         if not ids:
             return 0
         self.failed: list[tuple[int, str]] = []  # (contact id, why)
-        self.tag_ids: list[int] = []
         self.fields: dict[str, CustomField] = {}
         errors: list[FieldError] = []
         values = self.action.validate(self.normalizer, errors)
@@ -227,11 +227,14 @@ class Chunk:
         with connection.cursor() as cursor:
             self.cursor = cursor
             live = self._lock(ids)
-            parts = self._parts(values)
-            self._record(live, parts, "before")
-            self._write(live, values)
-            self._record(live, parts, "after")
-            changed = self._settle(live)
+            if self.action.name in ("add_tags", "remove_tags"):
+                changed = self._change_tags(live)
+            else:
+                parts = self._parts(values)
+                self._record(live, parts, "before")
+                self._write(live, values)
+                self._record(live, parts, "after")
+                changed = self._settle(live)
         result = self.job.result
         result["changed"] += changed
         result["unchanged"] += len(live) - changed - len(self.failed)
@@ -256,20 +259,13 @@ class Chunk:
 
     def _parts(self, values: dict) -> dict:
         """What the action may change, as snapshot_sql's arguments and their parameters."""
-        org = self.job.org_id
-        if self.action.name == "add_tags":
-            self.tag_ids = sorted(ensure_tags(org, self.action.tags).values())
-        elif self.action.name == "remove_tags":
-            known = Tag.objects.filter(org_id=org, name__in=self.action.tags)
-            self.tag_ids = sorted(known.values_list("id", flat=True))
         if "custom" in values:
             self.fields = self._custom_fields(values["custom"])
         columns = [c for c in FIELD_COLUMNS if c in values or (c in NAME_PARTS and NAME_PARTS & values.keys())]
         return {
             "columns": columns,
-            "tags": "%(tags)s::bigint[]" if self.action.name in ("add_tags", "remove_tags") else None,
             "fields": "%(fields)s::bigint[]" if self.fields else None,
-            "params": {"tags": self.tag_ids, "fields": [f.pk for f in self.fields.values()]},
+            "params": {"fields": [f.pk for f in self.fields.values()]},
         }
 
     def _custom_fields(self, patch: dict) -> dict[str, CustomField]:
@@ -288,7 +284,7 @@ class Chunk:
     def _record(self, live: list[int], parts: dict, side: str) -> None:
         """The touched parts' state into the journal's `before` or `after`: each contact read by its
         key in a scalar subquery (journal.ORG), never a join the planner could drive from the org."""
-        state = snapshot_sql("c", parts["columns"], parts["tags"], parts["fields"])
+        state = snapshot_sql("c", parts["columns"], None, parts["fields"])
         self.cursor.execute(
             f"UPDATE {JOURNAL} j SET {side} = (SELECT {state} FROM {CONTACTS} c WHERE c.org_id = {ORG} "
             "AND c.id = j.contact_id) WHERE j.org_id = %(org)s AND j.job_id = %(job)s AND j.contact_id = ANY(%(live)s)",
@@ -296,23 +292,56 @@ class Chunk:
         )
 
     def _write(self, live: list[int], values: dict) -> None:
-        org = self.job.org_id
-        if self.action.name == "add_tags":
-            self._add_tags(live)
-        elif self.action.name == "remove_tags":
-            self.cursor.execute(
-                f"DELETE FROM {TAGS} WHERE org_id = %s AND contact_id = ANY(%s) AND tag_id = ANY(%s)",
-                [org, live, self.tag_ids],
-            )
         builtin = {key: value for key, value in values.items() if key != "custom"}
         if builtin:
             self._set_columns(live, builtin)
         if self.fields:
             self._set_custom(live, values["custom"])
 
-    def _add_tags(self, live: list[int]) -> None:
-        """The tags, on every contact that stays within MAX_TAGS_PER_CONTACT; the others fail."""
-        params = {"org": self.job.org_id, "live": live, "tags": self.tag_ids, "cap": MAX_TAGS_PER_CONTACT}
+    def _change_tags(self, live: list[int]) -> int:
+        """Tags added or removed, journaled and `updated_at` set, in one statement: the tag rows
+        it inserted or deleted (RETURNING) are the journal's `after` or `before` (undo needs no
+        more than what changed). Adding skips, as failed, the contacts it would take past
+        MAX_TAGS_PER_CONTACT. Returns how many contacts changed."""
+        org = self.job.org_id
+        params = {"org": org, "job": self.job.pk, "live": live, "cap": MAX_TAGS_PER_CONTACT}
+        if self.action.name == "add_tags":
+            params["tags"] = sorted(ensure_tags(org, self.action.tags).values())
+            params["over"] = self._over_tag_cap(params)
+            change = (
+                f"INSERT INTO {TAGS} (org_id, contact_id, tag_id, created_at) "
+                f"SELECT c.org_id, c.id, t.id, c.created_at FROM {CONTACTS} c "
+                "CROSS JOIN unnest(%(tags)s::bigint[]) t(id) "
+                "WHERE c.org_id = %(org)s AND c.id = ANY(%(live)s) AND c.id <> ALL(%(over)s) ON CONFLICT DO NOTHING "
+                "RETURNING contact_id, tag_id"
+            )
+            before, after = "'[]'::jsonb", "r.tags"
+        else:
+            params["tags"] = sorted(
+                Tag.objects.filter(org_id=org, name__in=self.action.tags).values_list("id", flat=True)
+            )
+            change = (
+                f"DELETE FROM {TAGS} WHERE org_id = %(org)s AND contact_id = ANY(%(live)s) "
+                "AND tag_id = ANY(%(tags)s::bigint[]) RETURNING contact_id, tag_id"
+            )
+            before, after = "r.tags", "'[]'::jsonb"
+        self.cursor.execute(
+            f"WITH changed AS ({change}), "
+            "per_contact AS (SELECT contact_id, jsonb_agg(tag_id ORDER BY tag_id) AS tags FROM changed "
+            "GROUP BY contact_id), "
+            f"journaled AS (UPDATE {JOURNAL} j SET "
+            f"before = jsonb_build_object('fields', '{{}}'::jsonb, 'tags', {before}, 'values', '{{}}'::jsonb), "
+            f"after = jsonb_build_object('fields', '{{}}'::jsonb, 'tags', {after}, 'values', '{{}}'::jsonb) "
+            "FROM per_contact r WHERE j.org_id = %(org)s AND j.job_id = %(job)s AND j.contact_id = ANY(%(live)s) "
+            "AND j.contact_id = r.contact_id "
+            "RETURNING j.contact_id) "
+            f"UPDATE {CONTACTS} c SET updated_at = now() FROM journaled WHERE c.org_id = %(org)s "
+            "AND c.id = journaled.contact_id",
+            params,
+        )
+        return self.cursor.rowcount
+
+    def _over_tag_cap(self, params: dict) -> list[int]:
         others = (
             f"(SELECT count(*) FROM {TAGS} x WHERE x.org_id = c.org_id AND x.contact_id = c.id "
             "AND x.tag_id <> ALL(%(tags)s))"
@@ -325,12 +354,7 @@ class Chunk:
         over = [row[0] for row in self.cursor.fetchall()]
         reason = f"It would have more than {MAX_TAGS_PER_CONTACT} tags."
         self.failed += [(contact_id, reason) for contact_id in over]
-        self.cursor.execute(
-            f"INSERT INTO {TAGS} (org_id, contact_id, tag_id, created_at) "
-            f"SELECT c.org_id, c.id, t.id, c.created_at FROM {CONTACTS} c CROSS JOIN unnest(%(tags)s::bigint[]) t(id) "
-            "WHERE c.org_id = %(org)s AND c.id = ANY(%(live)s) AND c.id <> ALL(%(over)s) ON CONFLICT DO NOTHING",
-            {**params, "over": over},
-        )
+        return over
 
     def _set_columns(self, live: list[int], values: dict) -> None:
         """Built-in columns: each contact's derived columns (name parts, folded text, search
