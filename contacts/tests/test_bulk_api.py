@@ -355,3 +355,14 @@ def test_another_orgs_contacts_are_never_selected(alice, charlie):
     # And the other org cannot see or act on the job.
     assert charlie.client.get(f"/api/v1/jobs/{job['id']}").status_code == 404
     assert charlie.client.post(f"/api/v1/jobs/{job['id']}/undo").status_code == 404
+
+
+def test_undo_of_add_tags_removes_only_the_tags_the_job_added(alice):
+    had = make_contact(alice.org, name="Had", tags=["vip"])
+    plain = make_contact(alice.org, name="Plain")
+    job = run(alice, {"expected_count": 2, "action": {"add_tags": ["vip", "new"]}})
+    assert (job["result"]["changed"], contact(alice.org, had.id).tags) == (2, ["new", "vip"])
+    assert alice.client.post(f"/api/v1/jobs/{job['id']}/undo").status_code == 202
+    run_jobs()
+    assert contact(alice.org, had.id).tags == ["vip"]
+    assert contact(alice.org, plain.id).tags == []
