@@ -23,4 +23,5 @@ SORT_DIRECTIONS = ("asc", "desc")
 # Saved views.
 MAX_VIEWS = 100
 MAX_VIEW_NAME = 100
+MAX_VIEW_DEPTH = 5  # saved views a query may reach through `view in [...]`, one inside the other
 MAX_ROW_ID = 2**63 - 1  # a bigint key: a larger id names no row (and must not reach PostgreSQL)

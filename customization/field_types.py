@@ -41,6 +41,7 @@ class FilterKind:
     DATE = "date"
     DATETIME = "datetime"
     USER = "user"
+    VIEW = "view"  # the `view` pseudo-field: membership of the org's saved views
 
 
 # Dates and datetimes share operators (a date-only value on a datetime means that whole day).
@@ -53,6 +54,9 @@ _TEMPORAL_OPERATORS = (
     "between",
     "within_last",
     "more_than_ago",
+    "within_next",
+    "more_than_ahead",
+    "today",
     "is_empty",
     "is_not_empty",
 )
@@ -76,6 +80,7 @@ OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
     FilterKind.DATE: _TEMPORAL_OPERATORS,
     FilterKind.DATETIME: _TEMPORAL_OPERATORS,
     FilterKind.USER: ("eq", "neq", "in", "not_in", "is_empty", "is_not_empty"),
+    FilterKind.VIEW: ("in", "not_in"),
 }
 
 MAX_TEXT = 1000

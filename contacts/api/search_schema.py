@@ -33,10 +33,11 @@ from crm.limits import (
     SORT_DIRECTIONS,
     SPAN_UNITS,
 )
+from customization.field_types import OPERATORS_BY_KIND
 
 FIELD_HELP = (
-    f"A built-in field ({', '.join(BUILTIN_FIELDS)}) or `custom.<key>` of one of the org's custom fields. "
-    "See GET /contacts/fields for the fields, their types and operators."
+    f"A built-in field ({', '.join(BUILTIN_FIELDS)}), `custom.<key>` of one of the org's custom fields, or "
+    "`view` (membership of saved views, by id). See GET /contacts/fields for the fields, their types and operators."
 )
 
 SCALAR_SCHEMAS = [
@@ -52,9 +53,9 @@ SCALAR_SCHEMAS = [
 VALUE_SCHEMA = {
     "description": (
         "Depends on the field's type and the operator: a scalar for eq/neq/gt/gte/lt/lte/contains/not_contains/"
-        "starts_with/ends_with; a non-empty list (≤ 100) for in/not_in/contains_any/contains_all; `[lo, hi]` "
-        "for between (both ends included); `{amount, unit}` for within_last/more_than_ago; absent for "
-        "is_empty/is_not_empty."
+        "starts_with/ends_with; a non-empty list (≤ 100) for in/not_in/contains_any/contains_all (saved view ids "
+        "for `view`); `[lo, hi]` for between (both ends included); `{amount, unit}` for within_last/more_than_ago/"
+        "within_next/more_than_ahead; absent for is_empty/is_not_empty/today."
     ),
     "oneOf": [
         *SCALAR_SCHEMAS,
@@ -159,7 +160,7 @@ class OperatorListField(serializers.ListField):
     pass
 
 
-FILTER_KINDS = ["text", "tags", "boolean", "number", "date", "datetime", "user"]
+FILTER_KINDS = list(OPERATORS_BY_KIND)
 
 
 class FieldCatalogEntrySerializer(serializers.Serializer):

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.db.models.lookups import IsNull
 
+from contacts.models import Contact, SmartListView
 from contacts.paging import Selection
 from contacts.search.fields import FieldRegistry, SearchField
-from contacts.search.free_text import QText
-from contacts.search.operators import ALL_OPERATORS, Context, ValueProblem, kind_of, side_of
+from contacts.search.free_text import QText, q_rows
+from contacts.search.operators import ALL_OPERATORS, UNKNOWN_VIEW, Context, ValueProblem, kind_of, side_of
 from contacts.search.query import (
     Query,
     SearchRequest,
@@ -33,6 +34,7 @@ from contacts.search.query import (
     parse_sort,
 )
 from crm.errors import FieldError, InvalidInput
+from crm.limits import MAX_ROW_ID, MAX_VIEW_DEPTH
 from customization.catalog import normalize_tag
 from customization.models import Tag
 
@@ -99,11 +101,49 @@ class SearchPlan:
         return Selection(rows, ids, has_filter, common=bool(self.text.index), arms=arms)
 
 
+@dataclass
+class SavedViews:
+    """The saved views a query may name (`view in [ids]`), read once per compile and shared by the
+    views compiled inside it: the org's stored views, or, while a PUT validates a new set, that set
+    (`given`; only its views may be named). `members` memoizes each view's compiled selection."""
+
+    org_id: int | None
+    given: dict[int, SmartListView] | None = None
+    loaded: dict[int, SmartListView | None] = field(default_factory=dict)
+    members: dict[tuple[int, int], QuerySet | ValueProblem] = field(default_factory=dict)
+
+    def get(self, ids: set[int]) -> dict[int, SmartListView]:
+        if self.given is not None:
+            return {view_id: self.given[view_id] for view_id in ids if view_id in self.given}
+        missing = ids - self.loaded.keys()
+        if missing and self.org_id is not None:
+            found = SmartListView.objects.for_org(self.org_id).in_bulk(sorted(missing))
+            self.loaded.update({view_id: found.get(view_id) for view_id in missing})
+        return {view_id: self.loaded[view_id] for view_id in ids if self.loaded.get(view_id) is not None}
+
+
+def chain_of(views) -> str:
+    return " → ".join(f"{view.name!r} (id {view.pk})" for view in views)
+
+
+# Codes that already name the view at fault: passed up unchanged through the views that contain it.
+VIEW_PROBLEMS = ("view_cycle", "view_too_deep", "invalid_view")
+
+
 class SearchCompiler:
-    def __init__(self, registry: FieldRegistry, ctx: Context, org_id: int | None = None):
+    def __init__(
+        self,
+        registry: FieldRegistry,
+        ctx: Context,
+        org_id: int | None = None,
+        saved_views: SavedViews | None = None,
+        inside: tuple[SmartListView, ...] = (),
+    ):
         self.registry = registry
         self.ctx = ctx
         self.org_id = org_id
+        self.saved_views = SavedViews(org_id) if saved_views is None else saved_views
+        self.inside = inside  # the saved views being compiled, outermost first
 
     @classmethod
     def for_member(cls, membership, now: dt.datetime | None = None) -> SearchCompiler:
@@ -128,6 +168,53 @@ class SearchCompiler:
             ids = dict(Tag.objects.for_org(self.org_id).filter(name__in=names).values_list("name", "id"))
             self.ctx = dataclasses.replace(self.ctx, tag_ids=ids)
 
+    def resolve_views(self, query: Query) -> None:
+        """What each saved view `query` names selects, compiled now (with the same "now", so a view
+        of `within_next` moves with the clock), or why it cannot be applied."""
+        ids = set()
+        for group in query.groups:
+            for condition in group.conditions:
+                if condition.field == "view" and isinstance(condition.value, list):
+                    ids |= {v for v in condition.value if type(v) is int and 1 <= v <= MAX_ROW_ID}
+        if not ids:
+            return
+        found = self.saved_views.get(ids)
+        views = {view_id: ValueProblem("unknown_view", UNKNOWN_VIEW) for view_id in ids}
+        views |= {view_id: self.view_members(view) for view_id, view in found.items()}
+        self.ctx = dataclasses.replace(self.ctx, views=views)
+
+    def view_members(self, view: SmartListView) -> QuerySet | ValueProblem:
+        """The org's contacts in `view` (its query AND its q), or the problem that keeps it from being
+        applied: a cycle, nesting deeper than MAX_VIEW_DEPTH, or an invalid part."""
+        ids = [inside.pk for inside in self.inside]
+        if view.pk in ids:
+            loop = [*self.inside[ids.index(view.pk) :], view]
+            return ValueProblem("view_cycle", f"Saved views refer to each other in a cycle: {chain_of(loop)}.")
+        if len(self.inside) >= MAX_VIEW_DEPTH:
+            detail = f"Saved views may be nested at most {MAX_VIEW_DEPTH} deep: {chain_of([*self.inside, view])}."
+            return ValueProblem("view_too_deep", detail)
+        key = (view.pk, len(self.inside))
+        if key not in self.saved_views.members:
+            self.saved_views.members[key] = self.nested(view).selection_of(view)
+        return self.saved_views.members[key]
+
+    def nested(self, view: SmartListView) -> SearchCompiler:
+        """A compiler for the query of `view`, inside the views being compiled."""
+        ctx = dataclasses.replace(self.ctx, tag_ids={}, views={})
+        return SearchCompiler(self.registry, ctx, self.org_id, self.saved_views, (*self.inside, view))
+
+    def selection_of(self, view: SmartListView) -> QuerySet | ValueProblem:
+        errors: list[FieldError] = []
+        condition = self.compile_query(parse_query(view.query, "query", errors), errors)
+        q = parse_q(view.q, "q", errors)
+        if errors:
+            first = errors[0]
+            if first.code in VIEW_PROBLEMS:
+                return ValueProblem(first.code, first.detail)
+            detail = f"The saved view {view.name!r} (id {view.pk}) cannot be applied: {first.detail} ({first.attr})"
+            return ValueProblem("invalid_view", detail)
+        return Contact.objects.for_org(self.org_id).filter(condition, q_rows(q))  # q as a row check: no look-up
+
     # --- stage 2 + 3 ----------------------------------------------------------------
 
     def resolve_field(self, name: str, attr: str, errors: list[FieldError]) -> SearchField | None:
@@ -150,6 +237,7 @@ class SearchCompiler:
         if not query.groups:
             return []
         self.resolve_tags(query)
+        self.resolve_views(query)
         groups = []
         for group in query.groups:
             group_q = Q()
@@ -230,13 +318,17 @@ class SearchCompiler:
             any_of(groups), request.q, sort, request.limit, request.offset, request.count, request.cursor, groups
         )
 
-    def validate_view(self, query: Any, q: Any, sort: Any, attr: str, errors: list[FieldError]) -> dict:
-        """A saved view's parts, validated like a search; returns their normalized JSON."""
+    def validate_view(
+        self, query: Any, q: Any, sort: Any, attr: str, errors: list[FieldError], view: SmartListView | None = None
+    ) -> dict:
+        """A saved view's parts, validated like a search; returns their normalized JSON. `view`: the
+        stored view these parts replace (so naming itself, directly or not, is a cycle)."""
+        compiler = self if view is None else self.nested(view)
         parsed_query = parse_query(query, f"{attr}.query", errors)
         parsed_q = parse_q(q, f"{attr}.q", errors)
         parsed_sort = parse_sort(sort, f"{attr}.sort", errors)
-        self.compile_query(parsed_query, errors)
-        self.compile_sort(parsed_sort, errors)
+        compiler.compile_query(parsed_query, errors)
+        compiler.compile_sort(parsed_sort, errors)
         return {
             "query": query_to_json(parsed_query),
             "q": parsed_q,
@@ -251,7 +343,7 @@ class SearchCompiler:
             q=parse_q(view.q, f"{attr}.q", errors),
             sort=parse_sort(view.sort, f"{attr}.sort", errors),
         )
-        plan = self.compile_parsed(request, errors)
+        plan = self.nested(view).compile_parsed(request, errors)
         if errors:
             raise InvalidInput(errors, detail=f"The saved view {view.name!r} cannot be applied.")
         return plan

@@ -1,7 +1,8 @@
 """The one field registry of the smart-list search: every filterable/sortable field of an org.
 
 Built-in contact fields come from their table (contacts.contact_fields); each of the org's custom fields becomes
-`custom.<key>`, typed by `customization.field_types` (its filter kind gives the operators).
+`custom.<key>`, typed by `customization.field_types` (its filter kind gives the operators); the
+pseudo-field `view` filters on membership of the org's saved views.
 The compiler, saved-view validation, `GET /contacts/fields` and the docs all read from it,
 so a custom key reaches SQL only after it matched one of the org's definitions.
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 from contacts.contact_fields import CONTACT_FIELDS
 from customization.catalog import custom_fields_by_key
-from customization.field_types import FIELD_TYPES, OPERATORS_BY_KIND
+from customization.field_types import FIELD_TYPES, OPERATORS_BY_KIND, FilterKind
 
 CUSTOM_PREFIX = "custom."
 MAX_FIELD_NAME = 100
@@ -60,6 +61,11 @@ BUILTIN_FIELDS: dict[str, SearchField] = {
     for spec in CONTACT_FIELDS
 }
 
+# Filterable, but not a value of the contact: never a column, an export field or a sort key.
+PSEUDO_FIELDS: dict[str, SearchField] = {
+    "view": SearchField(name="view", label="Saved view", kind=FilterKind.VIEW, type="view", sortable=False),
+}
+
 # Custom types that cannot be ordered meaningfully.
 UNSORTABLE_DATA_TYPES = frozenset({"multi_select", "textarea"})
 
@@ -98,15 +104,16 @@ class FieldRegistry:
     def get(self, name) -> SearchField | None:
         if not isinstance(name, str):
             return None
-        return BUILTIN_FIELDS.get(name) or self.custom.get(name)
+        return BUILTIN_FIELDS.get(name) or PSEUDO_FIELDS.get(name) or self.custom.get(name)
 
     def all(self) -> list[SearchField]:
+        """The contact's fields, built-in and custom (what can be displayed and exported)."""
         return [*BUILTIN_FIELDS.values(), *self.custom.values()]
 
     def catalog(self) -> list[dict]:
         """`GET /contacts/fields`: what a filter UI needs per field."""
         out = []
-        for f in self.all():
+        for f in [*self.all(), *PSEUDO_FIELDS.values()]:
             entry = {
                 "field": f.name,
                 "label": f.label,

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import math
+import operator
 import re
 import zoneinfo
 from collections.abc import Mapping
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, ClassVar
 
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models import lookups as L
 from django.db.models.fields.json import KeyTextTransform
 
@@ -61,6 +63,9 @@ OP_SHAPES: dict[str, str] = {
     "between": RANGE,
     "within_last": SPAN,
     "more_than_ago": SPAN,
+    "within_next": SPAN,
+    "more_than_ahead": SPAN,
+    "today": NO_VALUE,
 }
 ALL_OPERATORS: tuple[str, ...] = tuple(sorted({op for ops in OPERATORS_BY_KIND.values() for op in ops}))
 
@@ -81,13 +86,16 @@ class ValueProblem(Exception):
 
 @dataclass(frozen=True)
 class Context:
-    """What values are interpreted against: the org's time zone and region, "now", and the
-    catalog ids of the tag names the request names (resolved by the compiler in one query)."""
+    """What values are interpreted against: the org's time zone and region, "now", the catalog
+    ids of the tag names the request names (resolved by the compiler in one query), and what each
+    saved view it names selects (`views`: the org's contacts in it, or why it cannot be applied;
+    resolved by the compiler, which compiles those views with this same "now")."""
 
     tz: zoneinfo.ZoneInfo
     now: dt.datetime  # aware, UTC
     region: str = "US"
     tag_ids: Mapping[str, int] = dataclass_field(default_factory=dict)
+    views: Mapping[int, QuerySet | ValueProblem] = dataclass_field(default_factory=dict)
 
     @classmethod
     def for_org(cls, org, now: dt.datetime | None = None) -> Context:
@@ -219,8 +227,9 @@ def day_bounds(day: dt.date, tz: zoneinfo.ZoneInfo) -> Day:
     return Day(start, end)
 
 
-def subtract_months(moment: dt.datetime, months: int) -> dt.datetime:
-    index = moment.year * 12 + (moment.month - 1) - months
+def add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    """`months` later (earlier when negative), the day clamped to the month's end (31 Mar − 1 = 29 Feb)."""
+    index = moment.year * 12 + (moment.month - 1) + months
     year, month = divmod(index, 12)
     month += 1
     if year < 1:
@@ -229,19 +238,35 @@ def subtract_months(moment: dt.datetime, months: int) -> dt.datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def span_cutoff(span: Span, ctx: Context) -> dt.datetime:
-    """Now minus the span, counted on the org's wall clock (so "1 day" across DST is a calendar day)."""
+AGO, AHEAD = -1, 1  # the direction a span is counted from now
+
+
+def span_cutoff(span: Span, ctx: Context, direction: int = AGO) -> dt.datetime:
+    """Now minus (AGO) or plus (AHEAD) the span, counted on the org's wall clock (so "1 day" across
+    DST is a calendar day)."""
     try:
         if span.unit == "hours":
-            return ctx.now - dt.timedelta(hours=span.amount)
+            return ctx.now + direction * dt.timedelta(hours=span.amount)
         local = ctx.now.astimezone(ctx.tz).replace(tzinfo=None)
         if span.unit in ("days", "weeks"):
-            local -= dt.timedelta(days=span.amount * (7 if span.unit == "weeks" else 1))
+            local += direction * dt.timedelta(days=span.amount * (7 if span.unit == "weeks" else 1))
         else:
-            local = subtract_months(local, span.amount * (12 if span.unit == "years" else 1))
+            local = add_months(local, direction * span.amount * (12 if span.unit == "years" else 1))
         return local.replace(tzinfo=ctx.tz).astimezone(dt.UTC)
     except (OverflowError, ValueError):
         raise ValueProblem("out_of_range", "That span reaches outside the supported range of dates.")
+
+
+def cutoff_day(span: Span, ctx: Context, direction: int = AGO) -> dt.date:
+    """The date, in the org's time zone, of now minus or plus the span."""
+    try:
+        return span_cutoff(span, ctx, direction).astimezone(ctx.tz).date()
+    except OverflowError:  # an instant at the calendar's edge has no date in the org's time zone
+        raise ValueProblem("out_of_range", "That span reaches outside the supported range of dates.")
+
+
+def local_today(ctx: Context) -> dt.date:
+    return ctx.now.astimezone(ctx.tz).date()
 
 
 def parse_span(raw: Any) -> Span:
@@ -550,10 +575,21 @@ class DateKind(_OrderedKind):
             raise ValueProblem("out_of_range", f"{raw!r} has no date in the organization's time zone.")
 
     def op_within_last(self, field, value, ctx):
-        return self.compare(field, [self.lower_bound(span_cutoff(value, ctx).astimezone(ctx.tz).date(), True)])
+        return self.compare(field, [self.lower_bound(cutoff_day(value, ctx), True)])
 
     def op_more_than_ago(self, field, value, ctx):
-        return self.compare(field, [self.upper_bound(span_cutoff(value, ctx).astimezone(ctx.tz).date(), False)])
+        return self.compare(field, [self.upper_bound(cutoff_day(value, ctx), False)])
+
+    def op_within_next(self, field, value, ctx):
+        return self.compare(
+            field, [self.lower_bound(local_today(ctx), True), self.upper_bound(cutoff_day(value, ctx, AHEAD), True)]
+        )
+
+    def op_more_than_ahead(self, field, value, ctx):
+        return self.compare(field, [self.lower_bound(cutoff_day(value, ctx, AHEAD), False)])
+
+    def op_today(self, field, value, ctx):
+        return self.compare(field, [("exact", local_today(ctx))])
 
 
 @register
@@ -593,6 +629,15 @@ class DatetimeKind(_OrderedKind):
     def op_more_than_ago(self, field, value, ctx):
         return self.compare(field, [("lt", span_cutoff(value, ctx))])
 
+    def op_within_next(self, field, value, ctx):
+        return self.compare(field, [("gte", ctx.now), ("lte", span_cutoff(value, ctx, AHEAD))])
+
+    def op_more_than_ahead(self, field, value, ctx):
+        return self.compare(field, [("gt", span_cutoff(value, ctx, AHEAD))])
+
+    def op_today(self, field, value, ctx):
+        return self.op_eq(field, day_bounds(local_today(ctx), ctx.tz), ctx)
+
 
 @register
 class UserKind(Kind):
@@ -618,6 +663,39 @@ class UserKind(Kind):
 
     def op_not_in(self, field, value, ctx):
         return ~self.op_in(field, value, ctx) | self.empty(field)
+
+
+UNKNOWN_VIEW = "No saved view with this id in this organization."
+
+
+@register
+class ViewKind(Kind):
+    """The `view` pseudo-field: membership of saved views, by id. What each view selects was resolved
+    by the compiler (`Context.views`, the org's contacts in it); the subquery is ANDed with the
+    caller's already scoped rows, so it only ever narrows them."""
+
+    kind = FilterKind.VIEW
+
+    def scalar(self, field, op, raw, ctx):
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ValueProblem("wrong_type", "Expected a saved view id (integer).")
+        members = ctx.views.get(raw)
+        if members is None:  # another org's view reads the same as none: ids cannot be probed
+            raise ValueProblem("unknown_view", UNKNOWN_VIEW)
+        if isinstance(members, ValueProblem):
+            raise ValueProblem(members.code, members.detail)
+        return raw
+
+    def members(self, ids: list[int], ctx) -> Q:
+        """In any of the views: one subquery over the org's contacts, the views' conditions ORed."""
+        rows = functools.reduce(operator.or_, (ctx.views[view_id] for view_id in sorted(set(ids))))
+        return Q(pk__in=rows.values("pk"))
+
+    def op_in(self, field, value, ctx):
+        return self.members(value, ctx)
+
+    def op_not_in(self, field, value, ctx):
+        return ~self.members(value, ctx)
 
 
 def kind_of(field: SearchField) -> Kind:

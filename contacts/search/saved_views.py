@@ -2,7 +2,9 @@
 
 The set carries an ETag (a hash of its content); a replacement with an `If-Match` that no
 longer matches changes nothing (412). Each view's query/q/sort is validated by the search
-compiler exactly like a search, with attrs prefixed `views.<i>.`.
+compiler exactly like a search, with attrs prefixed `views.<i>.`. A view may name other views
+(`view in [ids]`) only among those the same PUT keeps, as that PUT defines them: the set saved
+never refers to a view it deletes, nor in a cycle.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from django.db import transaction
 
 from contacts.models import SmartListView
-from contacts.search.compiler import SearchCompiler
+from contacts.search.compiler import SavedViews, SearchCompiler
 from contacts.search.operators import clean_text
 from contacts.search.query import unknown_keys
 from crm.errors import FieldError, InvalidInput, PreconditionFailed
@@ -55,6 +57,17 @@ def if_match_allows(header: str | None, etag: str) -> bool:
     candidates = [part.strip() for part in header.split(",")]
     bare = etag.strip('"')
     return any(c == "*" or c.removeprefix("W/").strip('"') == bare for c in candidates)
+
+
+def _kept_views(raw_views: list) -> dict[int, SmartListView]:
+    """The views of a PUT that keep an id, as it defines them: the only views its queries may name."""
+    kept = {}
+    for raw in raw_views:
+        view_id = raw.get("id") if isinstance(raw, dict) else None
+        if type(view_id) is int and view_id >= 1:
+            name = raw.get("name") if isinstance(raw.get("name"), str) else ""
+            kept[view_id] = SmartListView(pk=view_id, name=name.strip(), query=raw.get("query"), q=raw.get("q"))
+    return kept
 
 
 def _clean_entry(
@@ -104,7 +117,8 @@ def _clean_entry(
                 )
         entry["columns"] = columns
 
-    entry.update(compiler.validate_view(raw.get("query"), raw.get("q"), raw.get("sort"), attr, errors))
+    itself = compiler.saved_views.given.get(view_id) if type(view_id) is int else None
+    entry.update(compiler.validate_view(raw.get("query"), raw.get("q"), raw.get("sort"), attr, errors, itself))
     return entry
 
 
@@ -124,6 +138,7 @@ def replace_views(membership, body: Any, if_match: str | None) -> list[dict]:
         raise InvalidInput([FieldError("views", "too_many", f"At most {MAX_VIEWS} views.")])
 
     compiler = SearchCompiler.for_member(membership)
+    compiler.saved_views = SavedViews(membership.org_id, given=_kept_views(raw_views))
     columns_known = {f.name for f in compiler.registry.all()} | set(EXTRA_COLUMNS)
     entries = [_clean_entry(raw, i, compiler, columns_known, errors) for i, raw in enumerate(raw_views)]
     seen: set[int] = set()

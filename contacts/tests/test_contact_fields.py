@@ -9,7 +9,7 @@ from contacts.contact_fields import CONTACT_FIELDS, TOKEN_FIELDS, WRITABLE_FIELD
 from contacts.importing.columns import COLUMN_SPEC
 from contacts.importing.parsing import CONTACT_COLUMNS
 from contacts.models import Contact
-from contacts.search.fields import BUILTIN_FIELDS, FieldRegistry
+from contacts.search.fields import BUILTIN_FIELDS, PSEUDO_FIELDS, FieldRegistry
 from customization.rendering import render
 
 
@@ -26,7 +26,7 @@ def test_every_reader_lists_the_same_fields():
     names = [spec.name for spec in CONTACT_FIELDS]
     writable = [spec.name for spec in WRITABLE_FIELDS]
     assert list(BUILTIN_FIELDS) == names
-    assert [entry["field"] for entry in FieldRegistry().catalog()] == names
+    assert [entry["field"] for entry in FieldRegistry().catalog()] == [*names, *PSEUDO_FIELDS]  # `view`: filter only
     assert list(ContactSerializer().fields) == ["id", *names, "custom"]
     assert [name for name, f in ContactSerializer().fields.items() if not f.read_only] == [*writable, "custom"]
     assert list(CONTACT_COLUMNS) == writable

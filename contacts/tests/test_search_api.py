@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from contacts.models import SmartListView
 from contacts.normalize import build_search_text
 from contacts.testing import make_contact
 from customization.field_types import OPERATORS_BY_KIND
@@ -253,6 +254,8 @@ def test_field_catalog_of_another_org_shows_none_of_org_a_custom_fields(charlie,
 
 def test_every_catalog_field_can_be_filtered_with_every_listed_operator(alice, contacts):
     """NetBox-style "every field has a filter": each (field, op) of the catalog compiles and runs."""
+    company = {"field": "company", "op": "eq", "value": "acme"}
+    view = SmartListView.objects.create(org=alice.org, name="Acme", query=where(company)["query"])
     samples = {
         "text": "a",
         "tags": "vip",
@@ -261,6 +264,7 @@ def test_every_catalog_field_can_be_filtered_with_every_listed_operator(alice, c
         "date": "2025-01-01",
         "datetime": "2025-01-01",
         "user": alice.user.id,
+        "view": view.id,
     }
     for entry in alice.client.get("/api/v1/contacts/fields").json()["fields"]:
         scalar = entry.get("options", [samples[entry["kind"]]])[0]
@@ -273,9 +277,11 @@ def test_every_catalog_field_can_be_filtered_with_every_listed_operator(alice, c
                 "between": [scalar, scalar],
                 "within_last": {"amount": 1, "unit": "days"},
                 "more_than_ago": {"amount": 1, "unit": "days"},
+                "within_next": {"amount": 1, "unit": "days"},
+                "more_than_ahead": {"amount": 1, "unit": "days"},
             }.get(op, scalar)
             condition = {"field": entry["field"], "op": op}
-            if op not in ("is_empty", "is_not_empty"):
+            if op not in ("is_empty", "is_not_empty", "today"):
                 condition["value"] = value
             response = alice.client.post(URL, where(condition), format="json")
             assert response.status_code == 200, (condition, response.content)

@@ -11,9 +11,10 @@ import datetime as dt
 import pytest
 from django.db import transaction
 
-from contacts.models import Contact
+from contacts.models import Contact, SmartListView
 from contacts.normalize import build_search_text
 from contacts.search import FieldRegistry, SearchCompiler
+from contacts.search.fields import PSEUDO_FIELDS
 from contacts.search.operators import KINDS, OP_SHAPES, Context
 from contacts.testing import make_contact
 from crm.db_security import as_org
@@ -114,7 +115,14 @@ def world(django_db_setup, django_db_blocker):
         make("Dee", dt.datetime(2023, 1, 1, 0, 0, tzinfo=UTC), first_name="Dee", company="Other", tags=["cold"])
         make_contact(org=other, name="Not mine", company="Acme", tags=["vip"])
         Contact.objects.filter(org=org).update(updated_at=dt.datetime(2024, 3, 12, 9, 0, tzinfo=UTC))
-        yield {"org": org, "alice": alice, "bob": bob}
+        views = {
+            name: SmartListView.objects.create(org=org, name=name, query={"groups": [{"conditions": [condition]}]})
+            for name, condition in (
+                ("acme", {"field": "company", "op": "contains", "value": "acme"}),
+                ("cold", {"field": "tags", "op": "contains", "value": "cold"}),
+            )
+        }
+        yield {"org": org, "alice": alice, "bob": bob, "views": views}
         transaction.set_rollback(True)
 
 
@@ -266,6 +274,19 @@ CASES = [
     ("custom.last_seen", "is_empty", ..., {"Bob", "Dee"}),
     ("custom.last_seen", "is_not_empty", ..., {"Ada", "Cy"}),
     ("created_at", "is_not_empty", ..., ALL),
+    # future and today (NOW is 08:00 on 12 March in New York; every stored date is in the past)
+    ("updated_at", "today", ..., ALL),
+    ("created_at", "today", ..., set()),
+    ("created_at", "within_next", {"amount": 1, "unit": "years"}, set()),
+    ("custom.last_seen", "more_than_ahead", {"amount": 1, "unit": "hours"}, set()),
+    ("custom.renewal", "today", ..., set()),
+    ("custom.renewal", "within_next", {"amount": 1, "unit": "years"}, set()),
+    ("custom.renewal", "more_than_ahead", {"amount": 1, "unit": "days"}, set()),
+    # saved-view membership: view names resolved in the test
+    ("view", "in", ["acme"], {"Ada", "Cy"}),
+    ("view", "in", ["acme", "cold"], {"Ada", "Cy", "Dee"}),
+    ("view", "not_in", ["acme"], {"Bob", "Dee"}),
+    ("view", "not_in", ["acme", "cold"], {"Bob"}),
     # assigned_to: ids resolved in the test
     ("assigned_to", "eq", "alice", {"Ada"}),
     ("assigned_to", "neq", "alice", {"Bob", "Cy", "Dee"}),
@@ -286,6 +307,8 @@ def _resolve_users(value, world):
 def test_operator_results(compiler, world, field, op, value, expected):
     if field == "assigned_to":
         value = _resolve_users(value, world)
+    if field == "view":
+        value = [world["views"][name].id for name in value]
     assert search(compiler, world, cond(field, op, value)) == expected
 
 
@@ -300,7 +323,7 @@ KINDS_BY_FIELD = {
     for f in FieldRegistry.from_definitions(
         [CustomField(key=k, name=k, data_type=t, options=o) for k, t, o in CUSTOM_FIELDS]
     ).all()
-}
+} | {name: f.kind for name, f in PSEUDO_FIELDS.items()}
 
 
 def test_operator_registry_matches_the_field_type_registry():
@@ -412,6 +435,18 @@ INVALID = [
     (cond("created_at", "within_last", {"amount": 1, "unit": "fortnights"}), f"{P}.value.unit", "invalid_choice"),
     (cond("created_at", "within_last", {"amount": 1, "unit": "days", "x": 1}), f"{P}.value", "unknown_key"),
     (cond("created_at", "more_than_ago", {"amount": 100000, "unit": "years"}), f"{P}.value", "out_of_range"),
+    (cond("created_at", "within_next", {"amount": 0, "unit": "days"}), f"{P}.value.amount", "out_of_range"),
+    (cond("custom.renewal", "within_next", {"amount": 1, "unit": "decades"}), f"{P}.value.unit", "invalid_choice"),
+    (cond("custom.renewal", "more_than_ahead", "2024-01-01"), f"{P}.value", "wrong_type"),
+    (cond("created_at", "more_than_ahead", {"amount": 100000, "unit": "years"}), f"{P}.value", "out_of_range"),
+    (cond("custom.renewal", "within_next", {"amount": 100000, "unit": "years"}), f"{P}.value", "out_of_range"),
+    (cond("created_at", "within_next"), f"{P}.value", "required"),
+    (cond("created_at", "today", "2024-03-12"), f"{P}.value", "unexpected_value"),
+    (cond("company", "today"), f"{P}.op", "invalid_operator"),
+    (cond("view", "in", 1), f"{P}.value", "wrong_type"),
+    (cond("view", "in", ["1"]), f"{P}.value.0", "wrong_type"),
+    (cond("view", "in", [2**70]), f"{P}.value.0", "unknown_view"),
+    (cond("view", "eq", 1), f"{P}.op", "invalid_operator"),
     (cond("assigned_to", "eq", "1"), f"{P}.value", "wrong_type"),
     (cond("assigned_to", "eq", True), f"{P}.value", "wrong_type"),
     (cond("assigned_to", "eq", -1), f"{P}.value", "out_of_range"),
