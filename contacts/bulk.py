@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 
 from contacts.contact_fields import WRITABLE_FIELDS
@@ -183,14 +184,19 @@ def _select(job: Job, normalizer: ContactNormalizer) -> None:
         rows = smart_list.contacts(normalizer.org, normalizer.membership).order_by().values_list("pk")
     except InvalidInput as exc:  # a field of the query was deleted since
         raise JobFailed(f"The selection cannot be applied: {exc.errors[0].detail}", "invalid_selection")
-    sql, params = rows.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {JOURNAL} (org_id, job_id, contact_id, created, undone) "
-            f"SELECT %s, %s, s.id, false, false FROM ({sql}) AS s(id)",
-            [job.org_id, job.pk, *params],
-        )
-        matched = cursor.rowcount
+    try:
+        sql, params = rows.query.sql_with_params()
+    except EmptyResultSet:  # Django knows it selects nothing (and has no SQL for that)
+        sql, params = None, []
+    matched = 0
+    if sql is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {JOURNAL} (org_id, job_id, contact_id, created, undone) "
+                f"SELECT %s, %s, s.id, false, false FROM ({sql}) AS s(id)",
+                [job.org_id, job.pk, *params],
+            )
+            matched = cursor.rowcount
     expected = job.params["expected_count"]
     job.result = {"matched": matched, "changed": 0, "unchanged": 0, "skipped": 0, "failed": 0, "failures": []}
     if matched != expected:

@@ -22,7 +22,6 @@ from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput
 from crm.limits import MAX_ROW_ID
 
-LIST_ORDER = ("-created_at", "-id")
 BODY_KEYS = SMART_LIST_KEYS | {"columns", "format"}
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
@@ -46,7 +45,7 @@ EXPORT_DESCRIPTION = (
     'a spreadsheet does not run it). JSON lines: `{"columns": [...]}`, then one object per contact.'
 )
 CSV_EXAMPLE = (
-    'id,name,email,tags,custom.tier\r\n1207,Ada Lovelace,ada@example.com,vip;webinar,Gold\r\n88,"\'=1+1",,,\r\n'
+    'id,name,email,tags,custom.tier\n1207,Ada Lovelace,ada@example.com,vip;webinar,Gold\n88,\'=1+1,,,\n'
 )
 STREAM = {
     (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, examples=[OpenApiExample("csv", value=CSV_EXAMPLE)]),
@@ -120,7 +119,7 @@ class ContactExportView(OrgScopedViewMixin, GenericAPIView):
         columns = check_columns(given.get("columns", smart_list.view_columns), registry, "columns", errors)
         if errors:
             raise InvalidInput(errors)
-        selection = smart_list.contacts(self.membership.org, self.membership).order_by(*LIST_ORDER)
+        selection = smart_list.contacts(self.membership.org, self.membership)
         data_format = given.get("format", "csv")
         response = StreamingHttpResponse(
             export_lines(self.membership.org_id, selection, columns, data_format),

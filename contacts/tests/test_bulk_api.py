@@ -366,3 +366,12 @@ def test_undo_of_add_tags_removes_only_the_tags_the_job_added(alice):
     run_jobs()
     assert contact(alice.org, had.id).tags == ["vip"]
     assert contact(alice.org, plain.id).tags == []
+
+
+def test_an_empty_selection_is_a_job_that_changes_nothing(alice):
+    make_contact(alice.org, name="Not selected")
+    job = run(alice, {"ids": [], "expected_count": 0, "action": {"add_tags": ["x"]}})
+    assert (job["status"], job["result"]["matched"], job["progress"]) == ("succeeded", 0, {"done": 0, "total": 0})
+    assert not any(c.tags for c in Contact.objects.for_org(alice.org.id))
+    export = alice.client.post("/api/v1/contacts/export", {"ids": [], "columns": ["id"]}, format="json")
+    assert b"".join(export.streaming_content) == b"id\n"
