@@ -105,19 +105,28 @@ def export_columns(org_id: int, names: list[str]) -> list[Column]:
     return columns
 
 
-def _lateral(org_id: int, columns: list[Column]) -> str:
+def _lateral(org_id: int, columns: list[Column], data_format: str) -> str:
     """Each contact's tags (names in code point order, as Python sorts) and named custom values
-    (a multi-select's options in their order), as jsonb, read by its key."""
+    (a multi-select's options in their order), read by its key: as text joined with `;` for CSV,
+    as jsonb for JSON lines. `OFFSET 0` keeps the subquery whole, so each value is read once per
+    contact (pulled up into the cells, it ran once per mention)."""
+    as_text = data_format == "csv"
     parts = []
     for column in columns:
         if column.name == "tags":
+            order = 'ORDER BY t.name COLLATE "C"'
+            names = f"string_agg(t.name, ';' {order})" if as_text else f"jsonb_agg(t.name {order})"
             parts.append(
-                f'(SELECT jsonb_agg(t.name ORDER BY t.name COLLATE "C") FROM {TAGS} ct JOIN {TAG_CATALOG} t '
-                f"ON t.org_id = ct.org_id AND t.id = ct.tag_id WHERE ct.org_id = {org_id} AND ct.contact_id = s.id) "
-                "AS tags"
+                f"(SELECT {names} FROM {TAGS} ct JOIN {TAG_CATALOG} t ON t.org_id = ct.org_id AND t.id = ct.tag_id "
+                f"WHERE ct.org_id = {org_id} AND ct.contact_id = s.id) AS tags"
             )
         elif column.field_id is not None:
-            value = "jsonb_agg(fv.value ORDER BY fv.position)" if column.kind == "list" else "(array_agg(fv.value))[1]"
+            if as_text:
+                value = "string_agg(fv.value #>> '{}', ';' ORDER BY fv.position)"
+            elif column.kind == "list":
+                value = "jsonb_agg(fv.value ORDER BY fv.position)"
+            else:
+                value = "(array_agg(fv.value))[1]"
             parts.append(
                 f"(SELECT {value} FROM {VALUES} fv WHERE fv.org_id = {org_id} AND fv.contact_id = s.id "
                 f"AND fv.field_id = {column.field_id}) AS f{column.field_id}"
@@ -142,11 +151,7 @@ def _csv_cell(column: Column) -> str:
         return f"CASE WHEN {value} THEN 'true' ELSE 'false' END"
     if column.kind == "datetime":
         return ISO_SQL.format(v=value)
-    if column.kind == "list":  # joined with `;`
-        return _text_cell(f"(SELECT string_agg(item #>> '{{}}', ';') FROM jsonb_array_elements({value}) AS item)")
-    if column.kind == "custom":
-        return _text_cell(f"({value} #>> '{{}}')")
-    return _text_cell(value)
+    return _text_cell(value)  # text, and tags and custom values (text already: `_lateral`)
 
 
 def _json_value(column: Column) -> str:
@@ -177,7 +182,8 @@ def export_query(org_id: int, rows, columns: list[Column], data_format: str) -> 
         cells = ", ".join(_csv_cell(column) for column in columns)
     query = (
         f"SELECT {cells} FROM ({sql}) AS s({', '.join(ROW_ALIASES)}) "
-        f"CROSS JOIN LATERAL (SELECT {_lateral(org_id, columns)}) AS x ORDER BY s.created_at DESC, s.id DESC"
+        f"CROSS JOIN LATERAL (SELECT {_lateral(org_id, columns, data_format)} OFFSET 0) AS x "
+        "ORDER BY s.created_at DESC, s.id DESC"
     )
     return query, list(params)
 
