@@ -44,9 +44,7 @@ EXPORT_DESCRIPTION = (
     "values joined with `;`, and a cell starting with `=`, `+`, `-`, `@`, a tab or CR prefixed with `'` (so "
     'a spreadsheet does not run it). JSON lines: `{"columns": [...]}`, then one object per contact.'
 )
-CSV_EXAMPLE = (
-    'id,name,email,tags,custom.tier\n1207,Ada Lovelace,ada@example.com,vip;webinar,Gold\n88,\'=1+1,,,\n'
-)
+CSV_EXAMPLE = "id,name,email,tags,custom.tier\n1207,Ada Lovelace,ada@example.com,vip;webinar,Gold\n88,'=1+1,,,\n"
 STREAM = {
     (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, examples=[OpenApiExample("csv", value=CSV_EXAMPLE)]),
     (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="JSON lines."),
