@@ -368,3 +368,35 @@ class ContactJournal(ImportJobRow):
 
     class Meta:
         db_table = "contacts_importjournal"  # its name when only imports kept one
+
+
+class TrashedContact(TenantModel):
+    """A contact in the trash (DESIGN §4 "Nothing is lost"): its row left the contacts table, so
+    no read path, count, index or email uniqueness sees it, and this row keeps all of it: the
+    contact's columns, its tags, custom values and opportunities (`snapshot`, contacts.trash), to
+    be restored whole, with the same id, until `TRASH_DAYS` have passed."""
+
+    pk = models.CompositePrimaryKey("org_id", "contact_id")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    contact_id = models.BigIntegerField()  # the id it had, and has again once restored
+    name = models.CharField(max_length=201, blank=True, default="")
+    email = models.CharField(max_length=254, null=True, blank=True)
+    assigned_to_id = models.BigIntegerField(null=True)  # scope: an assigned-only member's trash
+    deleted_at = models.DateTimeField(default=timezone.now)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    job_id = models.BigIntegerField(null=True)  # the bulk action or undo that trashed it
+    merged_into = models.BigIntegerField(null=True)  # the survivor of a merge (contacts.merge)
+    merge_id = models.BigIntegerField(null=True)
+    snapshot = (
+        models.JSONField()
+    )  # {"contact": {column: value}, "tags": [ids], "values": [...], "opportunities": [...]}
+
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "-deleted_at", "-contact_id"], name="trash_org_deleted")]
+
+    def __str__(self) -> str:
+        return self.name or self.email or f"Contact #{self.contact_id}"
