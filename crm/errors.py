@@ -54,6 +54,13 @@ class InvalidInput(DomainError):
         return self.field_errors
 
 
+class NotFound(DomainError):
+    """What the request names does not exist, or not for the caller (the same answer)."""
+
+    code = "not_found"
+    default_detail = "Not found."
+
+
 class Conflict(DomainError):
     """A uniqueness or concurrency conflict with what is stored."""
 

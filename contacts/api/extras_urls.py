@@ -1,10 +1,13 @@
-"""Per-contact tags and custom values (included before the contacts router)."""
+"""Per-contact tags and custom values, and the trash (included before the contacts router)."""
 
 from django.urls import path
 
-from contacts.api import extras_views
+from contacts.api import extras_views, trash_views
 
 urlpatterns = [
+    path("contacts/trash", trash_views.TrashListView.as_view(), name="contact-trash"),
+    path("contacts/trash/<str:pk>", trash_views.TrashedContactView.as_view(), name="contact-trash-entry"),
+    path("contacts/<str:pk>/restore", trash_views.ContactRestoreView.as_view(), name="contact-restore"),
     path(
         "contacts/<str:pk>/custom/<str:key>", extras_views.ContactCustomValueView.as_view(), name="contact-custom-value"
     ),

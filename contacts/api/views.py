@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 
+from contacts import trash
 from contacts.api.filters import ContactFilterSet, OpportunityFilterSet
 from contacts.api.pagination import ContactPagination
 from contacts.api.serializers import ContactSerializer, OpportunitySerializer
@@ -32,9 +34,13 @@ CONTACT_EXAMPLE = {
     create=extend_schema(
         summary="Create a contact", examples=[OpenApiExample("contact", value=CONTACT_EXAMPLE, request_only=True)]
     ),
-    retrieve=extend_schema(summary="Get a contact"),
     partial_update=extend_schema(summary="Update a contact (only the fields given)"),
-    destroy=extend_schema(summary="Delete a contact and its opportunities"),
+    destroy=extend_schema(
+        summary="Move a contact to the trash",
+        description="The contact leaves every list, search, count and export, with its tags, custom values and "
+        "opportunities kept in the trash (`GET /contacts/trash`) for `TRASH_DAYS`; `POST /contacts/{id}/restore` "
+        "brings it back whole. Its email no longer blocks a new contact.",
+    ),
 )
 class ContactViewSet(OrgScopedModelViewSet):
     queryset_model = Contact
@@ -59,6 +65,24 @@ class ContactViewSet(OrgScopedModelViewSet):
     @idempotent
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Get a contact",
+        description="The id of a contact merged into another (still in the trash) answers the survivor.",
+    )
+    def retrieve(self, request, *args, **kwargs):
+        try:
+            return super().retrieve(request, *args, **kwargs)
+        except Http404:
+            raw = str(self.kwargs["pk"])
+            survivor = trash.survivor_of(self.membership, int(raw)) if raw.isdigit() and len(raw) < 19 else None
+            if survivor is None:
+                raise
+            self.kwargs["pk"] = str(survivor)
+            return super().retrieve(request, *args, **kwargs)
+
+    def perform_destroy(self, instance):
+        trash.move_to_trash(instance.org_id, [instance.pk], deleted_by=self.request.user.pk)
 
     def perform_create(self, serializer):
         normalizer = serializer.context["normalizer"]

@@ -163,11 +163,12 @@ def test_put_is_not_allowed(alice):
     assert alice.client.put(f"{URL}/{contact['id']}", {"name": "B"}, format="json").status_code == 405
 
 
-def test_delete_removes_contact_and_its_opportunities(alice):
+def test_delete_moves_the_contact_and_its_opportunities_to_the_trash(alice):
     contact = create(alice, name="A")
     alice.client.post("/api/v1/opportunities", {"contact": contact["id"], "name": "Deal"}, format="json")
     assert alice.client.delete(f"{URL}/{contact['id']}").status_code == 204
     assert not Contact.objects.exists() and not Opportunity.objects.exists()
+    assert [e["id"] for e in alice.client.get(f"{URL}/trash").json()["results"]] == [contact["id"]]
 
 
 def test_unknown_id_is_404(alice):

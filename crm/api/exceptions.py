@@ -17,7 +17,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from crm.errors import Conflict, DomainError, FieldError, InvalidInput, PreconditionFailed, TooLarge
+from crm.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, PreconditionFailed, TooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class MalformedRequest(exceptions.APIException):
 # The HTTP status of each domain error (crm/errors.py); the most specific class first.
 DOMAIN_ERROR_STATUS = (
     (InvalidInput, status.HTTP_422_UNPROCESSABLE_ENTITY),
+    (NotFound, status.HTTP_404_NOT_FOUND),
     (Conflict, status.HTTP_409_CONFLICT),
     (PreconditionFailed, status.HTTP_412_PRECONDITION_FAILED),
     (TooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
