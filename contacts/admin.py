@@ -38,6 +38,7 @@ from contacts.search.fields import FieldRegistry
 from contacts.search.free_text import q_rows
 from contacts.services import create_contact, update_contact
 from contacts.smart_list import MAX_IDS, SmartList
+from contacts.trash import move_to_trash
 from crm.errors import InvalidInput, TooLarge
 from customization.catalog import custom_fields_by_key
 from customization.models import Tag
@@ -301,6 +302,17 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
     inlines = [OpportunityInline]
     change_list_template = "admin/contacts/contact/change_list.html"
     actions = ["export_selected", "bulk_change"]
+
+    # Deleting moves to the trash, as the API's DELETE does (contacts.trash): restorable whole.
+    def delete_model(self, request, obj):
+        move_to_trash(obj.org_id, [obj.pk], deleted_by=request.user.pk)
+
+    def delete_queryset(self, request, queryset):
+        by_org: dict[int, list[int]] = {}
+        for org_id, pk in queryset.order_by().values_list("org_id", "pk"):
+            by_org.setdefault(org_id, []).append(pk)
+        for org_id, ids in by_org.items():
+            move_to_trash(org_id, ids, deleted_by=request.user.pk)
 
     @admin.action(description="Export the selected contacts (CSV, every column)")
     def export_selected(self, request, queryset):

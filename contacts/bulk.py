@@ -11,7 +11,8 @@ by contact id, one step (transaction) each:
 1. lock the chunk's contacts that still exist and are still in the creator's scope (FOR NO KEY
    UPDATE, in id order: a concurrent PATCH of one of them waits for the step, or the step for it,
    and the later writer works on the other's result, so neither is lost);
-2. tags: insert or delete the tag rows, journal what was inserted or deleted and set
+2. trash: move them to the trash (contacts.trash; undo restores those the job trashed);
+   tags: insert or delete the tag rows, journal what was inserted or deleted and set
    `updated_at` of those contacts, in one statement; fields: record the touched parts' `before`,
    apply the action by set-based statements, record `after`; contacts the action left as they
    were have both cleared (undo passes them by), the others get `updated_at`.
@@ -41,6 +42,7 @@ from contacts.models import Contact, ContactJournal, ContactTag, FieldValue
 from contacts.normalize import MAX_TAGS_PER_CONTACT, SEARCHED_FIELDS, TEXT_FIELD_NAMES, ContactNormalizer
 from contacts.services import stored_rows
 from contacts.smart_list import SmartList
+from contacts.trash import move_to_trash
 from crm.errors import FieldError, InvalidInput
 from customization.catalog import ensure_tags, normalize_tag
 from customization.models import CustomField, Tag
@@ -49,7 +51,7 @@ from jobs.models import Job
 from jobs.runner import step
 from jobs.services import enqueue
 
-ACTIONS = ("add_tags", "remove_tags", "assign_to", "set", "clear")
+ACTIONS = ("add_tags", "remove_tags", "assign_to", "set", "clear", "trash")
 CHUNK_CONTACTS = 5_000
 MAX_REPORTED_FAILURES = 1000
 CONTACTS, TAGS, VALUES = Contact._meta.db_table, ContactTag._meta.db_table, FieldValue._meta.db_table
@@ -82,6 +84,11 @@ class BulkAction:
             return cls(name, tags=_tag_names(value, attr, errors))
         if name == "assign_to":
             return cls(name, patch={"assigned_to": value})
+        if name == "trash":
+            if value is not True:
+                errors.append(FieldError(attr, "wrong_type", "Expected `true`."))
+                return None
+            return cls(name)
         if name == "set":
             if not isinstance(value, dict) or not value:
                 errors.append(FieldError(attr, "wrong_type", "Expected an object of fields and their values."))
@@ -233,7 +240,11 @@ class Chunk:
         with connection.cursor() as cursor:
             self.cursor = cursor
             live = self._lock(ids)
-            if self.action.name in ("add_tags", "remove_tags"):
+            if self.action.name == "trash":
+                changed = len(
+                    move_to_trash(self.job.org_id, live, deleted_by=self.job.created_by_id, job_id=self.job.pk)
+                )
+            elif self.action.name in ("add_tags", "remove_tags"):
                 changed = self._change_tags(live)
             else:
                 parts = self._parts(values)

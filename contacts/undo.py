@@ -4,7 +4,8 @@ steps, each committed with the undo job's progress (a killed worker resumes, not
 twice: each entry is marked `undone` in the step that undid it).
 
 Per contact, its state now is compared with the state the import left (`after`):
-- created by the import and unchanged since (`updated_at` not after the import's end): deleted;
+- created by the import and unchanged since (`updated_at` not after the import's end): moved to
+  the trash (restorable, like any delete);
   changed since: kept, and reported;
 - updated: each built-in field and each custom field the job changed is put back unless it
   changed since (then reported, not overwritten); tags the job added are removed if still there,
@@ -21,9 +22,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from contacts.importing.write import lock_org
 from contacts.journal import FIELD_COLUMNS, JOURNAL, ORG, state_of
-from contacts.models import Contact, ContactJournal, ContactTag, FieldValue
+from contacts.models import Contact, ContactJournal, ContactTag, FieldValue, TrashedContact
 from contacts.normalize import build_folded, build_search_text, email_key
 from contacts.services import tag_row
+from contacts.trash import move_to_trash, restore_many
 from customization.models import CustomField, Tag
 from jobs.models import Job
 from jobs.runner import step
@@ -33,6 +35,8 @@ MAX_REPORTED_KEPT = 1000
 
 
 def undo(job: Job, undo_job: Job) -> None:
+    if job.params.get("action", {}).get("name") == "trash":
+        return _undo_trash(job, undo_job)
     entries = ContactJournal.objects.filter(org_id=job.org_id, job_id=job.pk, undone=False)
     if undo_job.progress_total is None:
         with step(undo_job):
@@ -47,6 +51,37 @@ def undo(job: Job, undo_job: Job) -> None:
             break
 
 
+def _undo_trash(job: Job, undo_job: Job) -> None:
+    """A bulk `trash`: the contacts it trashed that are still in the trash come back whole, in
+    steps by contact id (`position`); one whose email a live contact has taken meanwhile stays
+    there, reported."""
+    in_trash = TrashedContact.objects.filter(org_id=job.org_id, job_id=job.pk)
+    if undo_job.progress_total is None:
+        with step(undo_job):
+            undo_job.progress_total = in_trash.count()
+            undo_job.position = 0
+            undo_job.result = {"restored": 0, "kept": 0, "kept_fields": []}
+    while True:
+        with step(undo_job):
+            lock_org(job.org_id)
+            ids = list(
+                in_trash.filter(contact_id__gt=undo_job.position)
+                .order_by("contact_id")
+                .values_list("contact_id", flat=True)[:STEP_CONTACTS]
+            )
+            restored = set(restore_many(job.org_id, ids))
+            undoer = ContactUndo(job.org_id, undo_job)
+            for contact_id in ids:
+                if contact_id not in restored:
+                    undoer.result["kept"] += 1
+                    undoer.keep(contact_id, "email", "A live contact has taken its email since: left in the trash.")
+            undo_job.result["restored"] += len(restored)
+            undo_job.progress_done += len(ids)
+            undo_job.position = ids[-1] if ids else undo_job.position
+        if len(ids) < STEP_CONTACTS:
+            break
+
+
 def _undo_step(job: Job, undo_job: Job) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -58,7 +93,7 @@ def _undo_step(job: Job, undo_job: Job) -> int:
             {"org": job.org_id, "job": job.pk, "limit": STEP_CONTACTS},
         )
         entries = cursor.fetchall()
-    undoer = ContactUndo(job.org_id, undo_job.result)
+    undoer = ContactUndo(job.org_id, undo_job)
     for contact_id, created, before, after, now, updated_at in entries:
         if updated_at is None:  # deleted since: nothing to put back
             undoer.result["unchanged"] += 1
@@ -80,9 +115,10 @@ def _json(value):
 class ContactUndo:
     """Puts contacts back, counting into the undo job's `result`."""
 
-    def __init__(self, org_id: int, result: dict):
+    def __init__(self, org_id: int, undo_job: Job):
         self.org_id = org_id
-        self.result = result
+        self.undo_job = undo_job
+        self.result = undo_job.result
         self.field_keys = dict(CustomField.objects.filter(org_id=org_id).values_list("id", "key"))
         self.removing: list[int] = []  # created contacts to delete
 
@@ -100,7 +136,7 @@ class ContactUndo:
     def remove_created(self) -> None:
         """The step's created contacts nobody changed since, in one statement."""
         if self.removing:
-            Contact.objects.filter(org_id=self.org_id, pk__in=self.removing).delete()
+            move_to_trash(self.org_id, self.removing, deleted_by=self.undo_job.created_by_id, job_id=self.undo_job.pk)
             self.result["removed"] += len(self.removing)
 
     def undo_updated(self, contact_id: int, before, after, now) -> None:

@@ -43,6 +43,10 @@ class BulkActionSerializer(serializers.Serializer):
     clear = serializers.ListField(
         child=StrictCharField(), required=False, min_length=1, help_text="Built-in fields and `custom.<key>` to empty."
     )
+    trash = serializers.BooleanField(
+        required=False,
+        help_text="`true`: move the contacts to the trash (`GET /contacts/trash`); undo restores those still there.",
+    )
 
 
 class BulkRequestSerializer(SmartListRequestSerializer):
@@ -66,7 +70,9 @@ BULK_DESCRIPTION = (
     "the job starts: if it then matches another number of contacts than `expected_count`, the job fails with "
     "`count_changed` and changes nothing. Values are validated as a PATCH would (an assigned-only member can "
     "only assign to themselves). The job's `result`: `matched`, `changed`, `unchanged`, `skipped` (deleted or "
-    "out of scope since), `failed` and `failures` (`contact_id`, `reason`; the first 1,000)."
+    "out of scope since), `failed` and `failures` (`contact_id`, `reason`; the first 1,000). `trash` moves the "
+    "contacts to the trash, whole; its undo restores those still there (one whose email a live contact has taken "
+    "since stays, reported in the undo job's `kept_fields`)."
 )
 
 

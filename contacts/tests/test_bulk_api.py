@@ -375,3 +375,55 @@ def test_an_empty_selection_is_a_job_that_changes_nothing(alice):
     assert not any(c.tags for c in Contact.objects.for_org(alice.org.id))
     export = alice.client.post("/api/v1/contacts/export", {"ids": [], "columns": ["id"]}, format="json")
     assert b"".join(export.streaming_content) == b"id\n"
+
+
+def test_trash_moves_the_selection_to_the_trash_and_undo_brings_it_back(alice, bob, monkeypatch):
+    monkeypatch.setattr(bulk, "CHUNK_CONTACTS", 2)  # several chunks
+    mine = make_contacts(alice.org, [{"name": f"Acme {i}", "company": "Acme", "tags": ["lead"]} for i in range(5)])
+    other = make_contact(alice.org, name="Other", company="Else")
+    job = run(bob, {"query": company_is("Acme"), "expected_count": 5, "action": {"trash": True}})
+    assert job["status"] == "succeeded" and job["result"]["changed"] == 5
+    assert list(Contact.objects.for_org(alice.org.id).values_list("pk", flat=True)) == [other.pk]
+    trash = alice.client.get("/api/v1/contacts/trash").json()
+    assert trash["count"] == 5 and {e["job"] for e in trash["results"]} == {job["id"]}
+    assert {e["deleted_by"] for e in trash["results"]} == {bob.user.pk}
+
+    # One is restored by hand; another restored and deleted again by hand: undo brings back the rest.
+    assert alice.client.post(f"/api/v1/contacts/{mine[0].pk}/restore").status_code == 200
+    assert alice.client.post(f"/api/v1/contacts/{mine[1].pk}/restore").status_code == 200
+    assert alice.client.delete(f"/api/v1/contacts/{mine[1].pk}").status_code == 204
+    assert bob.client.post(f"/api/v1/jobs/{job['id']}/undo").status_code == 202
+    run_jobs()
+    assert job_of(bob, job["id"])["status"] == "undone"
+    live = set(Contact.objects.for_org(alice.org.id).values_list("pk", flat=True))
+    assert live == {other.pk, mine[0].pk, mine[2].pk, mine[3].pk, mine[4].pk}
+    assert all(contact(alice.org, c.pk).tags == ["lead"] for c in (mine[2], mine[3], mine[4]))
+    assert [e["id"] for e in alice.client.get("/api/v1/contacts/trash").json()["results"]] == [mine[1].pk]
+
+
+def test_trash_undo_leaves_a_contact_whose_email_was_taken_reported(alice, bob):
+    (taken,) = make_contacts(alice.org, [{"name": "Ada", "email": "ada@x.test", "company": "Acme"}])
+    job = run(bob, {"ids": [taken.pk], "expected_count": 1, "action": {"trash": True}})
+    response = alice.client.post("/api/v1/contacts", {"name": "Ada 2", "email": "ADA@x.test"}, format="json")
+    assert response.status_code == 201
+    assert bob.client.post(f"/api/v1/jobs/{job['id']}/undo").status_code == 202
+    run_jobs()
+    undo = Job.objects.filter(undo_of_id=job["id"]).get()
+    assert undo.result["restored"] == 0 and undo.result["kept"] == 1
+    assert undo.result["kept_fields"][0]["contact_id"] == taken.pk
+    assert alice.client.get("/api/v1/contacts/trash").json()["count"] == 1
+
+
+def test_an_assigned_only_member_trashes_only_their_contacts(alice, carol):
+    make_contacts(
+        alice.org,
+        [{"name": "Theirs", "company": "Acme"}, {"name": "Mine", "company": "Acme", "assigned_to": carol.user}],
+    )
+    job = run(carol, {"query": company_is("Acme"), "expected_count": 1, "action": {"trash": True}})
+    assert job["result"]["changed"] == 1
+    assert list(Contact.objects.for_org(alice.org.id).values_list("name", flat=True)) == ["Theirs"]
+
+
+def test_trash_must_be_true(alice):
+    response = alice.client.post(URL, {"ids": [1], "expected_count": 1, "action": {"trash": "yes"}}, format="json")
+    assert response.status_code == 422 and response.json()["errors"][0]["attr"] == "action.trash"

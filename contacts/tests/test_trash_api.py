@@ -4,10 +4,14 @@ tags, custom values and opportunities; restore brings it back whole; purge delet
 import datetime as dt
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from contacts import trash
 from contacts.models import Contact, Opportunity, TrashedContact
+from contacts.tasks import purge_trash
 from crm.db_security import rls_bypass
 from customization.models import CustomField
 
@@ -145,7 +149,7 @@ def test_purge_job_deletes_what_is_older_than_trash_days(alice, ada):
     delete(alice, kept["id"])
     with rls_bypass():
         TrashedContact.objects.filter(contact_id=ada["id"]).update(deleted_at=timezone.now() - dt.timedelta(days=31))
-        assert trash.purge_expired() == 1
+    purge_trash(0)  # the scheduled task's body, as a worker runs it
     assert [e["id"] for e in alice.client.get(f"{URL}/trash").json()["results"]] == [kept["id"]]
 
 
@@ -156,3 +160,22 @@ def test_a_contact_deleted_twice_at_once_is_trashed_once(alice, ada):
         assert not Contact.objects.filter(pk=ada["id"]).exists()
         assert not Opportunity.objects.filter(contact_id=ada["id"]).exists()
         assert TrashedContact.objects.filter(contact_id=ada["id"]).count() == 1
+
+
+def test_the_admin_deletes_into_the_trash_too(alice, ada):
+    staff = get_user_model().objects.create_superuser("staff", "staff@x.test", "pw")
+    client = Client()
+    client.force_login(staff)
+    grace = create(alice, name="Grace")
+    response = client.post(
+        reverse("admin:contacts_contact_changelist"),
+        {"action": "delete_selected", "_selected_action": [ada["id"], grace["id"]], "post": "yes"},
+    )
+    assert response.status_code == 302
+    response = client.post(
+        reverse("admin:contacts_contact_delete", args=[create(alice, name="Third")["id"]]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    trashed = alice.client.get(f"{URL}/trash").json()["results"]
+    assert len(trashed) == 3 and {e["deleted_by"] for e in trashed} == {staff.pk}
+    assert alice.client.post(f"{URL}/{ada['id']}/restore").json()["tags"] == ["engineer", "vip"]
