@@ -22,6 +22,7 @@ with `rls_bypass()`. Migrations run as the owner.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import connection, migrations, transaction
@@ -91,39 +92,44 @@ def set_request_org(org_id: int) -> None:
         _set(ORG_SETTING, str(org_id))
 
 
-def set_request_identity(user_id: int, org_id: int) -> None:
-    """User and (claimed) org in one round trip, before the membership check.
+def set_request_identity(user_id: int, org_id: int, also: Sequence[tuple[str, str]] = ()) -> None:
+    """User and (claimed) org in one round trip, before the membership check; `also`: more
+    transaction-local settings (name, value) for the same statement (the history's context).
 
     Until that check passes, the only query run is the membership lookup, which is itself
     filtered by both; a non-member is answered 403 and the transaction ends.
     """
-    if settings.RLS_ENABLED and _in_transaction():
+    identity = [(USER_SETTING, str(user_id)), (ORG_SETTING, str(org_id))] if settings.RLS_ENABLED else []
+    pairs = [*identity, *also]
+    if pairs and _in_transaction():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
-                [USER_SETTING, str(user_id), ORG_SETTING, str(org_id)],
-            )
+            cursor.execute(_set_configs(len(pairs)), [item for pair in pairs for item in pair])
 
 
-def claim_org(org_id: int, lookup_sql: str, params: list) -> list[tuple]:
-    """Set the org a request claims and run `lookup_sql`, the lookup that verifies the claim
-    (the caller's membership in it), in one round trip; return the lookup's rows.
+def _set_configs(count: int) -> str:
+    return "SELECT " + ", ".join(["set_config(%s, %s, true)"] * count)
+
+
+def claim_org(org_id: int, lookup_sql: str, params: list, also: Sequence[tuple[str, str]] = ()) -> list[tuple]:
+    """Set the org a request claims (and the settings in `also`) and run `lookup_sql`, the lookup
+    that verifies the claim (the caller's membership in it), in one round trip; return its rows.
 
     Fail closed: the lookup is the only query run with the claimed org set. The caller verifies
     the membership from the rows and must call `drop_org_claim()` on every other outcome.
     """
-    if not (settings.RLS_ENABLED and _in_transaction()):
+    pairs = [*([(ORG_SETTING, str(org_id))] if settings.RLS_ENABLED else []), *also]
+    if not (pairs and _in_transaction()):
         with connection.cursor() as cursor:
             cursor.execute(lookup_sql, params)
             return cursor.fetchall()
+    claim, claim_params = _set_configs(len(pairs)), [item for pair in pairs for item in pair]
     with connection.prepared_cursor() as cursor:
-        claim = "SELECT set_config(%s, %s, true)"
         if not connection.prepares_statements:  # a client-side binding cursor: one message
-            cursor.execute(f"{claim}; {lookup_sql}", [ORG_SETTING, str(org_id), *params])
+            cursor.execute(f"{claim}; {lookup_sql}", [*claim_params, *params])
             cursor.nextset()
         else:
             with connection.one_round_trip():
-                cursor.execute(claim, [ORG_SETTING, str(org_id)])
+                cursor.execute(claim, claim_params)
                 cursor.execute(lookup_sql, params)
         return cursor.fetchall()
 

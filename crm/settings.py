@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "customization",
     "contacts",
     "jobs",
+    "history",
     "procrastinate.contrib.django",
 ]
 
@@ -58,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "history.middleware.AdminChangeContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -145,6 +147,8 @@ ASYNC_IMPORT_MAX_BODY_BYTES = int(os.environ.get("ASYNC_IMPORT_MAX_BODY_BYTES", 
 ASYNC_IMPORT_MAX_ROWS = int(os.environ.get("ASYNC_IMPORT_MAX_ROWS", "1000000"))
 # Days a finished job can be undone (and a trashed contact restored).
 TRASH_DAYS = int(os.environ.get("TRASH_DAYS", "30"))
+# Days the change history of contacts is kept (history.tasks deletes older entries daily).
+HISTORY_DAYS = int(os.environ.get("HISTORY_DAYS", "730"))
 # The task queue (Procrastinate, in this database; docs/decisions.md "Background jobs"). A worker
 # silent for JOB_STALLED_SECONDS is taken for dead and its jobs are resumed by another.
 JOB_STALLED_SECONDS = float(os.environ.get("JOB_STALLED_SECONDS", "30"))

@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from crm.db_security import as_org, rls_bypass
+from history.context import set_change_context
 from jobs.errors import JobCancelled, JobFailed, JobSuperseded
 from jobs.kinds import KINDS, kind_of
 from jobs.models import Job
@@ -88,6 +89,7 @@ def step(job: Job):
             raise JobSuperseded
         if cancel:
             raise JobCancelled
+        set_change_context(source=_source(job), user_id=job.created_by_id, job_id=job.pk)
         yield job
         Job.objects.filter(pk=job.pk).update(
             progress_done=job.progress_done,
@@ -96,6 +98,11 @@ def step(job: Job):
             error_count=job.error_count,
             position=job.position,
         )
+
+
+def _source(job: Job) -> str:
+    """The history's source of a job's writes: its kind (`import`, `bulk`); an undo's, the undone job's."""
+    return job.undo_of.kind if job.kind == Job.Kind.UNDO and job.undo_of is not None else job.kind
 
 
 def _finish(job: Job, status: str, error: dict | None = None) -> None:

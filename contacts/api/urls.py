@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from contacts.api import extras_urls, import_urls, search_urls, views
+from contacts.api import extras_urls, history_urls, import_urls, search_urls, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("contacts", views.ContactViewSet, basename="contact")
@@ -13,5 +13,6 @@ urlpatterns = [
     *search_urls.urlpatterns,
     *import_urls.urlpatterns,
     *extras_urls.urlpatterns,
+    *history_urls.urlpatterns,
     *router.urls,
 ]

@@ -39,6 +39,7 @@ from contacts.importing.write import CONFLICT_DETAIL, ChunkWriter, lock_org
 from contacts.journal import Journal
 from contacts.normalize import ContactNormalizer
 from crm.errors import Conflict
+from history.context import set_change_source
 
 # Rows normalized while the previous chunk is written (see the module docstring). Smaller chunks
 # overlap more but pay a staging table and an existing-contacts read each.
@@ -80,6 +81,7 @@ class ContactImporter:
             raw = connection.connection
             if write:
                 lock_org(self.org_id)
+                set_change_source("import")  # the history's: whoever runs it, an import wrote these
             chunks = _chunks(rows, WRITE_CHUNK_ROWS)
             candidates = self._clean_next(chunks, report)
             while candidates is not None:

@@ -6,6 +6,7 @@ from rest_framework.exceptions import PermissionDenied
 
 from crm import db_security
 from crm.api.exceptions import MalformedRequest
+from history.context import change_context
 from orgs.models import Membership
 
 ORG_HEADER = "X-Org-Id"
@@ -35,6 +36,12 @@ def org_id_or_none(request) -> int | None:
         return None
 
 
+def api_change_context(user_id: int, token_key: str | None) -> list[tuple[str, str]]:
+    """The history's context of an API request (history.context): its caller and their token's
+    public prefix, set in the round trip that claims the org."""
+    return change_context(source="api", user_id=user_id, token=token_key)
+
+
 def resolve_membership(request) -> Membership:
     """The caller's membership in the org named by the header (cached on the request).
 
@@ -49,7 +56,8 @@ def resolve_membership(request) -> Membership:
     if verified is not None and verified[0] == org_id:
         membership = verified[1]
     else:
-        db_security.set_request_identity(request.user.pk, org_id)
+        token_key = getattr(request.auth, "token_key", None)  # a session has no token
+        db_security.set_request_identity(request.user.pk, org_id, also=api_change_context(request.user.pk, token_key))
         membership = (
             Membership.objects.select_related("org", "user").filter(org_id=org_id, user_id=request.user.pk).first()
         )

@@ -55,11 +55,15 @@ BOTH = [
     Case("post", "/api/v1/jobs/{job}/cancel", None, 404),
     Case("post", "/api/v1/jobs/{job}/undo", None, 404),
     Case("get", "/api/v1/jobs/{job}/errors", None, 404),
+    Case("get", "/api/v1/contacts/{c}/history", None, 404),
     # A bulk action naming the secret contact selects nothing it may not see: its job fails on the count.
     Case("post", "/api/v1/contacts/bulk", {"ids": ["{c}"], "expected_count": 1, "action": {"add_tags": ["x"]}}, 202,
          starts_job=True),
     Case("post", "/api/v1/contacts/bulk", {"expected_count": 0, "action": {"set": {"company": "Pwned"}}}, 202,
          starts_job=True),
+    # Duplicates: none among what they can see; dismissing the secret contact names it as not found.
+    Case("get", "/api/v1/contacts/duplicates", None, 200),
+    Case("post", "/api/v1/contacts/duplicates/dismiss", {"ids": ["{c}", 999999999]}, 422),
 ]  # fmt: skip
 # For each actor, the cases it runs. Every route of the API that is org-scoped appears here for
 # both actors or in contacts/tests/test_isolation.py ENDPOINTS (run for both).

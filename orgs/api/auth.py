@@ -16,7 +16,7 @@ from knox.auth import TokenAuthentication
 from rest_framework import exceptions
 
 from crm import db_security
-from crm.api.context import VERIFIED_ORG_ATTR, org_id_or_none
+from crm.api.context import VERIFIED_ORG_ATTR, api_change_context, org_id_or_none
 from orgs.models import Membership, Organization
 
 
@@ -36,7 +36,8 @@ class BearerTokenAuthentication(TokenAuthentication):
             return None  # not a bearer token: possibly for another authentication class
         org_id = org_id_or_none(request)
         if org_id is not None:
-            setattr(request, VERIFIED_ORG_ATTR, (org_id, claimed_membership(org_id, answer[0])))
+            user, token = answer
+            setattr(request, VERIFIED_ORG_ATTR, (org_id, claimed_membership(org_id, user, token.token_key)))
         return answer
 
 
@@ -48,14 +49,14 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
-def claimed_membership(org_id: int, user) -> Membership | None:
+def claimed_membership(org_id: int, user, token_key: str | None = None) -> Membership | None:
     """`user`'s membership in `org_id` (None if there is none), read with the org claimed for
-    row-level security in the same round trip. Fail closed: the claim stays only when the
-    membership is found; that lookup is the only query run under an unverified claim."""
+    row-level security (and the history's actor set) in the same round trip. Fail closed: the claim
+    stays only when the membership is found; that lookup is the only query run under an unverified claim."""
     sql, readers = _membership_lookup()
     found = None
     try:
-        rows = db_security.claim_org(org_id, sql, [org_id, user.pk])
+        rows = db_security.claim_org(org_id, sql, [org_id, user.pk], also=api_change_context(user.pk, token_key))
         if rows:
             found, org = _instances(readers, rows[0])
             found.org, found.user = org, user
