@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import connection, models
 from django.db.models import Q
@@ -400,3 +401,23 @@ class TrashedContact(TenantModel):
 
     def __str__(self) -> str:
         return self.name or self.email or f"Contact #{self.contact_id}"
+
+
+class DuplicateDismissal(TenantModel):
+    """"Not the same person" (contacts.duplicates): a group of contacts the duplicate finder no
+    longer offers while its members are all within `ids` (sorted, distinct, 2..10). A contact that
+    joins the group later makes it reappear, with that contact. The match keys are SQL functions
+    over the contact's columns (migration 0013), so no contact column is added for them."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    ids = ArrayField(models.BigIntegerField())
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "ids"], name="dismissal_org_ids_uniq")]
+
+    def __str__(self) -> str:
+        return f"Not duplicates: {', '.join(map(str, self.ids))}"

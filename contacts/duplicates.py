@@ -1,0 +1,233 @@
+"""The duplicate finder (DESIGN §4 "Nothing is lost"): groups of an org's live contacts that are
+likely the same person, best first, and the dismissals that say "not the same person".
+
+Rules (each a key; contacts sharing a key are linked):
+- `email`: the same mailbox. The folded address is unique per org already, so what this finds is
+  addresses that differ but reach one mailbox at a provider that ignores dots and/or `+tags`
+  (PROVIDERS); `contacts_mailbox_key()` in SQL, `mailbox_key()` here.
+- `phone`: the same E.164 number (the column is stored E.164).
+- `name_company`: the same name and company, both non-empty, case- and accent-folded, runs of
+  whitespace as one space; `contacts_person_key()` in SQL, `person_key()` here.
+A key shared by more than MAX_GROUP contacts is a shared value (a switchboard number, a role
+mailbox), not a person, and links nobody.
+
+How (docs/contacts.md, "Duplicates"): SQL finds every key shared by 2..MAX_GROUP contacts in one
+statement (`contacts_duplicate_keys`, migration 0013: an index-only GROUP BY per key over a partial
+index that leads with org_id); here the key groups that share a contact are merged (union-find,
+linear in the ids returned), each group scored, dismissed ones dropped, the rest ordered and paged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+from django.core import signing
+from django.db import IntegrityError, connection, transaction
+
+from contacts.models import Contact, DuplicateDismissal
+from crm.errors import FieldError, InvalidInput
+from crm.limits import MAX_CURSOR_LENGTH
+from customization.text import fold, fold_unaccented
+from orgs.models import Membership
+
+# Providers that deliver `local+tag@domain` to `local@domain` (documented plus addressing), and the
+# two Google domains, which also ignore dots in the local part and are one mailbox. domain ->
+# (dots ignored, canonical domain). Migration 0013 holds the same table in SQL; a change here
+# needs a migration replacing `contacts_mailbox_key` (contacts/tests/test_duplicates_keys.py checks).
+PROVIDERS: dict[str, tuple[bool, str]] = {
+    "gmail.com": (True, "gmail.com"),
+    "googlemail.com": (True, "gmail.com"),
+    "outlook.com": (False, "outlook.com"),
+    "hotmail.com": (False, "hotmail.com"),
+    "live.com": (False, "live.com"),
+    "fastmail.com": (False, "fastmail.com"),
+    "fastmail.fm": (False, "fastmail.fm"),
+    "icloud.com": (False, "icloud.com"),
+    "me.com": (False, "me.com"),
+    "mac.com": (False, "mac.com"),
+    "proton.me": (False, "proton.me"),
+    "protonmail.com": (False, "protonmail.com"),
+    "pm.me": (False, "pm.me"),
+}
+
+REASONS = ("email", "phone", "name_company")
+# How likely a link by one rule alone is the same person; a contact linked by several rules
+# scores 1 - Π(1 - weight) (email and phone: 97).
+WEIGHTS = {"email": 0.9, "phone": 0.7, "name_company": 0.6}
+MAX_GROUP = 10  # members of one key, and of one dismissal (as a merge takes at most 10 contacts)
+MIN_DISMISS = 2
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+CURSOR_SALT = "contacts.duplicates.cursor"
+
+
+def mailbox_key(email: str | None) -> str | None:
+    """The mailbox `email` reaches at a provider of PROVIDERS ('J.Doe+x@GoogleMail.com' →
+    'jdoe@gmail.com'); None for any other domain (there the folded address is the mailbox)."""
+    if not email or "@" not in email:
+        return None
+    local, _, domain = fold(email).rpartition("@")
+    provider = PROVIDERS.get(domain)
+    if provider is None:
+        return None
+    dots_ignored, canonical = provider
+    local = local.split("+", 1)[0]
+    if dots_ignored:
+        local = local.replace(".", "")
+    return f"{local}@{canonical}" if local else None
+
+
+def _person_part(text: str) -> str:
+    return " ".join(fold_unaccented(text.strip()).split())
+
+
+def person_key(name: str | None, company: str | None) -> str | None:
+    """Name and company folded without accents ('José  Núñez', 'ACME' → 'jose nunez\\x1facme');
+    None unless both are non-empty."""
+    if not (name or "").strip() or not (company or "").strip():
+        return None
+    return f"{_person_part(name)}\x1f{_person_part(company)}"
+
+
+def score(reasons_by_member: dict[int, set[str]]) -> int:
+    """A group is as likely as its least linked member: 100 × min over members of 1 - Π(1 - weight)."""
+    return min(round(100 * (1 - prod(1 - WEIGHTS[r] for r in reasons))) for reasons in reasons_by_member.values())
+
+
+@dataclass
+class Group:
+    ids: list[int]  # sorted
+    matches: list[dict] = field(default_factory=list)  # [{"reason", "ids"}]: the keys linking them
+    score: int = 0
+
+    @property
+    def reasons(self) -> list[str]:
+        found = {m["reason"] for m in self.matches}
+        return [r for r in REASONS if r in found]
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """Best first; among equals the group with the newest member first (ids grow with time,
+        and groups are disjoint, so the pair is unique)."""
+        return (-self.score, -self.ids[-1])
+
+
+def key_groups(membership: Membership) -> list[tuple[str, list[int]]]:
+    """(reason, sorted ids) of every key shared by 2..MAX_GROUP contacts the member can see."""
+    with connection.cursor() as cursor:
+        if membership.sees_only_assigned:
+            cursor.execute(
+                "SELECT reason, ids FROM contacts_assigned_duplicate_keys(%s, %s)", [membership.user_id, MAX_GROUP]
+            )
+        else:
+            cursor.execute("SELECT reason, ids FROM contacts_duplicate_keys(%s)", [MAX_GROUP])
+        return cursor.fetchall()
+
+
+def merge(keyed: list[tuple[str, list[int]]]) -> list[Group]:
+    """Key groups that share a contact become one group (union-find over the ids): a contact linked
+    by two rules ends in one group with both reasons."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.setdefault(root, root) != root:
+            root = parent[root]
+        while parent[x] != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    for _, ids in keyed:
+        first = find(ids[0])
+        for other in ids[1:]:
+            root = find(other)
+            if root != first:
+                parent[root] = first
+    groups: dict[int, Group] = {}
+    members: dict[int, dict[int, set[str]]] = {}
+    for reason, ids in keyed:
+        root = find(ids[0])
+        group = groups.setdefault(root, Group([]))
+        group.matches.append({"reason": reason, "ids": ids})
+        linked = members.setdefault(root, {})
+        for contact_id in ids:
+            linked.setdefault(contact_id, set()).add(reason)
+    for root, group in groups.items():
+        group.ids = sorted(members[root])
+        group.matches.sort(key=lambda m: (REASONS.index(m["reason"]), m["ids"]))
+        group.score = score(members[root])
+    return list(groups.values())
+
+
+def drop_dismissed(org_id: int, groups: list[Group]) -> list[Group]:
+    """Groups whose members are not all within one dismissal of the org."""
+    containing: dict[int, list[frozenset[int]]] = {}
+    for ids in DuplicateDismissal.objects.filter(org_id=org_id).values_list("ids", flat=True):
+        dismissed = frozenset(ids)
+        for contact_id in dismissed:
+            containing.setdefault(contact_id, []).append(dismissed)
+    if not containing:
+        return groups
+    return [g for g in groups if not any(dismissed.issuperset(g.ids) for dismissed in containing.get(g.ids[0], ()))]
+
+
+def encode_cursor(group: Group) -> str:
+    return signing.dumps([group.score, group.ids[-1]], salt=CURSOR_SALT)
+
+
+def decode_cursor(token: str) -> tuple[int, int]:
+    try:
+        if len(token) > MAX_CURSOR_LENGTH:
+            raise ValueError
+        score_, newest = signing.loads(token, salt=CURSOR_SALT)
+        if not (isinstance(score_, int) and isinstance(newest, int)):
+            raise ValueError
+    except (signing.BadSignature, ValueError, TypeError):
+        raise InvalidInput([FieldError("cursor", "invalid_cursor", "This cursor is malformed.")])
+    return -score_, -newest
+
+
+@dataclass
+class Page:
+    count: int  # groups in all, for this caller
+    groups: list[Group]
+    contacts: dict[int, Contact]
+    next_cursor: str | None
+
+
+def find(membership: Membership, limit: int, cursor: str | None = None) -> Page:
+    """One page of the groups the member can see, best first."""
+    after = decode_cursor(cursor) if cursor else None
+    groups = drop_dismissed(membership.org_id, merge(key_groups(membership)))
+    groups.sort(key=lambda g: g.sort_key)
+    remaining = [g for g in groups if g.sort_key > after] if after else groups
+    page = remaining[:limit]
+    ids = [contact_id for group in page for contact_id in group.ids]
+    contacts = Contact.objects.for_member(membership).filter(pk__in=ids).only(*BRIEF_FIELDS).in_bulk()
+    next_cursor = encode_cursor(page[-1]) if len(remaining) > limit else None
+    return Page(len(groups), page, contacts, next_cursor)
+
+
+BRIEF_FIELDS = ("id", "org_id", "name", "email", "phone", "company", "updated_at")
+
+
+def dismiss(membership: Membership, ids: list[int]) -> tuple[DuplicateDismissal, bool]:
+    """Remember that `ids` (2..MAX_GROUP distinct contacts the member can see) are not one person;
+    (the dismissal, whether it is new). The same set dismissed again is the same dismissal."""
+    visible = set(Contact.objects.for_member(membership).filter(pk__in=ids).values_list("pk", flat=True))
+    errors = [
+        FieldError(f"ids.{i}", "not_found", f"No contact with id {contact_id} (or not one you can see).")
+        for i, contact_id in enumerate(ids)
+        if contact_id not in visible
+    ]
+    if errors:
+        raise InvalidInput(errors)
+    key = sorted(ids)
+    try:
+        with transaction.atomic():
+            return DuplicateDismissal.objects.create(
+                org_id=membership.org_id, ids=key, user_id=membership.user_id
+            ), True
+    except IntegrityError:  # dismissed before (or by a concurrent request)
+        return DuplicateDismissal.objects.get(org_id=membership.org_id, ids=key), False
