@@ -404,7 +404,7 @@ class TrashedContact(TenantModel):
 
 
 class DuplicateDismissal(TenantModel):
-    """"Not the same person" (contacts.duplicates): a group of contacts the duplicate finder no
+    """A "not the same person" answer (contacts.duplicates): a group of contacts the duplicate finder no
     longer offers while its members are all within `ids` (sorted, distinct, 2..10). A contact that
     joins the group later makes it reappear, with that contact. The match keys are SQL functions
     over the contact's columns (migration 0013), so no contact column is added for them."""
@@ -421,3 +421,25 @@ class DuplicateDismissal(TenantModel):
 
     def __str__(self) -> str:
         return f"Not duplicates: {', '.join(map(str, self.ids))}"
+
+
+class ContactMerge(TenantModel):
+    """One `POST /contacts/merge` (contacts.merge): what its undo needs. `before` and `after` hold
+    the survivor's values (API form: built-in names, `tags`, `custom.<key>`) of the fields the merge
+    set; `opportunities` which opportunity came from which merged contact."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    into_id = models.BigIntegerField()  # the survivor
+    from_ids = ArrayField(models.BigIntegerField())  # the merged contacts, now in the trash
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+    opportunities = models.JSONField(default=dict)  # {opportunity id: the contact it came from}
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "into_id"], name="merge_org_into")]
+
+    def __str__(self) -> str:
+        return f"Merge #{self.pk} into {self.into_id}"

@@ -25,6 +25,7 @@ from contacts.models import Contact, ContactTag, FieldValue, Opportunity, Trashe
 from contacts.services import duplicate_email_conflict
 from crm.errors import NotFound
 from customization.models import CustomField, Tag
+from history.context import set_change_source
 from orgs.models import Membership
 
 CONTACTS, TAGS, VALUES = Contact._meta.db_table, ContactTag._meta.db_table, FieldValue._meta.db_table
@@ -127,6 +128,7 @@ def restore_many(org_id: int, ids: list[int]) -> list[int]:
     opportunity_columns, opportunity_values = _columns(Opportunity, assigned_to_id=_LIVE_USER)
     value_columns, value_values = _columns(FieldValue)
     params = {"org": org_id, "ids": ids}
+    set_change_source("restore")  # the history records these rows as restored, not created
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT contact_id FROM {TRASH} WHERE org_id = %(org)s AND contact_id = ANY(%(ids)s) "

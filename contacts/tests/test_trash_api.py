@@ -179,3 +179,12 @@ def test_the_admin_deletes_into_the_trash_too(alice, ada):
     trashed = alice.client.get(f"{URL}/trash").json()["results"]
     assert len(trashed) == 3 and {e["deleted_by"] for e in trashed} == {staff.pk}
     assert alice.client.post(f"{URL}/{ada['id']}/restore").json()["tags"] == ["engineer", "vip"]
+
+
+def test_trash_and_restore_are_in_the_history(alice, ada):
+    delete(alice, ada["id"])
+    (latest, *_) = alice.client.get(f"{URL}/{ada['id']}/history").json()["results"]
+    assert (latest["event"], latest["source"], latest["actor"]["user"]) == ("trashed", "api", alice.user.pk)
+    alice.client.post(f"{URL}/{ada['id']}/restore")
+    (latest, *_) = alice.client.get(f"{URL}/{ada['id']}/history").json()["results"]
+    assert (latest["event"], latest["source"]) == ("restored", "restore")
