@@ -30,7 +30,7 @@ from contacts.contact_fields import WRITABLE_FIELDS
 from contacts.models import Contact, ContactMerge, Opportunity, TrashedContact
 from contacts.normalize import ContactNormalizer
 from contacts.services import update_contact
-from contacts.trash import move_to_trash, restore_many
+from contacts.trash import move_to_trash, restore_many, trashed
 from crm.errors import Conflict, FieldError, InvalidInput, NotFound
 from history.context import set_change_source
 from orgs.models import Membership
@@ -63,6 +63,25 @@ def merge(membership: Membership, into: int, from_ids: list[int], prefer: dict[s
         record.after = _values(survivor, before.keys())
         record.save(update_fields=["opportunities", "after"])
     return survivor, record.pk
+
+
+def restore_into(membership: Membership, contact_id: int, into: int) -> tuple[Contact, int]:
+    """Restore a trashed contact by merging it into a live one (the answer to a restore refused
+    because that one took its email meanwhile): it comes back without its email and is merged at
+    once, in one transaction. Returns the survivor and the merge's id."""
+    with transaction.atomic():
+        entry = trashed(membership).select_for_update().filter(contact_id=contact_id).first()
+        if entry is None:
+            raise NotFound("No contact with this id in the trash.")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {TrashedContact._meta.db_table} SET snapshot = jsonb_set(snapshot, '{{contact}}', "
+                """snapshot->'contact' || '{"email": null, "email_key": null}') """
+                "WHERE org_id = %s AND contact_id = %s",
+                [entry.org_id, contact_id],
+            )
+        restore_many(entry.org_id, [contact_id])
+        return merge(membership, into, [contact_id], {})
 
 
 def undo(membership: Membership, merge_id: int) -> Contact:

@@ -113,8 +113,8 @@ def restore(membership: Membership, contact_id: int) -> Contact:
     if not restore_many(entry.org_id, [contact_id]):
         conflict = duplicate_email_conflict(entry.org_id, email, membership)
         conflict.detail = (
-            "A live contact has taken this contact's email since it was deleted: merge the two "
-            "(POST /contacts/merge) once this one is restored with another email, or edit that contact."
+            "A live contact has taken this contact's email since it was deleted: restore it merged into "
+            'that one (`{"merge_into": <existing_id>}`), or change that contact\'s email first.'
         )
         raise conflict
     return Contact.objects.for_org(entry.org_id).get(pk=contact_id)

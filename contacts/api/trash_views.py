@@ -16,13 +16,14 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
-from contacts import trash
+from contacts import merge, trash
 from contacts.api.serializers import ContactSerializer
 from contacts.models import TrashedContact
+from contacts.search.query import unknown_keys
 from crm.api.pagination import LimitOffsetPagination
 from crm.api.serializer_fields import StrictCharField
 from crm.api.viewsets import OrgScopedViewMixin
-from crm.errors import NotFound
+from crm.errors import FieldError, InvalidInput, NotFound
 
 _ID_PARAM = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Contact id.")
 
@@ -112,9 +113,30 @@ class TrashedContactView(OrgScopedViewMixin, GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class RestoreRequestSerializer(serializers.Serializer):
+    merge_into = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Restore it by merging it into this live contact (typically the `existing_id` of a 409): it "
+        "comes back without its email and is merged at once, as `POST /contacts/merge` would; the answer is the "
+        "survivor, with `merge_id`.",
+    )
+
+
+class RestoredContactSerializer(ContactSerializer):
+    merge_id = serializers.IntegerField(required=False, help_text="Only with `merge_into`: the merge's id.")
+
+    def to_representation(self, instance):
+        body = super().to_representation(instance)
+        if getattr(instance, "merge_id", None) is not None:
+            body["merge_id"] = instance.merge_id
+        return body
+
+
 class ContactRestoreView(OrgScopedViewMixin, GenericAPIView):
     queryset_model = TrashedContact
-    serializer_class = ContactSerializer
+    serializer_class = RestoreRequestSerializer
     error_statuses = ("409",)
 
     @extend_schema(
@@ -122,14 +144,32 @@ class ContactRestoreView(OrgScopedViewMixin, GenericAPIView):
         description="Brings the contact back whole, under its id: its fields, tags, custom values and "
         "opportunities (tags and custom fields the org deleted since are not brought back). 404 if it is "
         "not in the trash (or not visible to the caller); 409 `duplicate_email` with `existing_id` when a live "
-        "contact has taken its email meanwhile.",
+        "contact has taken its email meanwhile: then restore it with `merge_into` to merge the two. The body is "
+        "optional.",
         parameters=[_ID_PARAM],
-        request=None,
-        responses=ContactSerializer,
+        request=RestoreRequestSerializer,
+        responses=RestoredContactSerializer,
+        examples=[OpenApiExample("into the contact that took its email", value={"merge_into": 57}, request_only=True)],
     )
     def post(self, request, pk):
-        contact = trash.restore(self.membership, _contact_id(pk))
-        return Response(ContactSerializer(contact, context=self.get_serializer_context()).data)
+        contact_id = _contact_id(pk)
+        data = request.data if request.data else {}
+        errors: list[FieldError] = []
+        if isinstance(data, dict):
+            unknown_keys(data, frozenset({"merge_into"}), "", errors)
+        else:
+            errors.append(FieldError(None, "wrong_type", "Expected a JSON object."))
+        if errors:
+            raise InvalidInput(errors)
+        body = RestoreRequestSerializer(data=data)
+        body.is_valid(raise_exception=True)
+        context = self.get_serializer_context()
+        if "merge_into" in body.validated_data:
+            survivor, merge_id = merge.restore_into(self.membership, contact_id, body.validated_data["merge_into"])
+            survivor.merge_id = merge_id
+            return Response(RestoredContactSerializer(survivor, context=context).data)
+        contact = trash.restore(self.membership, contact_id)
+        return Response(RestoredContactSerializer(contact, context=context).data)
 
 
 def _contact_id(raw: str) -> int:

@@ -188,3 +188,23 @@ def test_trash_and_restore_are_in_the_history(alice, ada):
     alice.client.post(f"{URL}/{ada['id']}/restore")
     (latest, *_) = alice.client.get(f"{URL}/{ada['id']}/history").json()["results"]
     assert (latest["event"], latest["source"]) == ("restored", "restore")
+
+
+def test_a_restore_refused_for_a_taken_email_can_merge_into_the_new_contact(alice, ada):
+    delete(alice, ada["id"])
+    newer = create(alice, name="Ada again", email="ada@example.com", tags=["new"])
+    response = alice.client.post(f"{URL}/{ada['id']}/restore", {"merge_into": newer["id"]}, format="json")
+    assert response.status_code == 200, response.content
+    survivor = response.json()
+    assert survivor["id"] == newer["id"] and isinstance(survivor["merge_id"], int)
+    assert survivor["tags"] == ["engineer", "new", "vip"] and survivor["custom"] == {"tier": "gold"}
+    assert survivor["phone"] == ada["phone"] and survivor["email"] == "ada@example.com"
+    assert alice.client.get(f"{URL}/{newer['id']}/opportunities").json()["count"] == 1
+    assert alice.client.get(f"{URL}/{ada['id']}").json()["id"] == newer["id"]  # merged: answers the survivor
+
+
+@pytest.mark.parametrize("body", [{"merge_into": "x"}, {"nope": 1}, [1]])
+def test_a_bad_restore_body_is_422(alice, ada, body):
+    delete(alice, ada["id"])
+    assert alice.client.post(f"{URL}/{ada['id']}/restore", body, format="json").status_code == 422
+    assert alice.client.get(f"{URL}/trash").json()["count"] == 1
