@@ -41,24 +41,26 @@ NAME_PARTS = ("first_name", "last_name", "name")  # one field in a merge: `name`
 MERGED_FIELDS = tuple(f.name for f in WRITABLE_FIELDS if f.name not in ("tags", "first_name", "last_name"))
 
 
-def merge(membership: Membership, into: int, from_ids: list[int], prefer: dict[str, int]) -> tuple[Contact, int]:
-    """Merge `from_ids` into `into` for the caller; returns the survivor and the merge's id."""
-    normalizer = ContactNormalizer.for_member(membership)
+def merge(
+    normalizer: ContactNormalizer, user_id: int | None, into: int, from_ids: list[int], prefer: dict[str, int]
+) -> tuple[Contact, int]:
+    """Merge `from_ids` into `into` for the normalizer's member (None: staff, the whole org) as
+    user `user_id`; returns the survivor and the merge's id."""
+    org_id, membership = normalizer.org.id, normalizer.membership
     _check(into, from_ids, prefer, normalizer)
     with transaction.atomic():
         set_change_source("merge")
-        contacts = _lock(membership, [into, *from_ids])
+        contacts = _lock(normalizer, [into, *from_ids])
         survivor, others = contacts[into], [contacts[i] for i in from_ids]
         before, after = _choose(survivor, others, prefer, normalizer)
         record = ContactMerge.objects.create(
-            org_id=membership.org_id, into_id=into, from_ids=from_ids, created_by_id=membership.user_id,
-            before=before,
-        )  # fmt: skip
-        opportunities = Opportunity.objects.filter(org_id=membership.org_id, contact_id__in=from_ids)
+            org_id=org_id, into_id=into, from_ids=from_ids, created_by_id=user_id, before=before
+        )
+        opportunities = Opportunity.objects.filter(org_id=org_id, contact_id__in=from_ids)
         record.opportunities = {str(o): c for o, c in opportunities.values_list("id", "contact_id")}
         opportunities.update(contact_id=into, updated_at=timezone.now())
         # Trashed before the survivor is written: it may take a merged contact's email.
-        move_to_trash(membership.org_id, from_ids, deleted_by=membership.user_id, merged_into=into, merge_id=record.pk)
+        move_to_trash(org_id, from_ids, deleted_by=user_id, merged_into=into, merge_id=record.pk)
         survivor = _write(survivor, after, membership, normalizer)
         record.after = _values(survivor, before.keys())
         record.save(update_fields=["opportunities", "after"])
@@ -81,7 +83,7 @@ def restore_into(membership: Membership, contact_id: int, into: int) -> tuple[Co
                 [entry.org_id, contact_id],
             )
         restore_many(entry.org_id, [contact_id])
-        return merge(membership, into, [contact_id], {})
+        return merge(ContactNormalizer.for_member(membership), membership.user_id, into, [contact_id], {})
 
 
 def undo(membership: Membership, merge_id: int) -> Contact:
@@ -147,13 +149,17 @@ def _check(into: int, from_ids: list[int], prefer: dict[str, int], normalizer: C
         raise InvalidInput(errors)
 
 
-def _lock(membership: Membership, ids: list[int]) -> dict[int, Contact]:
-    found = {
-        c.pk: c for c in Contact.objects.for_member(membership).filter(pk__in=ids).order_by("pk").select_for_update()
-    }
+def _visible(model, normalizer: ContactNormalizer):
+    """The rows of `model` the normalizer's member may see (staff: the whole org)."""
+    rows = model.objects.for_org(normalizer.org.id)
+    return rows if normalizer.membership is None else rows.for_member(normalizer.membership)
+
+
+def _lock(normalizer: ContactNormalizer, ids: list[int]) -> dict[int, Contact]:
+    found = {c.pk: c for c in _visible(Contact, normalizer).filter(pk__in=ids).order_by("pk").select_for_update()}
     missing = [i for i in ids if i not in found]
     if missing:
-        merged = TrashedContact.objects.for_member(membership).filter(contact_id__in=missing).exists()
+        merged = _visible(TrashedContact, normalizer).filter(contact_id__in=missing).exists()
         if merged:
             raise Conflict(
                 f"Contacts {missing} were merged or deleted meanwhile; nothing was merged.", code="merged_meanwhile"

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from contacts import merge
 from contacts.api.serializers import ContactSerializer
 from contacts.models import Contact
+from contacts.normalize import ContactNormalizer
 from contacts.search.query import unknown_keys
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput, NotFound
@@ -81,7 +82,8 @@ class ContactMergeView(OrgScopedViewMixin, GenericAPIView):
         body = MergeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        survivor, merge_id = merge.merge(self.membership, data["into"], data["from"], data["prefer"])
+        normalizer, user_id = ContactNormalizer.for_member(self.membership), self.membership.user_id
+        survivor, merge_id = merge.merge(normalizer, user_id, data["into"], data["from"], data["prefer"])
         survivor.merge_id = merge_id
         return Response(MergedContactSerializer(survivor, context=self.get_serializer_context()).data)
 

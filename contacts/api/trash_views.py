@@ -21,14 +21,14 @@ from contacts.api.serializers import ContactSerializer
 from contacts.models import TrashedContact
 from contacts.search.query import unknown_keys
 from crm.api.pagination import LimitOffsetPagination
-from crm.api.serializer_fields import StrictCharField
+from crm.api.serializer_fields import StrictCharField, StrictModelSerializer
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput, NotFound
 
 _ID_PARAM = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Contact id.")
 
 
-class TrashedContactSerializer(serializers.ModelSerializer):
+class TrashedContactSerializer(StrictModelSerializer):
     id = serializers.IntegerField(source="contact_id", help_text="The contact's id (the same once restored).")
     name = StrictCharField()
     email = StrictCharField(allow_null=True)
