@@ -208,3 +208,14 @@ def test_a_bad_restore_body_is_422(alice, ada, body):
     delete(alice, ada["id"])
     assert alice.client.post(f"{URL}/{ada['id']}/restore", body, format="json").status_code == 422
     assert alice.client.get(f"{URL}/trash").json()["count"] == 1
+
+
+def test_an_import_never_matches_a_trashed_contact(alice, ada):
+    delete(alice, ada["id"])
+    body = {"contacts": [{"email": "ADA@example.com", "name": "Imported Ada"}]}
+    response = alice.client.post(f"{URL}/import", body, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] == 1
+    (live,) = alice.client.get(URL).json()["results"]
+    assert live["id"] != ada["id"] and live["name"] == "Imported Ada"
+    assert alice.client.get(f"{URL}/trash").json()["results"][0]["name"] == "Ada Lovelace"  # untouched
