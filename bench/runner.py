@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from bench import asyncimport, importbench, measure, report, seed, smartlist, tenants, wrkbench
+from bench import asyncimport, duplicates, importbench, measure, report, seed, smartlist, tenants, wrkbench
 from bench import db as benchdb
 from bench.server import Client, Server
 from bench.shapes import DEEP_ROWS, LIST_PATH, SEARCH_PATH, build_shapes
@@ -258,6 +258,10 @@ def run(args) -> int:
             log("smart list: export of the main org (CSV) against COPY (SELECT …) TO STDOUT, then a bulk add-tag "
                 "on all of it against one raw UPDATE of the same rows")  # fmt: skip
             results["smart_list"] = smartlist.run(database, server, cast, out)
+        if not args.only or "duplicates" in args.only:
+            log("duplicates: GET /contacts/duplicates (first page) with planted duplicate pairs")
+            tokens = {"owner": more_tokens(cast.owner, 4), "assigned": more_tokens(cast.assigned, 4)}
+            results["duplicates"] = duplicates.run(database, server, cast, tokens)
         if args.async_import_rows and (not args.only or "async-import" in args.only):
             log(f"async import: {args.async_import_rows:,} new rows, then the same rows half changed, as jobs of "
                 "one manage.py worker, against COPY (and COPY + merge) of the same rows")  # fmt: skip

@@ -11,10 +11,11 @@ Rules (each a key; contacts sharing a key are linked):
 A key shared by more than MAX_GROUP contacts is a shared value (a switchboard number, a role
 mailbox), not a person, and links nobody.
 
-How (docs/contacts.md, "Duplicates"): SQL finds every key shared by 2..MAX_GROUP contacts in one
-statement (`contacts_duplicate_keys`, migration 0013: an index-only GROUP BY per key over a partial
-index that leads with org_id); here the key groups that share a contact are merged (union-find,
-linear in the ids returned), each group scored, dismissed ones dropped, the rest ordered and paged.
+How (docs/contacts.md, "Duplicates"): one statement finds every key shared by 2..MAX_GROUP
+contacts (`contacts_duplicate_keys`, migration 0013: an index-only GROUP BY per key over a partial
+index that leads with org_id). A key group that shares no contact with another is a group by
+itself: the statement scores, filters, orders and pages those. The few that share a contact come
+back whole and are merged here (union-find), scored and put in the same order.
 """
 
 from __future__ import annotations
@@ -113,16 +114,57 @@ class Group:
         return (-self.score, -self.ids[-1])
 
 
-def key_groups(membership: Membership) -> list[tuple[str, list[int]]]:
-    """(reason, sorted ids) of every key shared by 2..MAX_GROUP contacts the member can see."""
+# One statement: every shared key of the org (contacts_duplicate_keys, migration 0013), split into
+# the key groups that share a contact with another ("linked": returned whole, merged in Python;
+# few) and the rest, each a group of its own, scored, dismissed ones dropped, ordered and paged
+# here (the next `limit` + 1 after the cursor) and counted, so that only a page crosses over.
+PAGE_SQL = """
+WITH keyed AS MATERIALIZED (
+    SELECT row_number() OVER () AS k, reason, ids, cardinality(ids) AS size FROM {source}
+), members AS MATERIALIZED (
+    SELECT k, size, unnest(ids) AS id FROM keyed
+), linked AS (
+    SELECT DISTINCT k FROM members WHERE id IN (SELECT id FROM members GROUP BY id HAVING count(*) > 1)
+), dismissed AS (
+    SELECT DISTINCT m.k FROM members m
+    JOIN (SELECT d.id AS d, unnest(d.ids) AS id FROM contacts_duplicatedismissal d WHERE d.org_id = %(org)s) dm
+      ON dm.id = m.id
+    GROUP BY m.k, m.size, dm.d HAVING count(*) = m.size
+), alone AS (
+    SELECT reason, ids, CASE reason {scores} END AS score, ids[size] AS newest FROM keyed
+    WHERE k NOT IN (SELECT k FROM linked) AND k NOT IN (SELECT k FROM dismissed)
+)
+SELECT 'linked', reason, ids FROM keyed WHERE k IN (SELECT k FROM linked)
+UNION ALL
+(SELECT 'page', reason, ids FROM alone WHERE (score, newest) < (%(score)s, %(newest)s)
+ ORDER BY score DESC, newest DESC LIMIT %(limit)s)
+UNION ALL
+SELECT 'count', NULL, ARRAY[count(*)] FROM alone
+"""
+SCORES = " ".join(f"WHEN '{reason}' THEN {round(100 * weight)}" for reason, weight in WEIGHTS.items())
+NO_CURSOR = (101, 2**63 - 1)  # (score, newest) above every group
+
+
+def read_keys(membership: Membership, limit: int, after: tuple[int, int]) -> tuple[list, list, int]:
+    """(linked key groups, the page of the others as Groups, how many others) for the member's
+    contacts: key groups are (reason, sorted ids) of keys shared by 2..MAX_GROUP contacts."""
+    if membership.sees_only_assigned:
+        source, params = "contacts_assigned_duplicate_keys(%(user)s, %(max)s)", {"user": membership.user_id}
+    else:
+        source, params = "contacts_duplicate_keys(%(max)s)", {}
+    score_, newest = after
+    params.update(max=MAX_GROUP, org=membership.org_id, score=score_, newest=newest, limit=limit)
+    linked, page, count = [], [], 0
     with connection.cursor() as cursor:
-        if membership.sees_only_assigned:
-            cursor.execute(
-                "SELECT reason, ids FROM contacts_assigned_duplicate_keys(%s, %s)", [membership.user_id, MAX_GROUP]
-            )
-        else:
-            cursor.execute("SELECT reason, ids FROM contacts_duplicate_keys(%s)", [MAX_GROUP])
-        return cursor.fetchall()
+        cursor.execute(PAGE_SQL.format(source=source, scores=SCORES), params)
+        for part, reason, ids in cursor.fetchall():
+            if part == "linked":
+                linked.append((reason, ids))
+            elif part == "page":
+                page.append(Group(ids, [{"reason": reason, "ids": ids}], round(100 * WEIGHTS[reason])))
+            else:
+                count = ids[0]
+    return linked, page, count
 
 
 def merge(keyed: list[tuple[str, list[int]]]) -> list[Group]:
@@ -130,7 +172,7 @@ def merge(keyed: list[tuple[str, list[int]]]) -> list[Group]:
     by two rules ends in one group with both reasons."""
     parent: dict[int, int] = {}
 
-    def find(x: int) -> int:
+    def root_of(x: int) -> int:
         root = x
         while parent.setdefault(root, root) != root:
             root = parent[root]
@@ -139,15 +181,15 @@ def merge(keyed: list[tuple[str, list[int]]]) -> list[Group]:
         return root
 
     for _, ids in keyed:
-        first = find(ids[0])
+        first = root_of(ids[0])
         for other in ids[1:]:
-            root = find(other)
+            root = root_of(other)
             if root != first:
                 parent[root] = first
     groups: dict[int, Group] = {}
     members: dict[int, dict[int, set[str]]] = {}
     for reason, ids in keyed:
-        root = find(ids[0])
+        root = root_of(ids[0])
         group = groups.setdefault(root, Group([]))
         group.matches.append({"reason": reason, "ids": ids})
         linked = members.setdefault(root, {})
@@ -198,15 +240,15 @@ class Page:
 
 def find(membership: Membership, limit: int, cursor: str | None = None) -> Page:
     """One page of the groups the member can see, best first."""
-    after = decode_cursor(cursor) if cursor else None
-    groups = drop_dismissed(membership.org_id, merge(key_groups(membership)))
-    groups.sort(key=lambda g: g.sort_key)
-    remaining = [g for g in groups if g.sort_key > after] if after else groups
+    after = decode_cursor(cursor) if cursor else (-NO_CURSOR[0], -NO_CURSOR[1])
+    linked, alone, alone_count = read_keys(membership, limit + 1, (-after[0], -after[1]))
+    merged = drop_dismissed(membership.org_id, merge(linked))
+    remaining = sorted([g for g in merged if g.sort_key > after] + alone, key=lambda g: g.sort_key)
     page = remaining[:limit]
     ids = [contact_id for group in page for contact_id in group.ids]
     contacts = Contact.objects.for_member(membership).filter(pk__in=ids).only(*BRIEF_FIELDS).in_bulk()
     next_cursor = encode_cursor(page[-1]) if len(remaining) > limit else None
-    return Page(len(groups), page, contacts, next_cursor)
+    return Page(alone_count + len(merged), page, contacts, next_cursor)
 
 
 BRIEF_FIELDS = ("id", "org_id", "name", "email", "phone", "company", "updated_at")

@@ -212,3 +212,37 @@ def test_bad_paging_is_a_422_naming_it(alice, params, attr):
     response = alice.client.get(URL, params)
     assert response.status_code == 422, response.content
     assert response.json()["errors"][0]["attr"] == attr
+
+
+def test_a_group_of_two_rules_is_dismissed_as_a_whole(alice):
+    a, b, c = make_contacts(alice.org, [
+        {"name": "Ada", "email": "ada@gmail.com"},
+        {"name": "Ada L", "email": "a.d.a@gmail.com", "phone": "+442079460958"},
+        {"name": "Lady", "phone": "+442079460958"},
+    ])  # fmt: skip
+    assert alice.client.post(DISMISS, {"ids": [a.id, b.id]}, format="json").status_code == 201
+    assert id_sets(alice) == [[a.id, b.id, c.id]]  # c is not within the dismissal
+    assert alice.client.post(DISMISS, {"ids": [a.id, b.id, c.id]}, format="json").status_code == 201
+    assert groups(alice) == []
+
+
+def test_pages_mix_merged_and_single_key_groups_in_one_order(alice):
+    rows = []
+    for k in range(4):  # merged groups: email + phone on a chain of three
+        rows += [{"name": f"M{k}a", "email": f"m{k}@gmail.com"},
+                 {"name": f"M{k}b", "email": f"m.{k}@gmail.com", "phone": f"+1415666{k:04d}"},
+                 {"name": f"M{k}c", "phone": f"+1415666{k:04d}"}]  # fmt: skip
+    for k in range(5):  # single-key groups: email (90) and phone (70)
+        rows += [{"name": f"E{k}", "email": f"e{k}@gmail.com"}, {"name": f"E{k}'", "email": f"e{k}+x@gmail.com"}]
+        rows += [{"name": f"P{k}", "phone": f"+1415777{k:04d}"}, {"name": f"P{k}'", "phone": f"+1415777{k:04d}"}]
+    make_contacts(alice.org, rows)
+    seen, cursor = [], None
+    while True:
+        body = alice.client.get(URL, {"limit": 4, **({"cursor": cursor} if cursor else {})}).json()
+        assert body["count"] == 14
+        seen += body["results"]
+        if not (cursor := body["next_cursor"]):
+            break
+    keys = [(-g["score"], -g["ids"][-1]) for g in seen]
+    assert keys == sorted(keys) and len(set(keys)) == 14
+    assert [g["score"] for g in seen] == [90] * 5 + [70] * 9
