@@ -37,8 +37,8 @@ class ContactChange(TenantModel):
         ADMIN = "admin"
         SYSTEM = "system"  # no context set: a management command, a shell, raw SQL
 
-    # The org's foreign key is created in SQL (ON DELETE CASCADE), as Django would, without an index
-    # of its own: the read index leads with org_id.
+    # No foreign key checked on every entry written: a trigger on the orgs table deletes a deleted
+    # org's history (migration 0001). No index of its own: the read index leads with org_id.
     org = models.ForeignKey(
         Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
     )
@@ -55,11 +55,6 @@ class ContactChange(TenantModel):
 
     class Meta:
         indexes = [models.Index(fields=["org", "contact_id", "-id"], name="contactchange_by_contact")]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["org", "contact_id", "txid", "unit"], name="contactchange_one_per_transaction"
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.event} of contact #{self.contact_id} ({self.source})"

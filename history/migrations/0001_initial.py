@@ -2,11 +2,11 @@
 
 Statement-level AFTER triggers with transition tables on contacts_contact (INSERT, UPDATE,
 DELETE), contacts_contacttag (INSERT, DELETE) and contacts_fieldvalue (INSERT, UPDATE, DELETE)
-turn each statement into set-based INSERT … ON CONFLICT into history_contactchange: one entry per
-contact per transaction, later statements folded into it per key (earliest before, latest after,
-keys whose before = after dropped; an `updated` entry left empty is deleted). The triggers run as
-the writer (no SECURITY DEFINER), so the entry passes the same row-level security as the write.
-Who and why: the transaction-local settings of history.context.
+turn each statement into one set-based write to history_contactchange: one entry per contact per
+transaction (and context, history.context); a later statement of the transaction folds into it per
+key (earliest before, latest after, keys whose before = after dropped; an `updated` entry left
+empty is deleted). The triggers run as the writer (no SECURITY DEFINER), so an entry passes the
+same row-level security as the write that made it.
 """
 
 import django.utils.timezone
@@ -46,7 +46,9 @@ $$;
 """
 
 # The body of every trigger function: `entries` (org_id, contact_id, event, changes), at most one
-# row per contact, written with the transaction's context.
+# row per contact, written with the transaction's context. The first statement of a transaction
+# (and context) only inserts; later ones fold into the entries it made (`history.written` says
+# which came first), so no unique index is kept up on every insert for the rare second statement.
 RECORD = """
 CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -55,22 +57,35 @@ DECLARE
     tok text := nullif(current_setting('history.token', true), '');
     job bigint := nullif(current_setting('history.job_id', true), '')::bigint;
     ctx_unit bigint := coalesce(nullif(current_setting('history.unit', true), '')::bigint, 0);
+    tx bigint := pg_current_xact_id()::text::bigint;
     emptied bigint[];
 BEGIN
+    IF current_setting('history.written', true) IS DISTINCT FROM tx || ':' || ctx_unit THEN
+        INSERT INTO history_contactchange (org_id, contact_id, at, event, source, job_id, user_id, token, txid, unit, changes)
+        SELECT e.org_id, e.contact_id, now(), e.event, src, job, actor, tok, tx, ctx_unit, e.changes
+        FROM ({entries}) e;
+        IF FOUND THEN
+            PERFORM set_config('history.written', tx || ':' || ctx_unit, true);
+        END IF;
+        RETURN NULL;
+    END IF;
     WITH entries AS ({entries}),
-    written AS (
-        INSERT INTO history_contactchange AS h
-            (org_id, contact_id, at, event, source, job_id, user_id, token, txid, unit, changes)
-        SELECT e.org_id, e.contact_id, now(), e.event, src, job, actor, tok, pg_current_xact_id()::text::bigint, ctx_unit,
-               e.changes
+    folded AS (
+        UPDATE history_contactchange h SET
+            changes = history_merge_changes(h.changes, e.changes),
+            event = CASE WHEN e.event = 'updated' THEN h.event ELSE e.event END,
+            source = src, job_id = job, user_id = actor, token = tok
         FROM entries e
-        ON CONFLICT (org_id, contact_id, txid, unit) DO UPDATE SET
-            changes = history_merge_changes(h.changes, EXCLUDED.changes),
-            event = CASE WHEN EXCLUDED.event = 'updated' THEN h.event ELSE EXCLUDED.event END,
-            source = EXCLUDED.source, job_id = EXCLUDED.job_id, user_id = EXCLUDED.user_id, token = EXCLUDED.token
-        RETURNING h.id, h.event, h.changes
+        WHERE h.org_id = e.org_id AND h.contact_id = e.contact_id AND h.txid = tx AND h.unit = ctx_unit
+        RETURNING h.id, h.org_id, h.contact_id, h.event, h.changes
+    ),
+    added AS (
+        INSERT INTO history_contactchange (org_id, contact_id, at, event, source, job_id, user_id, token, txid, unit, changes)
+        SELECT e.org_id, e.contact_id, now(), e.event, src, job, actor, tok, tx, ctx_unit, e.changes
+        FROM entries e
+        WHERE NOT EXISTS (SELECT 1 FROM folded f WHERE f.org_id = e.org_id AND f.contact_id = e.contact_id)
     )
-    SELECT array_agg(id) INTO emptied FROM written WHERE event = 'updated' AND changes = '{{}}'::jsonb;
+    SELECT array_agg(id) INTO emptied FROM folded WHERE event = 'updated' AND changes = '{{}}'::jsonb;
     IF emptied IS NOT NULL THEN  -- a later statement put back what an earlier one changed
         DELETE FROM history_contactchange WHERE id = ANY(emptied);
     END IF;
@@ -83,7 +98,9 @@ $$;
 def _fields_object(pair_sql: str) -> str:
     """jsonb_strip_nulls(jsonb_build_object(name, <pair or NULL>, …)): only the fields that have a pair."""
     return "jsonb_strip_nulls(jsonb_build_object({}))".format(
-        ", ".join(f"'{name}', {pair_sql.format(column=column, present=present)}" for name, (column, present) in FIELDS.items())
+        ", ".join(
+            f"'{name}', {pair_sql.format(column=column, present=present)}" for name, (column, present) in FIELDS.items()
+        )
     )
 
 
@@ -92,7 +109,9 @@ CONTACT_INSERTED = """
     SELECT n.org_id, n.id AS contact_id, CASE WHEN src = 'restore' THEN 'restored' ELSE 'created' END AS event,
            {changes} AS changes
     FROM new_rows n
-""".format(changes=_fields_object("CASE WHEN {present} THEN jsonb_build_array(NULL, n.{column}) END").replace("{r}", "n"))
+""".format(
+    changes=_fields_object("CASE WHEN {present} THEN jsonb_build_array(NULL, n.{column}) END").replace("{r}", "n")
+)
 
 CONTACT_UPDATED = """
     SELECT n.org_id, n.id AS contact_id, 'updated' AS event, {changes} AS changes
@@ -117,32 +136,35 @@ CONTACT_DELETED = """
 # rows of a tag or field deleted from the catalog (nothing to name them by) are not recorded.
 STILL_THERE = "EXISTS (SELECT 1 FROM contacts_contact c WHERE c.id = r.contact_id)"
 
-# Tags: [sorted names before, sorted names after]; after = the contact's tags now, before = now
-# without the inserted names, or with the deleted ones.
+# Tags: [sorted names before, sorted names after] of each contact a statement touched: after = its
+# tag rows now; before = those but the statement's new ones, plus its old ones.
 TAGS = """
-    WITH changed AS (
-        SELECT r.org_id, r.contact_id, array_agg(t.name) AS names
-        FROM {rows} r JOIN customization_tag t ON t.org_id = r.org_id AND t.id = r.tag_id
+    WITH touched AS (
+        SELECT DISTINCT r.org_id, r.contact_id
+        FROM (SELECT org_id, contact_id FROM {new} n UNION ALL SELECT org_id, contact_id FROM {old} o) r
         WHERE {where}
-        GROUP BY r.org_id, r.contact_id
-    ), current_tags AS (
-        SELECT c.org_id, c.contact_id, c.names AS changed, coalesce((
-            SELECT array_agg(t.name ORDER BY t.name COLLATE "C")
-            FROM contacts_contacttag ct JOIN customization_tag t ON t.org_id = ct.org_id AND t.id = ct.tag_id
-            WHERE ct.org_id = c.org_id AND ct.contact_id = c.contact_id
-        ), '{{}}') AS names
-        FROM changed c
+    ), items AS (
+        SELECT ct.org_id, ct.contact_id, ct.tag_id, n.tag_id IS NULL AS is_before, true AS is_after
+        FROM touched c
+        JOIN contacts_contacttag ct ON ct.org_id = c.org_id AND ct.contact_id = c.contact_id
+        LEFT JOIN {new} n ON n.org_id = ct.org_id AND n.contact_id = ct.contact_id AND n.tag_id = ct.tag_id
+        UNION ALL
+        SELECT o.org_id, o.contact_id, o.tag_id, true, false
+        FROM {old} o JOIN touched c ON c.org_id = o.org_id AND c.contact_id = o.contact_id
+    ), names AS (
+        SELECT i.org_id, i.contact_id,
+               coalesce(array_agg(t.name ORDER BY t.name COLLATE "C") FILTER (WHERE i.is_before), '{{}}') AS before,
+               coalesce(array_agg(t.name ORDER BY t.name COLLATE "C") FILTER (WHERE i.is_after), '{{}}') AS after
+        FROM items i JOIN customization_tag t ON t.org_id = i.org_id AND t.id = i.tag_id
+        GROUP BY i.org_id, i.contact_id
     )
     SELECT org_id, contact_id, 'updated' AS event,
-           jsonb_build_object('tags', jsonb_build_array(to_jsonb({before}), to_jsonb(names))) AS changes
-    FROM current_tags
+           jsonb_build_object('tags', jsonb_build_array(to_jsonb(before), to_jsonb(after))) AS changes
+    FROM names WHERE before <> after
 """
-TAGS_INSERTED = TAGS.format(
-    rows="new_rows", where="true", before='ARRAY(SELECT x FROM unnest(names) x WHERE x <> ALL(changed) ORDER BY x COLLATE "C")'
-)
-TAGS_DELETED = TAGS.format(
-    rows="old_rows", where=STILL_THERE, before='ARRAY(SELECT x FROM unnest(names || changed) x ORDER BY x COLLATE "C")'
-)
+NO_TAGS = "(SELECT * FROM contacts_contacttag WHERE false)"
+TAGS_INSERTED = TAGS.format(new="new_rows", old=NO_TAGS, where="true")
+TAGS_DELETED = TAGS.format(new=NO_TAGS, old="old_rows", where=STILL_THERE)
 
 # Custom values: `custom.<key>`: [before, after] in canonical JSON (a multi_select: its items in
 # position order). After = the rows now; before = the rows now but the statement's new ones, plus
@@ -169,7 +191,8 @@ VALUES = """
             WHERE n.org_id = a.org_id AND n.contact_id = a.contact_id AND n.field_id = a.field_id
               AND n.position = a.position)
         UNION ALL
-        SELECT false, o.org_id, o.contact_id, o.field_id, o.position, o.value FROM {old} o
+        SELECT false, o.org_id, o.contact_id, o.field_id, o.position, o.value
+        FROM {old} o JOIN field f ON f.org_id = o.org_id AND f.contact_id = o.contact_id AND f.field_id = o.field_id
     ), field_values AS (
         SELECT f.org_id, f.contact_id, f.field_id, f.key,
             CASE WHEN f.multi THEN jsonb_agg(i.value ORDER BY i.position) FILTER (WHERE NOT i.is_after)
@@ -203,13 +226,25 @@ TRIGGERS = [
 ]
 
 
+# A deleted org's history goes with it (instead of a foreign key checked on every entry written).
+ORG_DELETED = """
+CREATE FUNCTION history_org_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM history_contactchange h USING old_rows o WHERE h.org_id = o.id;
+    RETURN NULL;
+END
+$$;
+"""
+
+
 def _name(table: str, event: str) -> str:
     return f"history_{table.removeprefix('contacts_')}_{event.lower()}"
 
 
 CREATE = [
-    f"ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_org_fk FOREIGN KEY (org_id)"
-    " REFERENCES orgs_organization (id) ON DELETE CASCADE",
+    ORG_DELETED,
+    "CREATE TRIGGER history_org_delete AFTER DELETE ON orgs_organization REFERENCING OLD TABLE AS old_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION history_org_deleted()",
     f"GRANT SELECT, INSERT, UPDATE, DELETE ON {TABLE} TO {APP}, {BYPASS}",
     f"GRANT USAGE, SELECT ON SEQUENCE {TABLE}_id_seq TO {APP}, {BYPASS}",
     MERGE_CHANGES,
@@ -221,6 +256,8 @@ CREATE = [
     ],
 ]
 DROP = [
+    "DROP TRIGGER IF EXISTS history_org_delete ON orgs_organization",
+    "DROP FUNCTION IF EXISTS history_org_deleted()",
     *[f"DROP TRIGGER IF EXISTS {_name(table, event)} ON {table}" for table, event, _, _ in TRIGGERS],
     *[f"DROP FUNCTION IF EXISTS {_name(table, event)}()" for table, event, _, _ in TRIGGERS],
     "DROP FUNCTION IF EXISTS history_merge_changes(jsonb, jsonb)",
@@ -291,11 +328,6 @@ class Migration(migrations.Migration):
             ],
             options={
                 "indexes": [models.Index(fields=["org", "contact_id", "-id"], name="contactchange_by_contact")],
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("org", "contact_id", "txid", "unit"), name="contactchange_one_per_transaction"
-                    )
-                ],
             },
         ),
         tenant_rls(TABLE),
