@@ -7,10 +7,13 @@
 - Filters never run `SELECT DISTINCT` over the table: orgs and tags come from their own tables,
   sources from the most recent rows.
 - Edits are validated by ContactNormalizer, the same path as the API and import.
+- Nothing is lost (DESIGN §4): delete moves to the trash; the trash, a contact's history, merge and
+  duplicates pages call the API's services (contacts.trash, contacts.merge, contacts.duplicates).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from functools import cached_property
 
@@ -22,28 +25,42 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.db.models import Q
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
+from contacts import duplicates
 from contacts.bulk import start as start_bulk
 from contacts.contact_fields import WRITABLE_FIELDS
 from contacts.export import export_lines, known_columns
 from contacts.importing import ContactImporter, parse_options, read_csv
 from contacts.importing.jobs import UPLOAD_PART_BYTES, Starter, start_csv
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, split_tags
-from contacts.models import Contact, ContactTag, Opportunity, SmartListView, attach_tags_and_custom
+from contacts.merge import MAX_FROM, MERGED_FIELDS, merge
+from contacts.models import (
+    Contact,
+    ContactTag,
+    Opportunity,
+    SmartListView,
+    TrashedContact,
+    attach_tags_and_custom,
+)
 from contacts.normalize import ContactNormalizer
 from contacts.search.fields import FieldRegistry
 from contacts.search.free_text import q_rows
-from contacts.services import create_contact, update_contact
+from contacts.services import create_contact, duplicate_email_conflict, update_contact
 from contacts.smart_list import MAX_IDS, SmartList
-from contacts.trash import move_to_trash
-from crm.errors import InvalidInput, TooLarge
+from contacts.trash import move_to_trash, restore_many
+from contacts.trash import purge as trash_purge
+from crm.db_security import as_org, rls_bypass
+from crm.errors import DomainError, InvalidInput, TooLarge
 from customization.catalog import custom_fields_by_key
 from customization.models import Tag
+from history.models import ContactChange
 from orgs.admin import OrgFilter
-from orgs.models import Organization
+from orgs.models import Membership, Organization
 
 
 class CappedCountPaginator(Paginator):
@@ -286,8 +303,336 @@ class ImportForm(forms.Form):
         return cleaned
 
 
+# --- nothing is lost: trash, history, merge, duplicates (DESIGN §4) ------------------------------------
+# Staff pages over the services the API uses (contacts.trash, contacts.merge, contacts.duplicates,
+# history.models); none of them writes a row by itself.
+
+HISTORY_PAGE = 50
+DUPLICATES_PAGE = 20
+MERGE_CHOICES = {f.name: f.label for f in WRITABLE_FIELDS if f.name in MERGED_FIELDS}
+
+
+def staff_membership(org_id: int, user) -> Membership:
+    """An unsaved owner membership of the whole org, for the services that take a member (the
+    duplicate finder, purge): staff sees every contact of the org, as an owner does."""
+    return Membership(org_id=org_id, user_id=user.pk, role=Membership.Role.OWNER, data_scope=Membership.DataScope.ALL)
+
+
+def by_org(pairs) -> dict[int, list[int]]:
+    """{org id: [ids]} of (org id, id) pairs."""
+    grouped: dict[int, list[int]] = {}
+    for org_id, pk in pairs:
+        grouped.setdefault(org_id, []).append(pk)
+    return grouped
+
+
+def parse_ids(raw: str | list[str]) -> list[int]:
+    """Distinct ids, in order, from "1,2,3" or a list of them; junk ignored."""
+    parts = raw if isinstance(raw, list) else raw.split(",")
+    ids = [int(p) for p in (s.strip() for s in parts) if p.isascii() and p.isdigit() and len(p) <= 18]
+    return list(dict.fromkeys(ids))
+
+
+def shown(value) -> str:
+    """A history or merge value as text: lists joined, booleans as yes/no, empty as —."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def error_text(exc: DomainError) -> str:
+    details = [f"{e.attr}: {e.detail}" if e.attr else e.detail for e in exc.errors]
+    return " ".join(dict.fromkeys([exc.detail, *details]))
+
+
+class NothingLostAdminMixin:
+    """The contact admin's trash, history, merge and duplicates pages."""
+
+    def nothing_lost_urls(self) -> list:
+        opts = self.model._meta
+        name = f"{opts.app_label}_{opts.model_name}"
+        views = [
+            ("trash/", self.trash_view, "trash"),
+            ("merge/", self.merge_view, "merge"),
+            ("duplicates/", self.duplicates_view, "duplicates"),
+            ("duplicates/dismiss/", self.dismiss_view, "duplicates_dismiss"),
+        ]
+        return [path(route, self.admin_site.admin_view(view), name=f"{name}_{suffix}") for route, view, suffix in views]
+
+    def page_context(self, request, title: str, **extra) -> dict:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "changelist_url": reverse("admin:contacts_contact_changelist"),
+            "trash_days": settings.TRASH_DAYS,
+            **extra,
+        }
+
+    # Deleting moves to the trash, as the API's DELETE does (contacts.trash): restorable whole.
+    def delete_model(self, request, obj):
+        move_to_trash(obj.org_id, [obj.pk], deleted_by=request.user.pk)
+        self._trashed_message(request, 1)
+
+    def delete_queryset(self, request, queryset):
+        grouped = by_org(queryset.order_by().values_list("org_id", "pk"))
+        moved = sum(len(move_to_trash(org_id, ids, deleted_by=request.user.pk)) for org_id, ids in grouped.items())
+        self._trashed_message(request, moved)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return super().delete_view(request, object_id, {"trash_days": settings.TRASH_DAYS, **(extra_context or {})})
+
+    def _trashed_message(self, request, count: int) -> None:
+        messages.info(
+            request,
+            format_html(
+                "{} moved to the trash: restore from <a href='{}'>the trash</a> within {} days.",
+                "1 contact" if count == 1 else f"{count:,} contacts",
+                reverse("admin:contacts_contact_trash"),
+                settings.TRASH_DAYS,
+            ),
+        )
+
+    # --- trash ---
+
+    def trash_view(self, request):
+        """The trashed contacts of every org (filter by org, search by name/email), newest first;
+        restore or purge the selected ones. A page of this admin, not a ModelAdmin of TrashedContact:
+        Django's admin refuses models with a composite primary key."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            ids = parse_ids(request.POST.getlist("ids"))
+            if request.POST.get("action") == "restore" and self.has_change_permission(request):
+                self._restore(request, ids)
+            elif request.POST.get("action") == "purge" and self.has_delete_permission(request):
+                if request.POST.get("post") != "yes":
+                    return self._purge_confirmation(request, ids)
+                self._purge(request, ids)
+            else:
+                raise PermissionDenied
+            return HttpResponseRedirect(request.get_full_path())
+        rows = TrashedContact.objects.select_related("org", "deleted_by").order_by("-deleted_at", "-contact_id")
+        org, q = request.GET.get("org", ""), request.GET.get("q", "").strip()[:200]
+        if org.isdigit():
+            rows = rows.filter(org_id=int(org))
+        if q:
+            rows = rows.filter(Q(name__icontains=q) | Q(email__icontains=q))
+        page = CappedCountPaginator(rows, FastListMixin.list_per_page).get_page(request.GET.get("p"))
+        expiry = dt.timedelta(days=settings.TRASH_DAYS)
+        entries = [(entry, entry.deleted_at + expiry) for entry in page]
+        orgs = Organization.objects.only("id", "name").order_by("id")[: OrgFilter.limit]
+        context = self.page_context(request, "Trash", page=page, entries=entries, orgs=orgs, org=org, q=q)
+        return TemplateResponse(request, "admin/contacts/contact/trash.html", context)
+
+    def _restore(self, request, ids: list[int]) -> None:
+        """contacts.trash.restore_many per org; those whose email a live contact took stay, named."""
+        entries = TrashedContact.objects.filter(contact_id__in=ids).values_list("org_id", "contact_id", "email")
+        emails = {contact_id: (org_id, email) for org_id, contact_id, email in entries}
+        restored: list[int] = []
+        for org_id, org_ids in by_org((org_id, pk) for pk, (org_id, _) in emails.items()).items():
+            restored += restore_many(org_id, sorted(org_ids))
+        if restored:
+            messages.success(request, f"Restored {len(restored):,} contacts.")
+        for contact_id in sorted(set(emails) - set(restored)):
+            org_id, email = emails[contact_id]
+            existing = duplicate_email_conflict(org_id, email, None).extra.get("existing_id") if email else None
+            link = reverse("admin:contacts_contact_change", args=[existing]) if existing else ""
+            messages.warning(
+                request,
+                format_html(
+                    "Contact #{} stays in the trash: a live contact, <a href='{}'>#{}</a>, took its email {} "
+                    "meanwhile. Change that contact's email, or merge them, then restore.",
+                    contact_id, link, existing, email,
+                ),
+            )  # fmt: skip
+
+    def _purge_confirmation(self, request, ids: list[int]):
+        entries = TrashedContact.objects.filter(contact_id__in=ids).select_related("org").order_by("-deleted_at")
+        context = self.page_context(request, "Purge from the trash", entries=entries)
+        return TemplateResponse(request, "admin/contacts/contact/trash_purge.html", context)
+
+    def _purge(self, request, ids: list[int]) -> None:
+        """contacts.trash.purge, each one for good (its history keeps a `deleted` entry)."""
+        purged = 0
+        for org_id, contact_id in TrashedContact.objects.filter(contact_id__in=ids).values_list("org_id", "contact_id"):
+            trash_purge(staff_membership(org_id, request.user), contact_id)
+            purged += 1
+        messages.success(request, f"Purged {purged:,} contacts for good.")
+
+    # --- history ---
+
+    def history_view(self, request, object_id, extra_context=None):
+        """Every change to the contact (history.models, all sources), newest first, HISTORY_PAGE at a time;
+        also for a contact in the trash. Replaces Django's LogEntry history (admin edits only)."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        contact_id = parse_ids([object_id])[:1]
+        contact = Contact.objects.filter(pk__in=contact_id).first()
+        entry = None if contact or not contact_id else TrashedContact.objects.filter(contact_id=contact_id[0]).first()
+        if contact is None and entry is None:
+            raise Http404("No contact with this id, alive or in the trash.")
+        org_id = contact.org_id if contact else entry.org_id
+        changes = ContactChange.objects.filter(org_id=org_id, contact_id=contact_id[0]).order_by("-id")
+        before = request.GET.get("before", "")
+        if before.isdigit() and len(before) <= 18:
+            changes = changes.filter(id__lt=int(before))
+        page = list(changes[: HISTORY_PAGE + 1])
+        more = page[HISTORY_PAGE - 1].pk if len(page) > HISTORY_PAGE else None
+        page = page[:HISTORY_PAGE]
+        users = get_user_model().objects.in_bulk({c.user_id for c in page if c.user_id})
+        rows = [
+            {
+                "change": change,
+                "user": users.get(change.user_id),
+                "fields": [(field, shown(pair[0]), shown(pair[1])) for field, pair in change.changes.items()],
+            }
+            for change in page
+        ]
+        context = self.page_context(
+            request, f"History of {contact or entry}", contact=contact, trashed=entry, rows=rows, more=more,
+            object_id=contact_id[0], **(extra_context or {}),
+        )  # fmt: skip
+        return TemplateResponse(request, "admin/contacts/contact/history.html", context)
+
+    # --- merge ---
+
+    @admin.action(description="Merge the selected contacts…")
+    def merge_selected(self, request, queryset):
+        """Opens the merge page (pick the survivor and the winners) for 2..MAX_FROM + 1 contacts of one org."""
+        if self._one_org(request, queryset, "Merge") is None:
+            return None
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: MAX_FROM + 2])
+        if not 2 <= len(ids) <= MAX_FROM + 1:
+            self.message_user(request, f"Select 2 to {MAX_FROM + 1} contacts to merge.", messages.ERROR)
+            return None
+        return HttpResponseRedirect(f"{reverse('admin:contacts_contact_merge')}?ids={','.join(map(str, ids))}")
+
+    def merge_view(self, request):
+        """contacts.merge.merge as this staff user: the survivor and each field's winner chosen here."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        ids = parse_ids(request.POST.get("ids") or request.GET.get("ids", ""))
+        contacts = attach_tags_and_custom(list(Contact.objects.filter(pk__in=ids).order_by("pk")))
+        changelist = reverse("admin:contacts_contact_changelist")
+        problem = self._merge_problem(ids, contacts)
+        if problem:
+            messages.error(request, problem)
+            return HttpResponseRedirect(changelist)
+        normalizer = ContactNormalizer.for_org(contacts[0].org, None)
+        if request.method == "POST":
+            survivor, merge_id = self._merge(request, normalizer, contacts)
+            if survivor is not None:
+                url = reverse("admin:contacts_contact_change", args=[survivor.pk])
+                merged = ", ".join(f"#{c.pk}" for c in contacts if c.pk != survivor.pk)
+                messages.success(request, f"Merged {merged} into “{survivor}”: merge #{merge_id}.")
+                return HttpResponseRedirect(url)
+        context = self.page_context(
+            request, f"Merge {len(contacts)} contacts of {contacts[0].org}", contacts=contacts,
+            rows=self._merge_rows(contacts, normalizer), ids=",".join(str(c.pk) for c in contacts),
+            survivor=(parse_ids([request.POST.get("survivor", "")]) or [contacts[0].pk])[0], max_from=MAX_FROM,
+        )  # fmt: skip
+        return TemplateResponse(request, "admin/contacts/contact/merge.html", context)
+
+    @staticmethod
+    def _merge_problem(ids: list[int], contacts: list[Contact]) -> str | None:
+        if not 2 <= len(ids) <= MAX_FROM + 1:
+            return f"Merge 2 to {MAX_FROM + 1} contacts."
+        if len(contacts) != len(ids):
+            missing = sorted(set(ids) - {c.pk for c in contacts})
+            return f"No live contacts {missing}: merged or deleted meanwhile?"
+        if len({c.org_id for c in contacts}) != 1:
+            return "Merge contacts of one organization."
+        return None
+
+    @staticmethod
+    def _merge_rows(contacts: list[Contact], normalizer: ContactNormalizer) -> list[dict]:
+        """One row per field a merge chooses: its key (as `prefer` takes it), label and each contact's value."""
+
+        def row(key: str, label: str, value_of) -> dict:
+            return {"key": key, "label": label, "cells": [(c.pk, shown(value_of(c))) for c in contacts]}
+
+        rows = [
+            row(key, label, lambda c, key=key: c.assigned_to if key == "assigned_to" else getattr(c, key))
+            for key, label in MERGE_CHOICES.items()
+        ]
+        rows += [
+            row(f"custom.{key}", definition.name, lambda c, key=key: c.custom.get(key))
+            for key, definition in normalizer.custom_fields.items()
+        ]
+        return rows
+
+    def _merge(self, request, normalizer, contacts: list[Contact]):
+        """(survivor, merge id), or (None, None) with the domain error shown as a message."""
+        ids = [c.pk for c in contacts]
+        into = parse_ids([request.POST.get("survivor", "")])
+        if not into or into[0] not in ids:
+            messages.error(request, "Choose the contact that stays.")
+            return None, None
+        choosable = [*MERGE_CHOICES, *(f"custom.{key}" for key in normalizer.custom_fields)]
+        prefer = {}
+        for key in choosable:
+            winner = parse_ids([request.POST.get(f"prefer.{key}", "")])
+            if winner:
+                prefer[key] = winner[0]
+        try:
+            return merge(normalizer, request.user.pk, into[0], [i for i in ids if i != into[0]], prefer)
+        except DomainError as exc:
+            messages.error(request, f"Nothing was merged: {error_text(exc)}")
+            return None, None
+
+    # --- duplicates ---
+
+    def duplicates_view(self, request):
+        """The duplicate finder's groups of one org, best first, a page at a time."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        org = Organization.objects.filter(pk__in=parse_ids([request.GET.get("org", "")])).first()
+        page, groups = None, []
+        if org is not None:
+            try:
+                # The finder's SQL function is the app role's and reads the org claim: run it as a
+                # request of the org would (as_org), then back to the admin's bypass role.
+                with rls_bypass(), as_org(org.id):
+                    page = duplicates.find(
+                        staff_membership(org.id, request.user), DUPLICATES_PAGE, request.GET.get("cursor")
+                    )
+            except DomainError as exc:
+                messages.error(request, error_text(exc))
+            else:
+                groups = [
+                    {"group": g, "contacts": [page.contacts[i] for i in g.ids if i in page.contacts],
+                     "ids": ",".join(map(str, g.ids))}
+                    for g in page.groups
+                ]  # fmt: skip
+        orgs = Organization.objects.only("id", "name").order_by("id")[: OrgFilter.limit]
+        context = self.page_context(request, "Duplicates", org=org, orgs=orgs, page=page, groups=groups)
+        return TemplateResponse(request, "admin/contacts/contact/duplicates.html", context)
+
+    def dismiss_view(self, request):
+        """contacts.duplicates.dismiss: "not the same person", for the org's every user."""
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        org_id, ids = parse_ids([request.POST.get("org", "")]), parse_ids(request.POST.get("ids", ""))
+        if not org_id:
+            raise Http404("No organization.")
+        try:
+            duplicates.dismiss(staff_membership(org_id[0], request.user), ids)
+        except DomainError as exc:
+            messages.error(request, error_text(exc))
+        else:
+            messages.success(
+                request, f"Contacts {', '.join(f'#{i}' for i in ids)} are no longer offered as duplicates."
+            )
+        return HttpResponseRedirect(f"{reverse('admin:contacts_contact_duplicates')}?org={org_id[0]}")
+
+
 @admin.register(Contact)
-class ContactAdmin(FastListMixin, admin.ModelAdmin):
+class ContactAdmin(NothingLostAdminMixin, FastListMixin, admin.ModelAdmin):
     form = ContactAdminForm
     list_display = ["__str__", "email", "phone", "company", "tag_list", "dnc", "assigned_to", "created_at"]
     list_display_links = ["__str__"]
@@ -301,18 +646,7 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
     sortable_by = ["created_at", "email", "company"]
     inlines = [OpportunityInline]
     change_list_template = "admin/contacts/contact/change_list.html"
-    actions = ["export_selected", "bulk_change"]
-
-    # Deleting moves to the trash, as the API's DELETE does (contacts.trash): restorable whole.
-    def delete_model(self, request, obj):
-        move_to_trash(obj.org_id, [obj.pk], deleted_by=request.user.pk)
-
-    def delete_queryset(self, request, queryset):
-        by_org: dict[int, list[int]] = {}
-        for org_id, pk in queryset.order_by().values_list("org_id", "pk"):
-            by_org.setdefault(org_id, []).append(pk)
-        for org_id, ids in by_org.items():
-            move_to_trash(org_id, ids, deleted_by=request.user.pk)
+    actions = ["export_selected", "bulk_change", "merge_selected"]
 
     @admin.action(description="Export the selected contacts (CSV, every column)")
     def export_selected(self, request, queryset):
@@ -409,6 +743,7 @@ class ContactAdmin(FastListMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.import_view),
                 name=f"{opts.app_label}_{opts.model_name}_import",
             ),
+            *self.nothing_lost_urls(),
             *super().get_urls(),
         ]
 
