@@ -63,9 +63,18 @@ class DuplicatePageSerializer(serializers.Serializer):
     results = DuplicateGroupSerializer(many=True)
 
 
+class ContactIdField(serializers.IntegerField):
+    """A JSON integer only: "12" or true is not an id."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class DismissRequestSerializer(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ROW_ID),
+        child=ContactIdField(min_value=1, max_value=MAX_ROW_ID),
         min_length=duplicates.MIN_DISMISS,
         max_length=duplicates.MAX_GROUP,
         help_text=f"{duplicates.MIN_DISMISS}–{duplicates.MAX_GROUP} distinct ids of contacts the caller can see.",

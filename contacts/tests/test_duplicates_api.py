@@ -137,6 +137,7 @@ def test_dismissing_part_of_a_group_leaves_the_group(alice):
         ({"ids": list(range(1, 12))}, "ids", "max_length"),
         ({"ids": "1,2"}, "ids", "not_a_list"),
         ({"ids": [1, "x"]}, "ids.1", "invalid"),
+        ({"ids": [1, "2"]}, "ids.1", "invalid"),
         ({}, "ids", "required"),
         ({"ids": [1, 2], "why": "no"}, "why", "unknown_field"),
         ([1, 2], None, "wrong_type"),

@@ -68,6 +68,8 @@ SEMANTIC_422 = {
     "/api/v1/contacts/export": "a saved view and the columns named must exist in the org",
     "/api/v1/contacts/bulk": "a saved view, the fields named and the assignee must exist in the org; values must fit "
     "the fields' types",
+    "/api/v1/contacts/duplicates": "`cursor` must be a `next_cursor` the API issued",
+    "/api/v1/contacts/duplicates/dismiss": "the ids must be distinct contacts the caller can see",
 }
 # DESIGN §4 (import): "A bad row is reported and skipped; the good rows land" — a row that violates the row schema
 # is answered 200 with the row in `errors` (with `async=true`, 202: the row goes to the job's error file), never a
