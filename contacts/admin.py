@@ -38,7 +38,7 @@ from contacts.export import export_lines, known_columns
 from contacts.importing import ContactImporter, parse_options, read_csv
 from contacts.importing.jobs import UPLOAD_PART_BYTES, Starter, start_csv
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, split_tags
-from contacts.merge import MAX_FROM, MERGED_FIELDS, merge
+from contacts.merge import MAX_FROM, MERGED_FIELDS, merge, restore_into
 from contacts.models import (
     Contact,
     ContactTag,
@@ -407,9 +407,12 @@ class NothingLostAdminMixin:
             raise PermissionDenied
         if request.method == "POST":
             ids = parse_ids(request.POST.getlist("ids"))
-            if request.POST.get("action") == "restore" and self.has_change_permission(request):
+            action = request.POST.get("action")
+            if action == "restore" and self.has_change_permission(request):
                 self._restore(request, ids)
-            elif request.POST.get("action") == "purge" and self.has_delete_permission(request):
+            elif action == "restore_into" and self.has_change_permission(request):
+                self._restore_into(request, ids)
+            elif action == "purge" and self.has_delete_permission(request):
                 if request.POST.get("post") != "yes":
                     return self._purge_confirmation(request, ids)
                 self._purge(request, ids)
@@ -418,7 +421,7 @@ class NothingLostAdminMixin:
             return HttpResponseRedirect(request.get_full_path())
         rows = TrashedContact.objects.select_related("org", "deleted_by").order_by("-deleted_at", "-contact_id")
         org, q = request.GET.get("org", ""), request.GET.get("q", "").strip()[:200]
-        if org.isdigit():
+        if parse_ids([org]):
             rows = rows.filter(org_id=int(org))
         if q:
             rows = rows.filter(Q(name__icontains=q) | Q(email__icontains=q))
@@ -446,10 +449,32 @@ class NothingLostAdminMixin:
                 request,
                 format_html(
                     "Contact #{} stays in the trash: a live contact, <a href='{}'>#{}</a>, took its email {} "
-                    "meanwhile. Change that contact's email, or merge them, then restore.",
+                    "meanwhile. Change that contact's email and restore, or “Restore merged into the "
+                    "contact that took its email”.",
                     contact_id, link, existing, email,
                 ),
             )  # fmt: skip
+
+    def _restore_into(self, request, ids: list[int]) -> None:
+        """contacts.merge.restore_into: each one back without its email, merged into the live contact
+        that took it (the API's `{"merge_into": id}` restore)."""
+        entries = TrashedContact.objects.filter(contact_id__in=ids).values_list("org_id", "contact_id", "email")
+        for org_id, contact_id, email in entries:
+            existing = duplicate_email_conflict(org_id, email, None).extra.get("existing_id") if email else None
+            if existing is None:
+                messages.warning(request, f"Contact #{contact_id}: no live contact has its email; restore it instead.")
+                continue
+            try:
+                _, merge_id = restore_into(staff_membership(org_id, request.user), contact_id, existing)
+            except DomainError as exc:
+                messages.error(request, f"Contact #{contact_id} stays in the trash: {error_text(exc)}")
+            else:
+                link = reverse("admin:contacts_contact_change", args=[existing])
+                messages.success(
+                    request,
+                    format_html("Contact #{} restored into <a href='{}'>#{}</a>: merge #{}.", contact_id, link,
+                                existing, merge_id),
+                )  # fmt: skip
 
     def _purge_confirmation(self, request, ids: list[int]):
         entries = TrashedContact.objects.filter(contact_id__in=ids).select_related("org").order_by("-deleted_at")

@@ -88,6 +88,12 @@ def test_restore_reports_a_contact_whose_email_was_taken_with_a_link(staff, ada,
     assert reverse("admin:contacts_contact_change", args=[taker.id]) in warning
     assert trash_row(ada.id) is not None
 
+    response = staff.post(TRASH, {"action": "restore_into", "ids": [ada.id]}, follow=True)
+    (success,) = texts(response)
+    assert f"Contact #{ada.id} restored into" in success and "merge #" in success
+    assert trash_row(ada.id).merged_into == taker.id
+    assert sorted(Contact.objects.get(pk=taker.id).tags) == ["vip"]
+
 
 def test_purge_asks_first_then_deletes_the_trash_row(staff, ada, org_a):
     move_to_trash(org_a.id, [ada.id], deleted_by=None)
