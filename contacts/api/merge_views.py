@@ -22,6 +22,8 @@ MAX_ID = 2**63 - 1
 
 
 class MergeRequestSerializer(serializers.Serializer):
+    closed = True  # unknown keys are a 422 (the schema says additionalProperties: false)
+
     into = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="The contact that stays (the survivor).")
     prefer = serializers.DictField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
@@ -54,7 +56,7 @@ class MergedContactSerializer(ContactSerializer):
 class ContactMergeView(OrgScopedViewMixin, GenericAPIView):
     queryset_model = Contact
     serializer_class = MergeRequestSerializer
-    error_statuses = ("409",)
+    error_statuses = ("404", "409")
 
     @extend_schema(
         summary="Merge contacts into one",

@@ -114,6 +114,8 @@ class TrashedContactView(OrgScopedViewMixin, GenericAPIView):
 
 
 class RestoreRequestSerializer(serializers.Serializer):
+    closed = True  # unknown keys are a 422 (the schema says additionalProperties: false)
+
     merge_into = serializers.IntegerField(
         required=False,
         min_value=1,

@@ -149,6 +149,13 @@ class AutoSchema(openapi.AutoSchema):
             schema = {"oneOf": [schema, number], **top}
         return schema
 
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        # A body whose view refuses unknown keys (422 `unknown_key`) says so: `closed = True`.
+        if direction == "request" and getattr(serializer, "closed", False):
+            schema["additionalProperties"] = False
+        return schema
+
     def _get_request_body(self, direction="request"):
         body = super()._get_request_body(direction)
         if body and getattr(self.view, "request_body_required", False):

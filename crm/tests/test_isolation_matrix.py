@@ -19,8 +19,17 @@ from dataclasses import dataclass
 import pytest
 from django.utils import timezone
 
-from contacts.models import Contact, ContactTag, FieldValue, Opportunity, SmartListView
+from contacts.models import (
+    Contact,
+    ContactMerge,
+    ContactTag,
+    FieldValue,
+    Opportunity,
+    SmartListView,
+    TrashedContact,
+)
 from contacts.testing import make_contact
+from contacts.trash import move_to_trash
 from customization.models import CustomField, CustomFieldFolder, CustomValue, Tag
 from jobs.models import Job
 from jobs.tests.helpers import run_jobs
@@ -64,6 +73,13 @@ BOTH = [
     # Duplicates: none among what they can see; dismissing the secret contact names it as not found.
     Case("get", "/api/v1/contacts/duplicates", None, 200),
     Case("post", "/api/v1/contacts/duplicates/dismiss", {"ids": ["{c}", 999999999]}, 422),
+    # The trash and merges: the secret trashed contact and the owner's merge are nobody else's.
+    Case("get", "/api/v1/contacts/trash", None, 200),
+    Case("post", "/api/v1/contacts/{trashed}/restore", None, 404),
+    Case("post", "/api/v1/contacts/{trashed}/restore", {"merge_into": "{c}"}, 404),
+    Case("get", "/api/v1/contacts/{trashed}/history", None, 404),
+    Case("post", "/api/v1/contacts/merge", {"into": "{c}", "from": ["{other}"]}, 404),
+    Case("post", "/api/v1/contacts/merges/{merge}/undo", None, 404),
 ]  # fmt: skip
 # For each actor, the cases it runs. Every route of the API that is org-scoped appears here for
 # both actors or in contacts/tests/test_isolation.py ENDPOINTS (run for both).
@@ -94,6 +110,7 @@ ISOLATION_CASES: dict[str, list[Case]] = {
         Case("get", "/api/v1/custom-values", None, 200),
         Case("get", "/api/v1/custom-values/secret_link", None, 404),
         Case("delete", "/api/v1/custom-values/secret_link", None, 404),
+        Case("delete", "/api/v1/contacts/trash/{trashed}", None, 404),
         *BOTH,
     ],
     "carol": [
@@ -120,6 +137,7 @@ ISOLATION_CASES: dict[str, list[Case]] = {
         Case("get", "/api/v1/custom-values", None, 200, reveals_nothing=False),
         Case("put", "/api/v1/custom-values/secret_link", {"value": "pwned"}, 403),
         Case("delete", "/api/v1/custom-values/secret_link", None, 403),
+        Case("delete", "/api/v1/contacts/trash/{trashed}", None, 403),  # owner/admin only, before any lookup
         *BOTH,
     ],
 }
@@ -141,11 +159,18 @@ def world(alice):
     )
     Opportunity.objects.create(org=org, contact=contact, name="Secret deal")
     SmartListView.objects.create(org=org, name="Secret view", query={"groups": []}, position=0)
+    trashed = make_contact(org=org, name=f"Tom {SECRET}", last_name=SECRET, tags=["secret"])
+    move_to_trash(org.id, [trashed.id], deleted_by=alice.user.pk)
+    other = make_contact(org=org, name=f"Una {SECRET}", last_name=SECRET)
+    merge = ContactMerge.objects.create(org=org, into_id=contact.id, from_ids=[trashed.id], created_by=alice.user)
     job = Job.objects.create(  # the owner's: a member sees only their own jobs
         org=org, kind=Job.Kind.IMPORT, status=Job.Status.SUCCEEDED, created_by=alice.user,
         result={"ignored_columns": [SECRET]}, finished_at=timezone.now(),
     )  # fmt: skip
-    return {"c": contact.id, "tag": tag.id, "folder": folder.id, "field": field.id, "job": job.id}
+    return {
+        "c": contact.id, "tag": tag.id, "folder": folder.id, "field": field.id, "job": job.id,
+        "trashed": trashed.id, "other": other.id, "merge": merge.id,
+    }  # fmt: skip
 
 
 def snapshot(org_id):
@@ -160,6 +185,8 @@ def snapshot(org_id):
         CustomValue,
         SmartListView,
         Job,
+        TrashedContact,
+        ContactMerge,
     )
     return [list(model.objects.filter(org_id=org_id).values().order_by("pk")) for model in models]
 

@@ -32,7 +32,7 @@ ORG_LESS = {
     "schema": "the OpenAPI document",
 }
 ACTORS = ("charlie", "carol")
-DUMMY_IDS = {"c": 1, "o": 1, "tag": 1, "folder": 1, "field": 1, "job": 1}
+DUMMY_IDS = {"c": 1, "o": 1, "tag": 1, "folder": 1, "field": 1, "job": 1, "trashed": 1, "other": 1, "merge": 1}
 
 
 def join(prefix: str, pattern) -> str:
