@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import io
 from dataclasses import replace
 
 from django.conf import settings
@@ -257,7 +259,9 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
     def post(self, request):
         options = parse_options(request.query_params, also_accepted={"format"})  # whatever the body; JSON's win
         if request.content_type.startswith("text/csv"):
-            return self._csv(options, request.body, None)  # the bytes the middleware read, not a parser's copy
+            # A job reads the body in parts (a large one is spooled on disk: crm.api.middleware); an
+            # import now takes the bytes the middleware read, not a parser's copy.
+            return self._csv(options, (request.stream or io.BytesIO()) if options.run_async else request.body, None)
         if "file" in request.FILES:
             return self._csv(options, request.FILES["file"], "file")
         if request.content_type.startswith("multipart/"):
@@ -284,13 +288,14 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
         return self._run(normalizer, options, *read_json_contacts(data["contacts"]))
 
     def _csv(self, options, source, attr: str | None) -> Response:
-        """A CSV body (bytes) or upload (a file): a job, or imported now."""
+        """A CSV body (bytes, or a stream to read for a job) or upload (a file): a job, or imported now."""
         if options.run_async:
-            parts = (
-                importing.split_bytes(source)
-                if isinstance(source, bytes)
-                else source.chunks(importing.UPLOAD_PART_BYTES)
-            )
+            if isinstance(source, bytes):
+                parts = importing.split_bytes(source)
+            elif hasattr(source, "chunks"):  # an upload
+                parts = source.chunks(importing.UPLOAD_PART_BYTES)
+            else:
+                parts = iter(functools.partial(source.read, importing.UPLOAD_PART_BYTES), b"")
             return self._accepted(importing.start_csv(self._starter(), options, parts, attr))
         data = source if isinstance(source, bytes) else source.read()
         normalizer = ContactNormalizer.for_member(self.membership)

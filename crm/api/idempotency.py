@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from crm.api.exceptions import MalformedRequest
+from crm.api.middleware import BODY_DIGEST_KEY
 from crm.errors import Conflict, FieldError, InvalidInput
 from crm.models import IdempotencyRecord
 
@@ -34,7 +35,8 @@ def _request_hash(request) -> str:
     digest.update(b"\0")
     digest.update((request.content_type or "").encode())
     digest.update(b"\0")
-    digest.update(request.body)
+    # A spooled body (crm.api.middleware) was hashed while it was spooled: not read into memory here.
+    digest.update(request.META.get(BODY_DIGEST_KEY, "").encode() or request.body)
     return digest.hexdigest()
 
 

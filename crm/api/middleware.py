@@ -5,8 +5,12 @@ Every guard keys on `path_info`, the path the URL resolver routes: behind a prox
 the service under a prefix (SCRIPT_NAME), `path` starts with the prefix and would slip past.
 """
 
+from __future__ import annotations
+
+import hashlib
 import io
 import logging
+import tempfile
 
 import psycopg
 from django.conf import settings
@@ -87,10 +91,7 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request):
         if request.path_info.startswith("/api/"):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
+            length = content_length(request)
             cap = body_cap_for(request)
             if length > cap:
                 detail = f"The request body is {length} bytes; this endpoint accepts at most {cap} bytes."
@@ -101,7 +102,8 @@ class BodySizeLimitMiddleware:
 class RequestTransactionMiddleware:
     """Each API and admin request is one transaction, run as the non-owner app role.
 
-    - The body is read first: a client that sends it slowly holds no database transaction.
+    - The body is read first: a client that sends it slowly holds no database transaction. A large
+      one is spooled to a temporary file (`_read_body`), not held in memory.
     - The org is set inside it once `X-Org-Id` is resolved (crm.api.context); until then the
       request sees no tenant rows. The admin spans orgs through the named bypass.
     - Its statements run under a `statement_timeout` (STATEMENT_TIMEOUT; imports have their own).
@@ -118,9 +120,15 @@ class RequestTransactionMiddleware:
         if not request.path_info.startswith(("/api/", "/admin/")):
             return self.get_response(request)
         try:
-            body = request.body
+            request, replay = self._read_body(request)
         except RequestDataTooBig:
             return problem_json(413, "payload_too_large", "The request body is too large.")
+        try:
+            return self._attempts(request, replay)
+        finally:
+            replay.close()
+
+    def _attempts(self, request, replay: BodyReplay):
         attempts = max(settings.TRANSACTION_ATTEMPTS, 1)
         for attempt in range(1, attempts + 1):
             try:
@@ -136,7 +144,26 @@ class RequestTransactionMiddleware:
             logger.info(
                 "Retrying %s %s after %s (attempt %d)", request.method, request.path_info, failure.code, attempt
             )
-            request = self._again(request, body)
+            request = replay.request(keep_rate_limits=False)
+
+    @staticmethod
+    def _read_body(request) -> tuple:
+        """Read the whole body now. Up to SPOOL_ABOVE_BYTES it is kept in memory (`request.body`);
+        a larger one (an async import of hundreds of MB) is copied to a temporary file in
+        SPOOL_CHUNK_BYTES pieces and the request reads it from there, so a web worker's memory does
+        not grow with the upload."""
+        length = content_length(request)
+        if length <= SPOOL_ABOVE_BYTES:
+            body = request.body
+            return request, BodyReplay(request, io.BytesIO(body))
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by BodyReplay.close() after the response
+        digest = hashlib.sha256()
+        while chunk := request.read(SPOOL_CHUNK_BYTES):
+            spool.write(chunk)
+            digest.update(chunk)
+        request.META[BODY_DIGEST_KEY] = digest.hexdigest()
+        replay = BodyReplay(request, spool)
+        return replay.request(keep_rate_limits=True), replay
 
     def _in_transaction(self, request):
         # Nested (as in tests): reset the role and org on the way out; else COMMIT does it.
@@ -155,10 +182,38 @@ class RequestTransactionMiddleware:
                     db_security.leave_request()
         return response
 
-    @staticmethod
-    def _again(request, body: bytes) -> WSGIRequest:
-        """The same request, fresh: the environ with the body to read again. Rate-limit notes of
-        the first attempt stay with it (the headers report that one)."""
-        environ = {key: value for key, value in request.environ.items() if key != ENVIRON_KEY}
-        environ["wsgi.input"] = io.BytesIO(body)
+
+def content_length(request) -> int:
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
+# Bodies larger than this are spooled to a temporary file rather than held in memory.
+SPOOL_ABOVE_BYTES = 8 * 1024 * 1024
+SPOOL_CHUNK_BYTES = 1024 * 1024
+# A spooled body's SHA-256 (hex), computed while spooling, for the idempotency fingerprint.
+BODY_DIGEST_KEY = "crm.body_sha256"
+
+
+class BodyReplay:
+    """The request's body, read once, to hand to each attempt as a fresh request."""
+
+    def __init__(self, request, stream):
+        self.environ = request.environ
+        self.stream = stream
+
+    def request(self, keep_rate_limits: bool) -> WSGIRequest:
+        """A fresh request reading the same bytes from the start. The first attempt shares the
+        rate-limit notes with the original request (the headers report them); a retry's are
+        its own, and the headers report the first attempt's."""
+        if keep_rate_limits:
+            self.environ.setdefault(ENVIRON_KEY, [])
+        environ = {k: v for k, v in self.environ.items() if keep_rate_limits or k != ENVIRON_KEY}
+        self.stream.seek(0)
+        environ["wsgi.input"] = self.stream
         return WSGIRequest(environ)
+
+    def close(self) -> None:
+        self.stream.close()
