@@ -243,6 +243,7 @@ SPECTACULAR_SETTINGS = {
         "StatusEnum": "contacts.models.Opportunity.Status",
         "JobKindEnum": "jobs.models.Job.Kind",
         "JobStatusEnum": "jobs.models.Job.Status",
+        "DuplicateReasonEnum": "contacts.duplicates.REASONS",
     },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "AUTHENTICATION_WHITELIST": ["orgs.api.auth.BearerTokenAuthentication"],
