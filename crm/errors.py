@@ -23,6 +23,12 @@ class FieldError:
         return {"code": self.code, "detail": self.detail, "attr": self.attr}
 
 
+def unknown_key(key, attr: str = "") -> FieldError:
+    """An object's key that is not one of its documented keys (shortened, made renderable)."""
+    shown = str(key)[:50].encode("utf-8", "backslashreplace").decode("utf-8")
+    return FieldError(f"{attr}.{shown}" if attr else shown, "unknown_key", f"Unexpected key {shown!r}.")
+
+
 class DomainError(Exception):
     code = "invalid"
     default_detail = "The request cannot be carried out."

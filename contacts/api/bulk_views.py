@@ -10,10 +10,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from contacts import bulk
-from contacts.api.smart_list import SMART_LIST_KEYS, SmartListRequestSerializer
+from contacts.api.smart_list import SmartListRequestSerializer
 from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
-from contacts.search.query import unknown_keys
 from contacts.smart_list import SmartList
 from crm.api.serializer_fields import StrictCharField
 from crm.api.throttling import TokenRateThrottle
@@ -21,7 +20,6 @@ from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput
 from jobs.api.serializers import JobSerializer
 
-BODY_KEYS = SMART_LIST_KEYS | {"expected_count", "action"}
 MAX_SELECTED = 2**31 - 1
 
 
@@ -106,14 +104,9 @@ class ContactBulkView(OrgScopedViewMixin, GenericAPIView):
         ],
     )
     def post(self, request):
-        if not isinstance(request.data, dict):
-            raise InvalidInput([FieldError(None, "wrong_type", "Expected a JSON object.")])
-        errors: list[FieldError] = []
-        unknown_keys(request.data, BODY_KEYS, "", errors)
-        if errors:
-            raise InvalidInput(errors)
         body = BulkRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        errors: list[FieldError] = []
         membership = self.membership
         smart_list = SmartList.from_request(body.validated_data, membership, errors)
         if errors:

@@ -13,17 +13,14 @@ from contacts import merge
 from contacts.api.serializers import ContactSerializer
 from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
-from contacts.search.query import unknown_keys
+from crm.api.serializer_fields import ClosedSerializer
 from crm.api.viewsets import OrgScopedViewMixin
-from crm.errors import FieldError, InvalidInput, NotFound
+from crm.errors import NotFound
 
-BODY_KEYS = frozenset({"into", "from", "prefer"})
 MAX_ID = 2**63 - 1
 
 
-class MergeRequestSerializer(serializers.Serializer):
-    closed = True  # unknown keys are a 422 (the schema says additionalProperties: false)
-
+class MergeRequestSerializer(ClosedSerializer):
     into = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="The contact that stays (the survivor).")
     prefer = serializers.DictField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
@@ -75,12 +72,6 @@ class ContactMergeView(OrgScopedViewMixin, GenericAPIView):
         ],
     )
     def post(self, request):
-        if not isinstance(request.data, dict):
-            raise InvalidInput([FieldError(None, "wrong_type", "Expected a JSON object.")])
-        errors: list[FieldError] = []
-        unknown_keys(request.data, BODY_KEYS, "", errors)
-        if errors:
-            raise InvalidInput(errors)
         body = MergeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data

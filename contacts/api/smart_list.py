@@ -5,13 +5,11 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from contacts.smart_list import MAX_IDS
-from crm.api.serializer_fields import StrictCharField
+from crm.api.serializer_fields import ClosedSerializer, StrictCharField
 from crm.limits import MAX_Q_LENGTH, MAX_ROW_ID
 
-SMART_LIST_KEYS = frozenset({"query", "view", "ids", "q"})
 
-
-class SmartListRequestSerializer(serializers.Serializer):
+class SmartListRequestSerializer(ClosedSerializer):
     query = serializers.JSONField(
         required=False, help_text="A smart-list filter, as in `POST /contacts/search` (docs/filters.md)."
     )

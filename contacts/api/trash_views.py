@@ -19,11 +19,10 @@ from rest_framework.response import Response
 from contacts import merge, trash
 from contacts.api.serializers import ContactSerializer
 from contacts.models import TrashedContact
-from contacts.search.query import unknown_keys
 from crm.api.pagination import LimitOffsetPagination
-from crm.api.serializer_fields import StrictCharField, StrictModelSerializer
+from crm.api.serializer_fields import ClosedSerializer, StrictCharField, StrictModelSerializer
 from crm.api.viewsets import OrgScopedViewMixin
-from crm.errors import FieldError, InvalidInput, NotFound
+from crm.errors import NotFound
 
 _ID_PARAM = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Contact id.")
 
@@ -113,9 +112,7 @@ class TrashedContactView(OrgScopedViewMixin, GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class RestoreRequestSerializer(serializers.Serializer):
-    closed = True  # unknown keys are a 422 (the schema says additionalProperties: false)
-
+class RestoreRequestSerializer(ClosedSerializer):
     merge_into = serializers.IntegerField(
         required=False,
         min_value=1,
@@ -155,15 +152,7 @@ class ContactRestoreView(OrgScopedViewMixin, GenericAPIView):
     )
     def post(self, request, pk):
         contact_id = _contact_id(pk)
-        data = request.data if request.data else {}
-        errors: list[FieldError] = []
-        if isinstance(data, dict):
-            unknown_keys(data, frozenset({"merge_into"}), "", errors)
-        else:
-            errors.append(FieldError(None, "wrong_type", "Expected a JSON object."))
-        if errors:
-            raise InvalidInput(errors)
-        body = RestoreRequestSerializer(data=data)
+        body = RestoreRequestSerializer(data=request.data if request.data else {})  # the body is optional
         body.is_valid(raise_exception=True)
         context = self.get_serializer_context()
         if "merge_into" in body.validated_data:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contacts.search.operators import clean_text
-from crm.errors import FieldError
+from crm.errors import FieldError, unknown_key
 from crm.limits import (
     COUNT_MODES,
     DEFAULT_LIMIT,
@@ -74,16 +74,8 @@ def _join(attr: str, key) -> str:
     return f"{attr}.{key}" if attr else str(key)
 
 
-def safe_key(key) -> str:
-    """A client's key, shortened and made renderable, for an error's attr."""
-    return str(key)[:50].encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def unknown_keys(obj: dict, allowed: frozenset, attr: str, errors: list[FieldError]) -> None:
-    for key in obj:
-        if key not in allowed:
-            shown = safe_key(key)
-            errors.append(FieldError(_join(attr, shown), "unknown_key", f"Unexpected key {shown!r}."))
+    errors.extend(unknown_key(key, attr) for key in obj if key not in allowed)
 
 
 def _name(raw: Any, attr: str, what: str, errors: list[FieldError]) -> str | None:
