@@ -47,8 +47,9 @@ $$;
 
 # The body of every trigger function: `entries` (org_id, contact_id, event, changes), at most one
 # row per contact, written with the transaction's context. The first statement of a transaction
-# (and context) only inserts; later ones fold into the entries it made (`history.written` says
-# which came first), so no unique index is kept up on every insert for the rare second statement.
+# (and context) only inserts, and notes in `history.written` the first id it could have written;
+# a later one folds into the entries made since (found by id from there, so no unique index is
+# kept up on every insert for the rare second statement).
 RECORD = """
 CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -58,32 +59,45 @@ DECLARE
     job bigint := nullif(current_setting('history.job_id', true), '')::bigint;
     ctx_unit bigint := coalesce(nullif(current_setting('history.unit', true), '')::bigint, 0);
     tx bigint := pg_current_xact_id()::text::bigint;
+    written text[] := string_to_array(current_setting('history.written', true), ':');
+    first_id bigint;
+    found_entries history_entry[];
     emptied bigint[];
 BEGIN
-    IF current_setting('history.written', true) IS DISTINCT FROM tx || ':' || ctx_unit THEN
+    IF NOT coalesce(written[1]::bigint = tx AND written[2]::bigint = ctx_unit, false) THEN
+        first_id := (SELECT last_value FROM history_contactchange_id_seq);
         INSERT INTO history_contactchange (org_id, contact_id, at, event, source, job_id, user_id, token, txid, unit, changes)
         SELECT e.org_id, e.contact_id, now(), e.event, src, job, actor, tok, tx, ctx_unit, e.changes
         FROM ({entries}) e;
         IF FOUND THEN
-            PERFORM set_config('history.written', tx || ':' || ctx_unit, true);
+            PERFORM set_config('history.written', concat_ws(':', tx, ctx_unit, first_id), true);
         END IF;
         RETURN NULL;
     END IF;
-    WITH entries AS ({entries}),
-    folded AS (
+    SELECT array_agg(ROW(e.org_id, e.contact_id, e.event, e.changes)::history_entry) INTO found_entries
+    FROM ({entries}) e;
+    IF found_entries IS NULL THEN  -- e.g. an UPDATE of updated_at only
+        RETURN NULL;
+    END IF;
+    first_id := written[3]::bigint;
+    WITH e AS MATERIALIZED (
+        SELECT u.*, (
+            SELECT h.id FROM history_contactchange h
+            WHERE h.org_id = u.org_id AND h.contact_id = u.contact_id AND h.id >= first_id
+              AND h.txid = tx AND h.unit = ctx_unit
+        ) AS existing_id
+        FROM unnest(found_entries) u
+    ), folded AS (
         UPDATE history_contactchange h SET
             changes = history_merge_changes(h.changes, e.changes),
             event = CASE WHEN e.event = 'updated' THEN h.event ELSE e.event END,
             source = src, job_id = job, user_id = actor, token = tok
-        FROM entries e
-        WHERE h.org_id = e.org_id AND h.contact_id = e.contact_id AND h.txid = tx AND h.unit = ctx_unit
-        RETURNING h.id, h.org_id, h.contact_id, h.event, h.changes
-    ),
-    added AS (
+        FROM e WHERE h.id = e.existing_id
+        RETURNING h.id, h.event, h.changes
+    ), added AS (
         INSERT INTO history_contactchange (org_id, contact_id, at, event, source, job_id, user_id, token, txid, unit, changes)
         SELECT e.org_id, e.contact_id, now(), e.event, src, job, actor, tok, tx, ctx_unit, e.changes
-        FROM entries e
-        WHERE NOT EXISTS (SELECT 1 FROM folded f WHERE f.org_id = e.org_id AND f.contact_id = e.contact_id)
+        FROM e WHERE e.existing_id IS NULL
     )
     SELECT array_agg(id) INTO emptied FROM folded WHERE event = 'updated' AND changes = '{{}}'::jsonb;
     IF emptied IS NOT NULL THEN  -- a later statement put back what an earlier one changed
@@ -91,6 +105,16 @@ BEGIN
     END IF;
     RETURN NULL;
 END
+$$;
+"""
+ENTRY_TYPE = "CREATE TYPE history_entry AS (org_id bigint, contact_id bigint, event text, changes jsonb)"
+
+# A custom value from its items {position: value}: a multi_select's in position order, else the one.
+VALUE_OF = """
+CREATE FUNCTION history_value(items jsonb, multi boolean) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN multi THEN jsonb_agg(value ORDER BY key::int) ELSE (array_agg(value ORDER BY key::int))[1] END
+    FROM jsonb_each(items)
 $$;
 """
 
@@ -134,29 +158,35 @@ CONTACT_DELETED = """
 
 # Rows of a contact that left in the same statement (its tags and values cascade after it) and
 # rows of a tag or field deleted from the catalog (nothing to name them by) are not recorded.
-STILL_THERE = "EXISTS (SELECT 1 FROM contacts_contact c WHERE c.id = r.contact_id)"
+STILL_THERE = "EXISTS (SELECT 1 FROM contacts_contact c WHERE c.id = g.contact_id)"
 
-# Tags: [sorted names before, sorted names after] of each contact a statement touched: after = its
-# tag rows now; before = those but the statement's new ones, plus its old ones.
+# The statement's rows are only appended and grouped, never joined (a transition table has no index
+# and the planner's guess of its size can make a join of it a nested loop); the tables the triggers
+# read are reached by their keys from the touched contacts.
+
+# Tags: [sorted names before, sorted names after] of each contact touched: after = its tag rows now;
+# before = those but the statement's new ones, plus its old ones.
 TAGS = """
-    WITH touched AS (
-        SELECT DISTINCT r.org_id, r.contact_id
-        FROM (SELECT org_id, contact_id FROM {new} n UNION ALL SELECT org_id, contact_id FROM {old} o) r
-        WHERE {where}
-    ), items AS (
-        SELECT ct.org_id, ct.contact_id, ct.tag_id, n.tag_id IS NULL AS is_before, true AS is_after
-        FROM touched c
-        JOIN contacts_contacttag ct ON ct.org_id = c.org_id AND ct.contact_id = c.contact_id
-        LEFT JOIN {new} n ON n.org_id = ct.org_id AND n.contact_id = ct.contact_id AND n.tag_id = ct.tag_id
+    WITH items AS (
+        SELECT org_id, contact_id, tag_id, 0 AS kind FROM {new} n
+        UNION ALL SELECT org_id, contact_id, tag_id, 1 FROM {old} o
         UNION ALL
-        SELECT o.org_id, o.contact_id, o.tag_id, true, false
-        FROM {old} o JOIN touched c ON c.org_id = o.org_id AND c.contact_id = o.contact_id
-    ), names AS (
+        SELECT ct.org_id, ct.contact_id, ct.tag_id, 2
+        FROM (SELECT org_id, contact_id FROM {new} n UNION SELECT org_id, contact_id FROM {old} o) t
+        JOIN contacts_contacttag ct ON ct.org_id = t.org_id AND ct.contact_id = t.contact_id
+    ), g AS (
         SELECT i.org_id, i.contact_id,
-               coalesce(array_agg(t.name ORDER BY t.name COLLATE "C") FILTER (WHERE i.is_before), '{{}}') AS before,
-               coalesce(array_agg(t.name ORDER BY t.name COLLATE "C") FILTER (WHERE i.is_after), '{{}}') AS after
+               coalesce(array_agg(t.name ORDER BY t.name COLLATE "C") FILTER (WHERE i.kind = 2), '{{}}') AS after,
+               coalesce(array_agg(t.name) FILTER (WHERE i.kind = 0), '{{}}') AS added,
+               coalesce(array_agg(t.name) FILTER (WHERE i.kind = 1), '{{}}') AS removed
         FROM items i JOIN customization_tag t ON t.org_id = i.org_id AND t.id = i.tag_id
         GROUP BY i.org_id, i.contact_id
+    ), names AS (
+        SELECT g.org_id, g.contact_id, g.after, ARRAY(
+            SELECT x FROM (SELECT x FROM unnest(g.after) x WHERE x <> ALL(g.added) UNION ALL SELECT unnest(g.removed)) b(x)
+            ORDER BY x COLLATE "C"
+        ) AS before
+        FROM g WHERE {where}
     )
     SELECT org_id, contact_id, 'updated' AS event,
            jsonb_build_object('tags', jsonb_build_array(to_jsonb(before), to_jsonb(after))) AS changes
@@ -166,42 +196,30 @@ NO_TAGS = "(SELECT * FROM contacts_contacttag WHERE false)"
 TAGS_INSERTED = TAGS.format(new="new_rows", old=NO_TAGS, where="true")
 TAGS_DELETED = TAGS.format(new=NO_TAGS, old="old_rows", where=STILL_THERE)
 
-# Custom values: `custom.<key>`: [before, after] in canonical JSON (a multi_select: its items in
-# position order). After = the rows now; before = the rows now but the statement's new ones, plus
-# its old ones.
+# Custom values: `custom.<key>`: [before, after] in canonical JSON. Per (contact, field) touched, its
+# items {position: value}: after = the rows now; before = those but the statement's new positions,
+# with its old items.
 NO_ROWS = "(SELECT * FROM contacts_fieldvalue WHERE false)"
 VALUES = """
-    WITH touched AS (
-        SELECT DISTINCT r.org_id, r.contact_id, r.field_id
-        FROM (SELECT org_id, contact_id, field_id FROM {new} n
-              UNION ALL SELECT org_id, contact_id, field_id FROM {old} o) r
-        WHERE {where}
-    ), field AS (
-        SELECT t.org_id, t.contact_id, t.field_id, f.key, f.data_type = 'multi_select' AS multi
-        FROM touched t JOIN customization_customfield f ON f.org_id = t.org_id AND f.id = t.field_id
-    ), after_items AS (
-        SELECT fv.org_id, fv.contact_id, fv.field_id, fv.position, fv.value
-        FROM contacts_fieldvalue fv JOIN field f
-            ON fv.org_id = f.org_id AND fv.contact_id = f.contact_id AND fv.field_id = f.field_id
-    ), items AS (
-        SELECT true AS is_after, a.* FROM after_items a
+    WITH items AS (
+        SELECT org_id, contact_id, field_id, position, value, 0 AS kind FROM {new} n
+        UNION ALL SELECT org_id, contact_id, field_id, position, value, 1 FROM {old} o
         UNION ALL
-        SELECT false, a.* FROM after_items a WHERE NOT EXISTS (
-            SELECT 1 FROM {new} n
-            WHERE n.org_id = a.org_id AND n.contact_id = a.contact_id AND n.field_id = a.field_id
-              AND n.position = a.position)
-        UNION ALL
-        SELECT false, o.org_id, o.contact_id, o.field_id, o.position, o.value
-        FROM {old} o JOIN field f ON f.org_id = o.org_id AND f.contact_id = o.contact_id AND f.field_id = o.field_id
+        SELECT fv.org_id, fv.contact_id, fv.field_id, fv.position, fv.value, 2
+        FROM (SELECT org_id, contact_id, field_id FROM {new} n UNION SELECT org_id, contact_id, field_id FROM {old} o) t
+        JOIN contacts_fieldvalue fv ON fv.org_id = t.org_id AND fv.contact_id = t.contact_id AND fv.field_id = t.field_id
+    ), g AS (
+        SELECT org_id, contact_id, field_id,
+               coalesce(jsonb_object_agg(position::text, value) FILTER (WHERE kind = 2), '{{}}') AS now_items,
+               coalesce(array_agg(position::text) FILTER (WHERE kind = 0), '{{}}') AS new_positions,
+               coalesce(jsonb_object_agg(position::text, value) FILTER (WHERE kind = 1), '{{}}') AS old_items
+        FROM items GROUP BY org_id, contact_id, field_id
     ), field_values AS (
-        SELECT f.org_id, f.contact_id, f.field_id, f.key,
-            CASE WHEN f.multi THEN jsonb_agg(i.value ORDER BY i.position) FILTER (WHERE NOT i.is_after)
-                 ELSE (array_agg(i.value) FILTER (WHERE NOT i.is_after))[1] END AS before,
-            CASE WHEN f.multi THEN jsonb_agg(i.value ORDER BY i.position) FILTER (WHERE i.is_after)
-                 ELSE (array_agg(i.value) FILTER (WHERE i.is_after))[1] END AS after
-        FROM field f LEFT JOIN items i
-            ON i.org_id = f.org_id AND i.contact_id = f.contact_id AND i.field_id = f.field_id
-        GROUP BY f.org_id, f.contact_id, f.field_id, f.key, f.multi
+        SELECT g.org_id, g.contact_id, g.field_id, f.key,
+               history_value((g.now_items - g.new_positions) || g.old_items, f.data_type = 'multi_select') AS before,
+               history_value(g.now_items, f.data_type = 'multi_select') AS after
+        FROM g JOIN customization_customfield f ON f.org_id = g.org_id AND f.id = g.field_id
+        WHERE {where}
     )
     SELECT org_id, contact_id, 'updated' AS event,
            jsonb_object_agg('custom.' || key, jsonb_build_array(before, after) ORDER BY field_id) AS changes
@@ -248,6 +266,8 @@ CREATE = [
     f"GRANT SELECT, INSERT, UPDATE, DELETE ON {TABLE} TO {APP}, {BYPASS}",
     f"GRANT USAGE, SELECT ON SEQUENCE {TABLE}_id_seq TO {APP}, {BYPASS}",
     MERGE_CHANGES,
+    ENTRY_TYPE,
+    VALUE_OF,
     *[RECORD.format(name=_name(table, event), entries=entries) for table, event, _, entries in TRIGGERS],
     *[
         f"CREATE TRIGGER {_name(table, event)} AFTER {event} ON {table} REFERENCING {transition}"
@@ -261,6 +281,8 @@ DROP = [
     *[f"DROP TRIGGER IF EXISTS {_name(table, event)} ON {table}" for table, event, _, _ in TRIGGERS],
     *[f"DROP FUNCTION IF EXISTS {_name(table, event)}()" for table, event, _, _ in TRIGGERS],
     "DROP FUNCTION IF EXISTS history_merge_changes(jsonb, jsonb)",
+    "DROP FUNCTION IF EXISTS history_value(jsonb, boolean)",
+    "DROP TYPE IF EXISTS history_entry",
 ]
 
 
