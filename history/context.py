@@ -51,3 +51,24 @@ def set_settings(pairs: list[tuple[str, str]]) -> None:
     calls = ", ".join(["set_config(%s, %s, true)"] * len(pairs))
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {calls}", [item for pair in pairs for item in pair])
+
+
+# A purge leaves no row for a trigger to see: the trash records it with this.
+RECORD_DELETED = """
+INSERT INTO history_contactchange (org_id, contact_id, at, event, source, job_id, user_id, token, txid, unit, changes)
+SELECT d.org_id, d.contact_id, now(), 'deleted',
+       coalesce(nullif(current_setting('history.source', true), ''), 'system'),
+       nullif(current_setting('history.job_id', true), '')::bigint,
+       nullif(current_setting('history.user_id', true), '')::bigint,
+       nullif(current_setting('history.token', true), ''), pg_current_xact_id()::text::bigint,
+       coalesce(nullif(current_setting('history.unit', true), '')::bigint, 0), '{}'::jsonb
+FROM unnest(%s::bigint[], %s::bigint[]) AS d(org_id, contact_id)
+"""
+
+
+def record_deleted(contacts: list[tuple[int, int]]) -> None:
+    """One `deleted` entry per (org id, contact id) purged for good, with this transaction's context."""
+    if contacts:
+        org_ids, contact_ids = zip(*contacts, strict=True)
+        with connection.cursor() as cursor:
+            cursor.execute(RECORD_DELETED, [list(org_ids), list(contact_ids)])
