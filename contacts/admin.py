@@ -482,7 +482,7 @@ class NothingLostAdminMixin:
         return TemplateResponse(request, "admin/contacts/contact/trash_purge.html", context)
 
     def _purge(self, request, ids: list[int]) -> None:
-        """contacts.trash.purge, each one for good (its history keeps a `deleted` entry)."""
+        """contacts.trash.purge, each one for good (its history keeps a `purged` entry)."""
         purged = 0
         for org_id, contact_id in TrashedContact.objects.filter(contact_id__in=ids).values_list("org_id", "contact_id"):
             trash_purge(staff_membership(org_id, request.user), contact_id)

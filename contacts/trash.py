@@ -25,7 +25,7 @@ from contacts.models import Contact, ContactTag, FieldValue, Opportunity, Trashe
 from contacts.services import duplicate_email_conflict
 from crm.errors import NotFound
 from customization.models import CustomField, Tag
-from history.context import set_change_source
+from history.context import record_purged, set_change_source
 from orgs.models import Membership
 
 CONTACTS, TAGS, VALUES = Contact._meta.db_table, ContactTag._meta.db_table, FieldValue._meta.db_table
@@ -177,9 +177,10 @@ def restore_many(org_id: int, ids: list[int]) -> list[int]:
 
 
 def purge(membership: Membership, contact_id: int) -> None:
-    """Delete a trashed contact for good (owner/admin: the view checks)."""
+    """Delete a trashed contact for good (owner/admin: the view checks); its history says so."""
     if not trashed(membership).filter(contact_id=contact_id).delete()[0]:
         raise NotFound("No contact with this id in the trash.")
+    record_purged([(membership.org_id, contact_id)])
 
 
 def purge_expired(now: dt.datetime | None = None) -> int:
@@ -191,9 +192,11 @@ def purge_expired(now: dt.datetime | None = None) -> int:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"DELETE FROM {TRASH} WHERE (org_id, contact_id) IN (SELECT org_id, contact_id FROM {TRASH} "
-                "WHERE deleted_at < %s LIMIT %s)",
+                "WHERE deleted_at < %s LIMIT %s) RETURNING org_id, contact_id",
                 [before, PURGE_BATCH],
             )
-            purged += cursor.rowcount
-            if cursor.rowcount < PURGE_BATCH:
-                return purged
+            batch = cursor.fetchall()
+        record_purged(batch)
+        purged += len(batch)
+        if len(batch) < PURGE_BATCH:
+            return purged

@@ -54,9 +54,9 @@ def set_settings(pairs: list[tuple[str, str]]) -> None:
 
 
 # A purge leaves no row for a trigger to see: the trash records it with this.
-RECORD_DELETED = """
+RECORD_PURGED = """
 INSERT INTO history_contactchange (org_id, contact_id, at, event, source, job_id, user_id, token, txid, unit, changes)
-SELECT d.org_id, d.contact_id, now(), 'deleted',
+SELECT d.org_id, d.contact_id, now(), 'purged',
        coalesce(nullif(current_setting('history.source', true), ''), 'system'),
        nullif(current_setting('history.job_id', true), '')::bigint,
        nullif(current_setting('history.user_id', true), '')::bigint,
@@ -66,9 +66,9 @@ FROM unnest(%s::bigint[], %s::bigint[]) AS d(org_id, contact_id)
 """
 
 
-def record_deleted(contacts: list[tuple[int, int]]) -> None:
-    """One `deleted` entry per (org id, contact id) purged for good, with this transaction's context."""
+def record_purged(contacts: list[tuple[int, int]]) -> None:
+    """One `purged` entry per (org id, contact id) purged for good, with this transaction's context."""
     if contacts:
         org_ids, contact_ids = zip(*contacts, strict=True)
         with connection.cursor() as cursor:
-            cursor.execute(RECORD_DELETED, [list(org_ids), list(contact_ids)])
+            cursor.execute(RECORD_PURGED, [list(org_ids), list(contact_ids)])

@@ -26,7 +26,7 @@ class ContactChange(TenantModel):
         TRASHED = "trashed"
         RESTORED = "restored"
         MERGED = "merged"  # moved to the trash by a merge into another contact
-        DELETED = "deleted"  # purged for good
+        PURGED = "purged"  # deleted from the trash for good
 
     class Source(models.TextChoices):
         API = "api"

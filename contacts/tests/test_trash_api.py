@@ -14,6 +14,7 @@ from contacts.models import Contact, Opportunity, TrashedContact
 from contacts.tasks import purge_trash
 from crm.db_security import rls_bypass
 from customization.models import CustomField
+from history.models import ContactChange
 
 pytestmark = pytest.mark.django_db
 
@@ -219,3 +220,10 @@ def test_an_import_never_matches_a_trashed_contact(alice, ada):
     (live,) = alice.client.get(URL).json()["results"]
     assert live["id"] != ada["id"] and live["name"] == "Imported Ada"
     assert alice.client.get(f"{URL}/trash").json()["results"][0]["name"] == "Ada Lovelace"  # untouched
+
+
+def test_a_purge_is_in_the_history(alice, ada):
+    delete(alice, ada["id"])
+    assert alice.client.delete(f"{URL}/trash/{ada['id']}").status_code == 204
+    latest = ContactChange.objects.filter(org_id=alice.org.id, contact_id=ada["id"]).order_by("-id").first()
+    assert (latest.event, latest.source, latest.user_id) == ("purged", "api", alice.user.pk)

@@ -311,7 +311,7 @@ class Migration(migrations.Migration):
                             ("trashed", "Trashed"),
                             ("restored", "Restored"),
                             ("merged", "Merged"),
-                            ("deleted", "Deleted"),
+                            ("purged", "Purged"),
                         ],
                         max_length=10,
                     ),

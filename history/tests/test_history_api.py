@@ -17,7 +17,7 @@ from contacts.models import Contact, TrashedContact
 from contacts.testing import make_contact, make_contacts
 from crm.db_security import as_org
 from customization.models import CustomField, Tag
-from history.context import record_deleted, set_change_context
+from history.context import record_purged, set_change_context
 from history.models import ContactChange
 from jobs.tests.helpers import run_jobs
 
@@ -304,13 +304,13 @@ def test_deleting_a_tag_from_the_catalog_records_nothing_per_contact(alice, ada)
     assert entries(alice, ada.id) == before
 
 
-def test_a_purge_is_recorded_by_record_deleted_with_the_context(alice, ada):
+def test_a_purge_is_recorded_by_record_purged_with_the_context(alice, ada):
     with as_org(alice.org.id):
         set_change_context(source="api", user_id=alice.user.id)
-        record_deleted([(alice.org.id, ada.id)])
+        record_purged([(alice.org.id, ada.id)])
     latest = entries(alice, ada.id)[0]
     assert (latest["event"], latest["source"], latest["actor"]["user"], latest["changes"]) == (
-        "deleted",
+        "purged",
         "api",
         alice.user.id,
         {},
