@@ -50,8 +50,12 @@ $$;
 # (and context) only inserts, and notes in `history.written` the first id it could have written;
 # a later one folds into the entries made since (found by id from there, so no unique index is
 # kept up on every insert for the rare second statement).
+# plan_cache_mode: each run plans its statements for the rows it has (a transition table of one row
+# after a PATCH, of 5,000 after a bulk chunk) and the tables' current statistics; a plan cached by a
+# long-lived session (a worker) while the tables were small could otherwise be reused for a statement
+# a thousand times larger (nested loops over what became large tables).
 RECORD = """
-CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     src text := coalesce(nullif(current_setting('history.source', true), ''), 'system');
     actor bigint := nullif(current_setting('history.user_id', true), '')::bigint;
