@@ -230,7 +230,7 @@ def duplicates_section(results: dict) -> list[str]:
         f"`GET /contacts/duplicates?limit={section['limit']}` (the first page of groups), p50 of {section['runs']} "
         f"after {section['warmup']} warm-ups, with {section['planted_pairs']:,} planted pairs of contacts that are "
         "one person (one Gmail mailbox written two ways; half also share a phone, a third name + company; deleted "
-        "afterwards), on top of the seed's own shared phones and names + companies. \"key-groups SQL\" is the one "
+        'afterwards), on top of the seed\'s own shared phones and names + companies. "key-groups SQL" is the one '
         "statement finding every shared key (`contacts_duplicate_keys`), run directly as the app role in the org; "
         f"the rest is merging, scoring and paging in Python. Target: ≤ {DUPLICATES_TARGET_MS:,} ms.",
         "",
