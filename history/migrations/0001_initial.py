@@ -55,7 +55,8 @@ $$;
 # long-lived session (a worker) while the tables were small could otherwise be reused for a statement
 # a thousand times larger (nested loops over what became large tables).
 RECORD = """
-CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql
+SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     src text := coalesce(nullif(current_setting('history.source', true), ''), 'system');
     actor bigint := nullif(current_setting('history.user_id', true), '')::bigint;
