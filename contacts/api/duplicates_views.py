@@ -14,7 +14,7 @@ from contacts import duplicates
 from contacts.models import Contact
 from crm.api.idempotency import idempotent
 from crm.api.pagination import parse_bounded_int
-from crm.api.serializer_fields import StrictCharField
+from crm.api.serializer_fields import StrictCharField, StrictURLField
 from crm.api.throttling import SearchRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput
@@ -57,8 +57,8 @@ class DuplicateGroupSerializer(serializers.Serializer):
 
 class DuplicatePageSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="Groups in all (for this caller), not only on this page.")
-    next = serializers.URLField(allow_null=True, help_text="The next page's URL; null on the last page.")
-    previous = serializers.URLField(allow_null=True, help_text="Always null: pages go forward by cursor.")
+    next = StrictURLField(allow_null=True, help_text="The next page's URL; null on the last page.")
+    previous = StrictURLField(allow_null=True, help_text="Always null: pages go forward by cursor.")
     next_cursor = StrictCharField(allow_null=True, help_text="Pass as `cursor` for the next page.")
     results = DuplicateGroupSerializer(many=True)
 

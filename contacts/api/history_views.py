@@ -16,6 +16,7 @@ from rest_framework.utils.urls import replace_query_param
 from contacts.models import Contact, TrashedContact
 from contacts.paging import decode_cursor, encode_cursor
 from crm.api.pagination import parse_bounded_int
+from crm.api.serializer_fields import StrictCharField, StrictModelSerializer, StrictURLField
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import InvalidInput, NotFound
 from crm.limits import DEFAULT_LIMIT, MAX_LIMIT
@@ -26,12 +27,12 @@ ORDER = ["-id"]  # newest first: ids grow with time
 
 class ActorSerializer(serializers.Serializer):
     user = serializers.IntegerField(source="user_id", allow_null=True, help_text="The user who made the change.")
-    token = serializers.CharField(
+    token = StrictCharField(
         allow_null=True, help_text="The public prefix of the API token used (never the token); null outside the API."
     )
 
 
-class ContactChangeSerializer(serializers.ModelSerializer):
+class ContactChangeSerializer(StrictModelSerializer):
     actor = ActorSerializer(source="*")
     job = serializers.IntegerField(source="job_id", allow_null=True, help_text="The import or bulk job, if any.")
     changes = serializers.DictField(
@@ -98,8 +99,8 @@ class ContactHistoryView(OrgScopedViewMixin, GenericAPIView):
         responses=inline_serializer(
             "ContactHistoryPage",
             {
-                "next": serializers.URLField(allow_null=True, help_text="The next page's URL; null on the last page."),
-                "next_cursor": serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page."),
+                "next": StrictURLField(allow_null=True, help_text="The next page's URL; null on the last page."),
+                "next_cursor": StrictCharField(allow_null=True, help_text="Pass as `cursor` for the next page."),
                 "results": ContactChangeSerializer(many=True),
             },
         ),
