@@ -92,7 +92,9 @@ class ContactHistoryView(OrgScopedViewMixin, GenericAPIView):
         parameters=[
             OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Contact id."),
             OpenApiParameter(
-                "limit", OpenApiTypes.INT, description=f"Page size, 1–{MAX_LIMIT} (default {DEFAULT_LIMIT})."
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                description=f"Page size, 1–{MAX_LIMIT} (default {DEFAULT_LIMIT}).",
             ),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page."),
         ],
