@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from contacts.models import Contact, ContactTag, FieldValue, Opportunity, TrashedContact
 from contacts.services import duplicate_email_conflict
-from crm.errors import NotFound
+from crm.errors import Conflict, NotFound
 from customization.models import CustomField, Tag
 from history.context import record_purged, set_change_source
 from orgs.models import Membership
@@ -108,6 +108,8 @@ def restore(membership: Membership, contact_id: int) -> Contact:
     has taken its email meanwhile (nothing is changed then)."""
     entry = trashed(membership).select_for_update().filter(contact_id=contact_id).first()
     if entry is None:
+        if Contact.objects.for_member(membership).filter(pk=contact_id).exists():
+            raise Conflict("This contact is not in the trash: it is live.", code="not_in_trash")
         raise NotFound("No contact with this id in the trash.")
     email = entry.snapshot["contact"].get("email")
     if not restore_many(entry.org_id, [contact_id]):

@@ -96,7 +96,9 @@ class ContactHistoryView(OrgScopedViewMixin, GenericAPIView):
                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
                 description=f"Page size, 1–{MAX_LIMIT} (default {DEFAULT_LIMIT}).",
             ),
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page."),
+            OpenApiParameter(
+                "cursor", {"type": "string", "minLength": 1}, description="`next_cursor` of the previous page."
+            ),
         ],
         responses=inline_serializer(
             "ContactHistoryPage",

@@ -142,7 +142,8 @@ class ContactRestoreView(OrgScopedViewMixin, GenericAPIView):
         summary="Restore a contact from the trash",
         description="Brings the contact back whole, under its id: its fields, tags, custom values and "
         "opportunities (tags and custom fields the org deleted since are not brought back). 404 if it is "
-        "not in the trash (or not visible to the caller); 409 `duplicate_email` with `existing_id` when a live "
+        "not in the trash (or not visible to the caller); 409 `not_in_trash` for a live contact; 409 "
+        "`duplicate_email` with `existing_id` when a live "
         "contact has taken its email meanwhile: then restore it with `merge_into` to merge the two. The body is "
         "optional.",
         parameters=[_ID_PARAM],

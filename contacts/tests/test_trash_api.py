@@ -112,8 +112,9 @@ def test_an_email_in_the_trash_does_not_block_a_new_contact_and_restore_then_con
     assert alice.client.get(f"{URL}/trash").json()["count"] == 1  # still there, nothing half-done
 
 
-def test_restore_of_an_unknown_or_live_contact_is_404(alice, ada):
-    assert alice.client.post(f"{URL}/{ada['id']}/restore").status_code == 404
+def test_restore_of_a_live_contact_is_409_and_of_an_unknown_one_404(alice, ada):
+    response = alice.client.post(f"{URL}/{ada['id']}/restore")
+    assert response.status_code == 409 and response.json()["errors"][0]["code"] == "not_in_trash"
     assert alice.client.post(f"{URL}/999999999/restore").status_code == 404
     assert alice.client.post(f"{URL}/nope/restore").status_code == 404
 
