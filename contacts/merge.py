@@ -30,7 +30,7 @@ from contacts.contact_fields import WRITABLE_FIELDS
 from contacts.models import Contact, ContactMerge, Opportunity, TrashedContact
 from contacts.normalize import ContactNormalizer
 from contacts.services import update_contact
-from contacts.trash import move_to_trash, restore_many, trashed
+from contacts.trash import locked_entry, move_to_trash, restore_many
 from crm.errors import Conflict, FieldError, InvalidInput, NotFound
 from history.context import set_change_source
 from orgs.models import Membership
@@ -72,9 +72,7 @@ def restore_into(membership: Membership, contact_id: int, into: int) -> tuple[Co
     because that one took its email meanwhile): it comes back without its email and is merged at
     once, in one transaction. Returns the survivor and the merge's id."""
     with transaction.atomic():
-        entry = trashed(membership).select_for_update().filter(contact_id=contact_id).first()
-        if entry is None:
-            raise NotFound("No contact with this id in the trash.")
+        entry = locked_entry(membership, contact_id)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {TrashedContact._meta.db_table} SET snapshot = jsonb_set(snapshot, '{{contact}}', "

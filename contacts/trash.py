@@ -102,15 +102,21 @@ def _columns(model, **replaced: str) -> tuple[str, str]:
 _LIVE_USER = f"(SELECT u.id FROM {USERS} u WHERE u.id = r.assigned_to_id)"
 
 
-@transaction.atomic
-def restore(membership: Membership, contact_id: int) -> Contact:
-    """Put a trashed contact back whole, under its id. 409 with `existing_id` when a live contact
-    has taken its email meanwhile (nothing is changed then)."""
+def locked_entry(membership: Membership, contact_id: int) -> TrashedContact:
+    """The caller's trashed contact, locked for a restore: 409 for a live contact, else 404."""
     entry = trashed(membership).select_for_update().filter(contact_id=contact_id).first()
     if entry is None:
         if Contact.objects.for_member(membership).filter(pk=contact_id).exists():
             raise Conflict("This contact is not in the trash: it is live.", code="not_in_trash")
         raise NotFound("No contact with this id in the trash.")
+    return entry
+
+
+@transaction.atomic
+def restore(membership: Membership, contact_id: int) -> Contact:
+    """Put a trashed contact back whole, under its id. 409 with `existing_id` when a live contact
+    has taken its email meanwhile (nothing is changed then)."""
+    entry = locked_entry(membership, contact_id)
     email = entry.snapshot["contact"].get("email")
     if not restore_many(entry.org_id, [contact_id]):
         conflict = duplicate_email_conflict(entry.org_id, email, membership)
