@@ -4,8 +4,6 @@ import csv
 import io
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 from django.urls import reverse
 
 from contacts.admin import CappedCountPaginator
@@ -14,14 +12,6 @@ from contacts.testing import make_contact, make_contacts
 from customization.models import CustomField, Tag
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(db):
-    user = get_user_model().objects.create_superuser("root", "root@example.test", "pw-for-tests")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

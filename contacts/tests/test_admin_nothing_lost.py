@@ -4,9 +4,7 @@ purge), a contact's history from every source, merge from the contact list, the 
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
-from django.test import Client
 from django.urls import reverse
 
 from contacts.models import Contact, DuplicateDismissal, TrashedContact
@@ -19,14 +17,6 @@ CHANGELIST = "/admin/contacts/contact/"
 TRASH = "/admin/contacts/contact/trash/"
 MERGE = "/admin/contacts/contact/merge/"
 DUPLICATES = "/admin/contacts/contact/duplicates/"
-
-
-@pytest.fixture
-def staff(db):
-    user = get_user_model().objects.create_superuser("root", "root@example.test", "pw-for-tests")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
