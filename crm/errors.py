@@ -81,6 +81,13 @@ class PreconditionFailed(DomainError):
     default_detail = "If-Match does not match the current version; reload and retry."
 
 
+class Gone(DomainError):
+    """What the request names existed but is no longer kept (an expired feed cursor)."""
+
+    code = "gone"
+    default_detail = "No longer available."
+
+
 class TooLarge(DomainError):
     """The input is over a documented size limit (rows, bytes)."""
 

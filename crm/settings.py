@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "contacts",
     "jobs",
     "history",
+    "changes",
     "procrastinate.contrib.django",
 ]
 
@@ -149,6 +150,9 @@ ASYNC_IMPORT_MAX_ROWS = int(os.environ.get("ASYNC_IMPORT_MAX_ROWS", "1000000"))
 TRASH_DAYS = int(os.environ.get("TRASH_DAYS", "30"))
 # Days the change history of contacts is kept (history.tasks deletes older entries daily).
 HISTORY_DAYS = int(os.environ.get("HISTORY_DAYS", "730"))
+# Days the change feed keeps its entries (changes.tasks); an older cursor is a 410. The feed reads
+# contacts' entries from the history, so HISTORY_DAYS must not be shorter.
+CHANGES_DAYS = min(int(os.environ.get("CHANGES_DAYS", "30")), HISTORY_DAYS)
 # The task queue (Procrastinate, in this database; docs/decisions.md "Background jobs"). A worker
 # silent for JOB_STALLED_SECONDS is taken for dead and its jobs are resumed by another.
 JOB_STALLED_SECONDS = float(os.environ.get("JOB_STALLED_SECONDS", "30"))

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from changes.api import urls as changes_urls
 from contacts.api import urls as contacts_urls
 from customization.api import urls as customization_urls
 from jobs.api import urls as jobs_urls
@@ -15,6 +16,7 @@ api_v1 = [
     *orgs_urls.urlpatterns,
     *customization_urls.urlpatterns,
     *jobs_urls.urlpatterns,
+    *changes_urls.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 

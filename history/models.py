@@ -8,6 +8,7 @@ can forget to record a change. Who and why come from transaction-local settings 
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.utils import timezone
 
@@ -54,7 +55,14 @@ class ContactChange(TenantModel):
     changes = models.JSONField(default=dict)
 
     class Meta:
-        indexes = [models.Index(fields=["org", "contact_id", "-id"], name="contactchange_by_contact")]
+        indexes = [
+            models.Index(fields=["org", "contact_id", "-id"], name="contactchange_by_contact"),
+            # The change feed reads a transaction's entries (changes.feed).
+            models.Index(fields=["org", "txid", "id"], name="contactchange_by_txid"),
+            # Retention deletes by age; entries are appended in time order, so a BRIN index finds
+            # the old ones at almost no cost to writes.
+            BrinIndex(fields=["at"], name="contactchange_at_brin"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} of contact #{self.contact_id} ({self.source})"

@@ -17,7 +17,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from crm.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, PreconditionFailed, TooLarge
+from crm.errors import Conflict, DomainError, FieldError, Gone, InvalidInput, NotFound, PreconditionFailed, TooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ DOMAIN_ERROR_STATUS = (
     (NotFound, status.HTTP_404_NOT_FOUND),
     (Conflict, status.HTTP_409_CONFLICT),
     (PreconditionFailed, status.HTTP_412_PRECONDITION_FAILED),
+    (Gone, status.HTTP_410_GONE),
     (TooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
     (DomainError, status.HTTP_422_UNPROCESSABLE_ENTITY),
 )

@@ -42,6 +42,7 @@ ERROR_DESCRIPTIONS = {
     "403": "Not a member of the organization (or it does not exist), or the role does not allow this.",
     "404": "Not found, or not visible to the caller.",
     "409": "Conflicts with an existing record.",
+    "410": "No longer kept: the cursor is older than the change feed keeps (`CHANGES_DAYS`).",
     "412": "`If-Match` does not match the current version.",
     "413": "The request body exceeds the endpoint's cap.",
     "422": "Semantically invalid input, or an unknown query parameter (`unknown_parameter`); "
