@@ -72,6 +72,7 @@ SEMANTIC_422 = {
     "/api/v1/contacts/duplicates/dismiss": "the ids must be distinct contacts the caller can see",
     "/api/v1/contacts/merge": "`prefer` must name fields of the org and `into` or one of `from`",
     "/api/v1/contacts/{id}/history": "`cursor` must be a `next_cursor` the API issued",
+    "/api/v1/changes": "`cursor` must be a `next_cursor` (or an entry's `id`) the API issued to this org",
 }
 # DESIGN §4 (import): "A bad row is reported and skipped; the good rows land" — a row that violates the row schema
 # is answered 200 with the row in `errors` (with `async=true`, 202: the row goes to the job's error file), never a
