@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--only",
         nargs="+",
-        choices=["async-import", "smart-list", "duplicates"],
+        choices=["async-import", "smart-list", "duplicates", "feed"],
         help="measure only these phases (with --reuse, against the database an earlier run seeded with the same sizes)",
     )
     run.add_argument("--wrk-seconds", type=int, default=15)

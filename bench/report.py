@@ -126,7 +126,56 @@ def shortfalls(results: dict) -> list[str]:
     out += async_shortfalls(results.get("async_import"))
     out += smart_list_shortfalls(results.get("smart_list"))
     out += duplicates_shortfalls(results.get("duplicates"))
+    out += feed_shortfalls(results.get("feed"))
     return out
+
+
+FEED_TARGETS = {
+    "feed_p99_le_1s": "change feed: p99 from commit to visible in /changes ≤ 1 s",
+    "webhook_p99_le_2s": "webhooks: p99 from commit to the receiver ≤ 2 s",
+    "throughput_within_10pct": "write throughput with a webhook within 10% of without",
+}
+
+
+def feed_shortfalls(section: dict | None) -> list[str]:
+    if not section:
+        return []
+    if section.get("error"):
+        return [f"change feed: not completed — {section['error']}"]
+    return [f"{label}: not met" for key, label in FEED_TARGETS.items() if not section["met"].get(key)]
+
+
+def feed_section(results: dict) -> list[str]:
+    section = results.get("feed")
+    if not section or section.get("error"):
+        return ["## Change feed and webhooks", "", f"Not completed: {section['error']}"] if section else []
+    lines = [
+        "## Change feed and webhooks",
+        "",
+        f"{section['writers']} writers PATCH contacts of the main org at {section['rate']} writes/s for "
+        f"{section['seconds']} s (each one feed entry) while a consumer polls `GET /changes` with its cursor; then "
+        "again with a webhook of the org delivering to a receiver on 127.0.0.1 through one `manage.py worker`. "
+        "Latency: when the entry was seen (or received) minus its `at`, the database's clock at commit. "
+        "Throughput: the writers as fast as they can, without and with the webhook.",
+        "",
+        "| run | writes | writes/s | feed entries | feed p50 s | feed p99 s | webhook entries | webhook p50 s "
+        "| webhook p99 s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, label in (("without_webhook", "no webhook"), ("with_webhook", "webhook")):
+        part = section[key]
+        hook = part.get("webhook", {})
+        lines.append(
+            f"| {label} | {part['load']['writes']:,} | {part['load']['writes_per_s']} | {part['feed']['entries']:,} | "
+            f"{part['feed'].get('p50_s', '—')} | {part['feed'].get('p99_s', '—')} | {hook.get('entries', '—')} | "
+            f"{hook.get('p50_s', '—')} | {hook.get('p99_s', '—')} |"
+        )
+    lines += [
+        "",
+        f"Throughput: {section['throughput_without']['writes_per_s']} writes/s without a webhook, "
+        f"{section['throughput_with']['writes_per_s']} with ({section['throughput_ratio']:.0%}).",
+    ]
+    return lines
 
 
 SMART_LIST_RATIO = 0.5  # export and bulk: at least half of PostgreSQL's own rows/s
@@ -632,7 +681,7 @@ def write(results: dict, report_path: Path, chart_path: Path, command: str) -> s
         *hand_written(report_path),
     ]
     sections = (shapes_section, counts_section, import_section, async_import_section, smart_list_section,
-                duplicates_section, wrk_section, tenants_section, rls_section)  # fmt: skip
+                duplicates_section, feed_section, wrk_section, tenants_section, rls_section)  # fmt: skip
     for section in (run_section(results, command), *(make(results) for make in sections)):
         if section:
             lines += [*section, ""]

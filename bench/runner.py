@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from bench import asyncimport, duplicates, importbench, measure, report, seed, smartlist, tenants, wrkbench
+from bench import asyncimport, duplicates, feed, importbench, measure, report, seed, smartlist, tenants, wrkbench
 from bench import db as benchdb
 from bench.server import Client, Server
 from bench.shapes import DEEP_ROWS, LIST_PATH, SEARCH_PATH, build_shapes
@@ -262,6 +262,9 @@ def run(args) -> int:
             log("duplicates: GET /contacts/duplicates (first page) with planted duplicate pairs")
             tokens = {"owner": more_tokens(cast.owner, 4), "assigned": more_tokens(cast.assigned, 4)}
             results["duplicates"] = duplicates.run(database, server, cast, tokens)
+        if not args.only or "feed" in args.only:
+            log(f"feed: {feed.RATE} contact writes/s for {feed.SECONDS} s, GET /changes and a webhook")
+            results["feed"] = feed.run(database, server, cast, more_tokens(cast.owner, 40), out)
         if args.async_import_rows and (not args.only or "async-import" in args.only):
             log(f"async import: {args.async_import_rows:,} new rows, then the same rows half changed, as jobs of "
                 "one manage.py worker, against COPY (and COPY + merge) of the same rows")  # fmt: skip

@@ -38,6 +38,7 @@ class Server:
             "SECRET_KEY": "bench-only-secret-key-not-for-production",
             "CONN_MAX_AGE": "600",
             "BROWSABLE_API": "0",
+            "WEBHOOK_ALLOW_PRIVATE": "1",  # the feed phase's receiver is on 127.0.0.1
         }
         self.log_path = log_path
         self.proc = None
