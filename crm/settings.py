@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "jobs",
     "history",
     "changes",
+    "webhooks",
     "procrastinate.contrib.django",
 ]
 
@@ -153,6 +154,17 @@ HISTORY_DAYS = int(os.environ.get("HISTORY_DAYS", "730"))
 # Days the change feed keeps its entries (changes.tasks); an older cursor is a 410. The feed reads
 # contacts' entries from the history, so HISTORY_DAYS must not be shorter.
 CHANGES_DAYS = min(int(os.environ.get("CHANGES_DAYS", "30")), HISTORY_DAYS)
+# Webhooks (webhooks/, docs/webhooks.md). Targets resolving to private or loopback addresses are
+# refused unless WEBHOOK_ALLOW_PRIVATE=1 (development, tests); link-local ones always are.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))  # per attempt, connect + answer
+WEBHOOK_BATCH_SIZE = int(os.environ.get("WEBHOOK_BATCH_SIZE", "100"))  # feed entries per request at most
+# Retries: WEBHOOK_RETRY_SECONDS after the first failure, 6 times longer after each next one, at most
+# WEBHOOK_RETRY_MAX_SECONDS; failing for WEBHOOK_DISABLE_AFTER_HOURS disables the webhook.
+WEBHOOK_RETRY_SECONDS = float(os.environ.get("WEBHOOK_RETRY_SECONDS", "5"))
+WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_SECONDS", str(6 * 3600)))
+WEBHOOK_DISABLE_AFTER_HOURS = float(os.environ.get("WEBHOOK_DISABLE_AFTER_HOURS", "72"))
+WEBHOOK_DELIVERY_DAYS = int(os.environ.get("WEBHOOK_DELIVERY_DAYS", "30"))  # the delivery log is kept this long
 # The task queue (Procrastinate, in this database; docs/decisions.md "Background jobs"). A worker
 # silent for JOB_STALLED_SECONDS is taken for dead and its jobs are resumed by another.
 JOB_STALLED_SECONDS = float(os.environ.get("JOB_STALLED_SECONDS", "30"))
@@ -248,6 +260,8 @@ SPECTACULAR_SETTINGS = {
         "JobKindEnum": "jobs.models.Job.Kind",
         "JobStatusEnum": "jobs.models.Job.Status",
         "DuplicateReasonEnum": "contacts.duplicates.REASONS",
+        "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
+        "WebhookEventEnum": "webhooks.events.NAMES",
     },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "AUTHENTICATION_WHITELIST": ["orgs.api.auth.BearerTokenAuthentication"],

@@ -7,6 +7,7 @@ from contacts.api import urls as contacts_urls
 from customization.api import urls as customization_urls
 from jobs.api import urls as jobs_urls
 from orgs.api import urls as orgs_urls
+from webhooks.api import urls as webhooks_urls
 
 # Each app's patterns spliced into one flat list rather than include()d: resolving walks the
 # list in order, and every include a request passes without matching costs a Resolver404.
@@ -17,6 +18,7 @@ api_v1 = [
     *customization_urls.urlpatterns,
     *jobs_urls.urlpatterns,
     *changes_urls.urlpatterns,
+    *webhooks_urls.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 

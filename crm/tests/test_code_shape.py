@@ -13,20 +13,20 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("crm", "contacts", "customization", "orgs", "jobs", "history", "bench")
+PACKAGES = ("crm", "contacts", "customization", "orgs", "jobs", "history", "webhooks", "bench")
 SKIPPED_DIRS = {"migrations", "tests", "__pycache__", ".venv"}
 MAX_FUNCTION_LINES = 60
 
-APPS = ("contacts", "customization", "orgs", "jobs", "history")
+APPS = ("contacts", "customization", "orgs", "jobs", "history", "webhooks")
 # app -> the apps it must not import. Customization reaches contacts only through the functions
 # contacts/hooks.py registers with it; jobs runs the kinds of work apps register with it
 # (jobs/kinds.py), so it knows none of them.
 MUST_NOT_IMPORT = {
-    "orgs": ("contacts", "customization", "jobs", "history"),
-    "customization": ("contacts", "jobs"),
-    "jobs": ("contacts", "customization"),
+    "orgs": ("contacts", "customization", "jobs", "history", "webhooks"),
+    "customization": ("contacts", "jobs", "webhooks"),
+    "jobs": ("contacts", "customization", "webhooks"),
     # The history is written by triggers; contacts reads it (its endpoint), jobs sets its context.
-    "history": ("contacts", "customization"),
+    "history": ("contacts", "customization", "webhooks"),
 }
 
 

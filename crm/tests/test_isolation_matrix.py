@@ -33,6 +33,7 @@ from contacts.trash import move_to_trash
 from customization.models import CustomField, CustomFieldFolder, CustomValue, Tag
 from jobs.models import Job
 from jobs.tests.helpers import run_jobs
+from webhooks.models import Delivery, Webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +115,13 @@ ISOLATION_CASES: dict[str, list[Case]] = {
         Case("get", "/api/v1/custom-values/secret_link", None, 404),
         Case("delete", "/api/v1/custom-values/secret_link", None, 404),
         Case("delete", "/api/v1/contacts/trash/{trashed}", None, 404),
+        # Webhooks: org A's are not charlie's to see, change or retry.
+        Case("get", "/api/v1/webhooks", None, 200),
+        Case("get", "/api/v1/webhooks/{webhook}", None, 404),
+        Case("patch", "/api/v1/webhooks/{webhook}", {"active": False}, 404),
+        Case("delete", "/api/v1/webhooks/{webhook}", None, 404),
+        Case("get", "/api/v1/webhooks/{webhook}/deliveries", None, 404),
+        Case("post", "/api/v1/webhooks/{webhook}/deliveries/{delivery}/retry", None, 404),
         *BOTH,
     ],
     "carol": [
@@ -141,6 +149,14 @@ ISOLATION_CASES: dict[str, list[Case]] = {
         Case("put", "/api/v1/custom-values/secret_link", {"value": "pwned"}, 403),
         Case("delete", "/api/v1/custom-values/secret_link", None, 403),
         Case("delete", "/api/v1/contacts/trash/{trashed}", None, 403),  # owner/admin only, before any lookup
+        # Webhooks are owner/admin only, every route, before any lookup.
+        Case("get", "/api/v1/webhooks", None, 403),
+        Case("post", "/api/v1/webhooks", {"url": "https://93.184.215.14/pwned", "events": ["*"]}, 403),
+        Case("get", "/api/v1/webhooks/{webhook}", None, 403),
+        Case("patch", "/api/v1/webhooks/{webhook}", {"active": False}, 403),
+        Case("delete", "/api/v1/webhooks/{webhook}", None, 403),
+        Case("get", "/api/v1/webhooks/{webhook}/deliveries", None, 403),
+        Case("post", "/api/v1/webhooks/{webhook}/deliveries/{delivery}/retry", None, 403),
         *BOTH,
     ],
 }
@@ -170,9 +186,14 @@ def world(alice):
         org=org, kind=Job.Kind.IMPORT, status=Job.Status.SUCCEEDED, created_by=alice.user,
         result={"ignored_columns": [SECRET]}, finished_at=timezone.now(),
     )  # fmt: skip
+    webhook = Webhook.objects.create(org=org, url=f"https://hooks.example.com/{SECRET}", events=["*"], secret="whsec_x")
+    delivery = Delivery.objects.create(
+        org=org, webhook=webhook, message_id="msg_x", first_seq=1, first_part=0, first_id=1, last_seq=1, last_part=2,
+        last_id=0, entry_count=1, status=Delivery.Status.FAILED,
+    )  # fmt: skip
     return {
         "c": contact.id, "tag": tag.id, "folder": folder.id, "field": field.id, "job": job.id,
-        "trashed": trashed.id, "other": other.id, "merge": merge.id,
+        "trashed": trashed.id, "other": other.id, "merge": merge.id, "webhook": webhook.id, "delivery": delivery.id,
     }  # fmt: skip
 
 
@@ -190,6 +211,8 @@ def snapshot(org_id):
         Job,
         TrashedContact,
         ContactMerge,
+        Webhook,
+        Delivery,
     )
     return [list(model.objects.filter(org_id=org_id).values().order_by("pk")) for model in models]
 

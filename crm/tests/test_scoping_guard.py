@@ -32,7 +32,9 @@ ORG_LESS = {
     "schema": "the OpenAPI document",
 }
 ACTORS = ("charlie", "carol")
-DUMMY_IDS = {"c": 1, "o": 1, "tag": 1, "folder": 1, "field": 1, "job": 1, "trashed": 1, "other": 1, "merge": 1}
+DUMMY_IDS = dict.fromkeys(
+    ("c", "o", "tag", "folder", "field", "job", "trashed", "other", "merge", "webhook", "delivery"), 1
+)
 
 
 def join(prefix: str, pattern) -> str:
