@@ -27,8 +27,25 @@ TEXT_FIELD_NAMES = tuple(f.name for f in TEXT_FIELDS)
 SEARCHED_FIELDS = frozenset({"name", "email", "phone", "company"})
 
 
+# What may follow a comma in a name without making it "Last, First".
+NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "v", "phd", "md", "esq", "dds", "mba", "cpa"})
+
+
+def last_first(name: str) -> tuple[str, str] | None:
+    """'Hopper, Grace' → ('Grace', 'Hopper'), as address books and spreadsheets write names; None
+    for any other form ('John Smith, Jr.' is no "Last, First")."""
+    before, comma, after = (part.strip() for part in name.partition(","))
+    if not (comma and before and after) or "," in after or after.replace(".", "").lower() in NAME_SUFFIXES:
+        return None
+    return after, before
+
+
 def split_name(name: str) -> tuple[str, str]:
-    """'Mary Ann Smith' → ('Mary Ann', 'Smith'); a single word is a first name."""
+    """'Mary Ann Smith' → ('Mary Ann', 'Smith'); 'Hopper, Grace' → ('Grace', 'Hopper');
+    a single word is a first name."""
+    reordered = last_first(name)
+    if reordered is not None:
+        return reordered
     parts = name.split()
     if len(parts) <= 1:
         return name, ""
@@ -222,6 +239,8 @@ class ContactNormalizer:
 
         if "name" in values and "first_name" not in data and "last_name" not in data:
             values["first_name"], values["last_name"] = split_name(values["name"])
+            if last_first(values["name"]) is not None:  # shown as "Grace Hopper", as first/last would give it
+                values["name"] = display_name(values["first_name"], values["last_name"])
             values["first_name"] = values["first_name"][: FIELDS_BY_NAME["first_name"].max_length]
             values["last_name"] = values["last_name"][: FIELDS_BY_NAME["last_name"].max_length]
         elif ("first_name" in values or "last_name" in values) and "name" not in values:

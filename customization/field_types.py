@@ -282,7 +282,10 @@ class BooleanType(FieldType):
                 return True
             if word in self.FALSE:
                 return False
-        raise FieldValueError("Expected true or false.", "wrong_type")
+        raise FieldValueError(
+            "Expected true or false (JSON booleans), or as text one of: true/false, yes/no, y/n, 1/0, on/off.",
+            "wrong_type",
+        )
 
     def stored_items(self, canonical):
         return [StoredItem(canonical, number=1.0 if canonical else 0.0)]
@@ -442,12 +445,71 @@ def normalize_phone(text: str, region: str = "US") -> str:
     if fast is not None:
         return fast
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(text, region, keep_raw_input=True)
     except phonenumbers.NumberParseException:
         raise FieldValueError(f"{text!r} is not a phone number.", "invalid_phone")
+    # Typed without a country code or a trunk 0: the digits alone, read in the org's region.
+    bare = (
+        number.country_code_source == phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY
+        and not _PHONE_FORMATTING.sub("", text).startswith("0")
+    )
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
-        raise FieldValueError(f"{text!r} is not a valid phone number for region {region}.", "invalid_phone")
+        elsewhere = _valid_elsewhere(text, region) if bare else []
+        hint = f"; it is a valid {elsewhere[0][0]} number: write it {elsewhere[0][1]}" if elsewhere else ""
+        raise FieldValueError(f"{text!r} is not a valid phone number for region {region}{hint}.", "invalid_phone")
+    if bare and _trunk_prefix_written(region):
+        _refuse_if_ambiguous(text, number, region)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# Where a number typed without a country code may come from, whatever the org's region.
+COMMON_PHONE_REGIONS = ("US", "CA", "GB", "IE", "AU", "NZ", "IN", "DE", "FR", "ES", "IT", "NL")
+
+
+def _refuse_if_ambiguous(text: str, number, region: str) -> None:
+    """A number of a region whose numbers are written with a trunk 0 (GB's 020 …), typed without it
+    and without +: if its digits are also a valid number of another common region (a US 207 … in a GB
+    org), guessing would file a foreign number under the org's country; ask for the country code."""
+    elsewhere = _valid_elsewhere(text, region)
+    if elsewhere:
+        here = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        readings = " or ".join(f"{written} ({other})" for other, written in [(region, here), *elsewhere])
+        raise FieldValueError(
+            f"{text!r} has no country code and no leading 0: it could be {readings}. "
+            "Write it with + and the country code.",
+            "ambiguous_phone",
+        )
+
+
+def _valid_elsewhere(text: str, region: str) -> list[tuple[str, str]]:
+    """(region, international form) for each common region other than `region`'s calling code whose
+    local numbers are written as bare digits (the US's (415) …, Italy's 02 …) where `text` is valid."""
+    own_code = phonenumbers.country_code_for_region(region)
+    found, codes = [], {own_code}
+    for other in COMMON_PHONE_REGIONS:
+        code = phonenumbers.country_code_for_region(other)
+        if code in codes or _trunk_prefix_written(other):  # there, local numbers are written 0…: not these
+            continue
+        try:
+            number = phonenumbers.parse(text, other)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            codes.add(code)
+            found.append((other, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)))
+    return found
+
+
+@functools.cache
+def _trunk_prefix_written(region: str) -> bool:
+    """The region's national numbers are written with a trunk prefix `0` (GB 020 …, FR 01 …), unlike
+    the US's (415) …: a number there typed with neither + nor 0 is not in the local form."""
+    prefix = phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix
+    example = phonenumbers.example_number(region)
+    if prefix != "0" or example is None:
+        return False
+    written = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return _PHONE_FORMATTING.sub("", written).startswith(prefix)
 
 
 def _fast_phone(text: str, region: str) -> str | None:
@@ -465,7 +527,7 @@ def _fast_phone(text: str, region: str) -> str | None:
     compact = _PHONE_FORMATTING.sub("", text)
     if compact.startswith("+" + prefix):
         national = compact[len(prefix) + 1 :]
-    elif compact[:1].isdigit() and not compact.startswith(("0", prefix)):
+    elif compact[:1].isdigit() and not compact.startswith(("0", prefix)) and not _trunk_prefix_written(region):
         national = compact
     else:
         return None

@@ -9,6 +9,10 @@ only ever read the values this module hands it:
 - a `contact.` / `custom_values.` token outside the grammar (`{{contact.__class__}}`) is left
   verbatim and listed in `missing`, so the author sees the mistake;
 - anything else between braces (`{{ 7*7 }}`, `{% load %}`) is ordinary text, left verbatim.
+
+A recognized token may carry a fallback, `{{contact.first_name | default: "there"}}` (Liquid's
+spelling; double or single quotes, no quote of the same kind inside): used when the value is
+empty, and the token is then not listed in `missing` (its author provided for it).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ _CONTACT_FIELD = re.compile(r"contact\.([a-z][a-z0-9_]{0,63})")
 _CONTACT_CUSTOM = re.compile(rf"contact\.custom\.({_KEY})")
 _CUSTOM_VALUE = re.compile(rf"custom_values\.({_KEY})")
 _NAMESPACES = ("contact.", "custom_values.")
+_FALLBACK = re.compile(r"""(?P<token>[^|]*?)\s*\|\s*default\s*:\s*(?:"(?P<double>[^"]*)"|'(?P<single>[^']*)')""")
 
 
 @dataclass
@@ -72,10 +77,21 @@ class RenderResult:
     missing: list[str]
 
 
+def split_fallback(inside: str) -> tuple[str, str | None]:
+    """What is between the braces → (token, fallback or None): `contact.first_name | default: "there"`
+    → ("contact.first_name", "there")."""
+    inside = inside.strip()
+    found = _FALLBACK.fullmatch(inside)
+    if found is None:
+        return inside, None
+    fallback = found.group("double") if found.group("double") is not None else found.group("single")
+    return found.group("token"), fallback
+
+
 def referenced_custom_value_keys(template: str) -> set[str]:
     keys = set()
     for match in _BRACES.finditer(template):
-        token = _CUSTOM_VALUE.fullmatch(match.group(1).strip())
+        token = _CUSTOM_VALUE.fullmatch(split_fallback(match.group(1))[0])
         if token:
             keys.add(token.group(1))
     return keys
@@ -90,7 +106,7 @@ def render(template: str, contact: ContactContext | None, custom_values: dict[st
             missing.append(token)
 
     def substitute(match: re.Match) -> str:
-        token = match.group(1).strip()
+        token, fallback = split_fallback(match.group(1))
         value: Any = None
         if found := _CONTACT_CUSTOM.fullmatch(token):
             value = contact.custom.get(found.group(1)) if contact else None
@@ -104,6 +120,8 @@ def render(template: str, contact: ContactContext | None, custom_values: dict[st
         else:
             return match.group(0)
         text = as_text(value)
+        if text == "" and fallback is not None:
+            return fallback
         if text == "":
             note(token)
         return text

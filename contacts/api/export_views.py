@@ -15,7 +15,7 @@ from contacts.export import FORMATS, check_columns, export_lines
 from contacts.models import Contact
 from contacts.search import SearchCompiler
 from contacts.smart_list import SmartList
-from crm.api.serializer_fields import StrictCharField
+from crm.api.serializer_fields import StrictCharField, StrictChoiceField
 from crm.api.throttling import SearchRateThrottle, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput
@@ -32,7 +32,7 @@ class ExportRequestSerializer(SmartListRequestSerializer):
         help_text="`id`, built-in fields (`GET /contacts/fields`) and `custom.<key>`; default: the view's "
         "columns, else all of them.",
     )
-    format = serializers.ChoiceField(FORMATS, required=False, default="csv")
+    format = StrictChoiceField(FORMATS, required=False, default="csv")
 
 
 EXPORT_DESCRIPTION = (

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from contacts.contact_fields import CONTACT_FIELDS, ContactField
+from contacts.currencies import normalize_currency
 from contacts.models import Contact, Opportunity, attach_tags_and_custom
 from contacts.normalize import ContactNormalizer
 from crm.api.serializer_fields import StrictCharField, StrictDecimalField, StrictModelSerializer, StrictRegexField
@@ -108,6 +109,19 @@ class MoneyField(StrictDecimalField):
         return super().to_internal_value(data)
 
 
+class CurrencyField(StrictRegexField):
+    """An ISO 4217 code (contacts.currencies), written in any case (`usd` is stored `USD`)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(r"^[A-Za-z]{3}$", max_length=3, **kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return normalize_currency(super().to_internal_value(data))
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid_currency") from None
+
+
 class OpportunitySerializer(StrictModelSerializer):
     contact = serializers.IntegerField(source="contact_id", help_text="Id of a contact the caller can see.")
     value = MoneyField(
@@ -120,7 +134,9 @@ class OpportunitySerializer(StrictModelSerializer):
     assigned_to = serializers.IntegerField(
         required=False, allow_null=True, source="assigned_to_id", help_text="User id of a member of the org."
     )
-    currency = StrictRegexField(r"^[A-Z]{3}$", required=False, max_length=3, help_text="ISO 4217 code, e.g. USD.")
+    currency = CurrencyField(
+        required=False, help_text="ISO 4217 code, e.g. USD (any case on write; stored in capitals)."
+    )
 
     class Meta:
         model = Opportunity

@@ -74,7 +74,11 @@ def parse_options(raw: Mapping | None, attr_prefix: str = "", also_accepted=froz
         elif isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
             values[attribute] = value.strip().lower() in TRUE_WORDS
         else:
-            errors.append(FieldError(f"{attr_prefix}{name}", "wrong_type", "Expected true or false."))
+            errors.append(
+                FieldError(
+                    f"{attr_prefix}{name}", "wrong_type", "Expected true or false (as text also yes/no, 1/0, on/off)."
+                )
+            )
 
     for name, choices in (
         ("dedupe_on", DEDUPE_CHOICES),

@@ -26,7 +26,7 @@ from crm.api.exceptions import (
     problem_json,
 )
 from crm.api.query_parameters import unknown_query_parameters
-from crm.api.throttling import ENVIRON_KEY, rate_limit_headers
+from crm.api.throttling import ENVIRON_KEY, rate_limit_headers, uncounted_buckets
 from crm.errors import FieldError
 
 logger = logging.getLogger(__name__)
@@ -73,13 +73,16 @@ def unknown_parameters_response(names: list[str]) -> JsonResponse:
 
 
 class RateLimitHeadersMiddleware:
-    """`RateLimit-Policy` and `RateLimit` on every answer that passed a rate limit (crm.api.throttling)."""
+    """`RateLimit-Policy` and `RateLimit` on every API answer (crm.api.throttling): the buckets the
+    request passed through, or for one refused before any counted it, its `api` bucket as it stands."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
+        if not request.META.get(ENVIRON_KEY) and request.path_info.startswith("/api/"):
+            request.META[ENVIRON_KEY] = uncounted_buckets(request)
         for name, value in rate_limit_headers(request.META).items():
             response[name] = value
         return response

@@ -45,6 +45,19 @@ class StrictURLField(StringOnly, serializers.URLField):
     pass
 
 
+class StrictChoiceField(serializers.ChoiceField):
+    """DRF's ChoiceField whose refusal lists the valid choices (`"dropdown" is not a valid choice.
+    Expected one of: text, textarea, …`), so a client can correct itself from the answer alone."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            choices = ", ".join(self.choice_strings_to_values)
+            message = f'"{str(data)[:100]}" is not a valid choice. Expected one of: {choices}.'
+            raise serializers.ValidationError(message, code="invalid_choice") from None
+
+
 class StrictDecimalField(serializers.DecimalField):
     """Decimals are published as strings (`"1500.00"`): exact, no float rounding. A JSON number
     is refused unless the field is declared with `coerce_to_string=False`."""
@@ -58,6 +71,7 @@ class StrictDecimalField(serializers.DecimalField):
 # A ModelSerializer whose fields built from the model are the strict ones above (a comment, not a
 # docstring: drf-spectacular would publish it as every subclass's description).
 class StrictModelSerializer(serializers.ModelSerializer):
+    serializer_choice_field = StrictChoiceField
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.CharField: StrictCharField,

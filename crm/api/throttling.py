@@ -145,6 +145,26 @@ class ProcessSlots:
                 self._taken -= 1
 
 
+def uncounted_buckets(request) -> list[tuple]:
+    """For an API answer given before any bucket counted the request (no or a bad token, no org,
+    a body over its cap, an unknown parameter or route): the `api` bucket it falls in, read without
+    counting, so that every answer says where its caller stands. The bucket is the bearer token's
+    (by its public prefix, knox's `token_key`), else the client address's, as TokenRateThrottle keys them."""
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get("api")
+    if rate is None:
+        return []
+    limit, window = parse_rate(rate)
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        ident = f"token:{token.strip()[:15]}"
+    else:
+        ident = f"ip:{BaseThrottle().get_ident(request)}"
+    key = f"throttle_api_{ident}"
+    opened, used = cache.get(f"{key}:opened"), cache.get(key, 0)
+    reset = max(1, math.ceil(opened + window - time.time())) if opened is not None else window
+    return [("api", limit, window, max(limit - used, 0), reset)]
+
+
 def rate_limit_headers(environ) -> dict[str, str]:
     """`RateLimit-Policy: "api";q=1200;w=60` and `RateLimit: "api";r=1199;t=0`, one list item per
     bucket the request passed through (structured-field lists, RFC 9651)."""

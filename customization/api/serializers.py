@@ -9,7 +9,7 @@ from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crm.api.serializer_fields import StrictCharField, StrictModelSerializer
+from crm.api.serializer_fields import StrictCharField, StrictChoiceField, StrictModelSerializer
 from customization.catalog import normalize_tag
 from customization.field_types import DATA_TYPES, FIELD_TYPES
 from customization.models import KEY_PATTERN, CustomField, CustomFieldFolder, CustomValue, Tag
@@ -133,7 +133,7 @@ class CustomFieldSerializer(StrictModelSerializer):
         validators=[validate_key],
         help_text=f"{KEY_HELP} Derived from `name` when absent. Unique per org; cannot change after creation.",
     )
-    data_type = serializers.ChoiceField(choices=DATA_TYPES, help_text="Cannot change after creation.")
+    data_type = StrictChoiceField(choices=DATA_TYPES, help_text="Cannot change after creation.")
     folder = ScopedFolderField(required=False, allow_null=True, help_text="Id of a folder of this org, or null.")
     options = serializers.ListField(
         child=StrictCharField(max_length=OPTION_MAX_LENGTH),

@@ -135,3 +135,35 @@ def test_assigned_only_member_renders_only_their_contacts(alice, carol, ada):
 
 def test_bob_renders_any_contact_of_the_org(bob, ada):
     assert render(bob, "{{contact.first_name}}", ada.id).json()["rendered"] == "Ada"
+
+
+def test_a_fallback_fills_an_empty_value_and_is_not_missing(alice, ada):
+    template = (
+        'Hi {{contact.phone | default: "there"}}, {{ contact.first_name|default:"you" }} '
+        "{{custom_values.nope | default: 'soon'}}"
+    )
+    assert render(alice, template, ada.id).json() == {"rendered": "Hi there, Ada soon", "missing": []}
+
+
+def test_a_fallback_serves_without_a_contact_and_for_custom_fields(alice, ada):
+    body = render(alice, '{{contact.first_name | default: "there"}} {{contact.custom.nope | default: "-"}}').json()
+    assert body == {"rendered": "there -", "missing": []}
+
+
+def test_an_empty_fallback_accepts_an_empty_value(alice, ada):
+    assert render(alice, 'Hi{{contact.source | default: ""}}!', ada.id).json() == {"rendered": "Hi!", "missing": []}
+
+
+def test_a_fallback_is_inserted_as_given(alice, ada):
+    body = render(alice, '{{contact.source | default: "<b>$x % | it\'s"}}', ada.id).json()
+    assert body["rendered"] == "<b>$x % | it's"
+
+
+@pytest.mark.parametrize(
+    "token",
+    ['contact.nope | default: "x"', 'contact.first_name | upper: "x"', "contact.first_name | default: there"],
+)
+def test_a_fallback_does_not_hide_a_token_outside_the_grammar(alice, ada, token):
+    template = f"{{{{{token}}}}}"
+    body = render(alice, template, ada.id).json()
+    assert body["rendered"] == template and len(body["missing"]) == 1

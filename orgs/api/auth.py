@@ -14,6 +14,7 @@ import functools
 from django.db import connection
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions
+from rest_framework.authentication import get_authorization_header
 
 from crm import db_security
 from crm.api.context import VERIFIED_ORG_ATTR, api_change_context, org_id_or_none
@@ -33,12 +34,23 @@ class BearerTokenAuthentication(TokenAuthentication):
     def authenticate(self, request):
         answer = super().authenticate(request)
         if answer is None:
+            refuse_token_keyword(request)
             return None  # not a bearer token: possibly for another authentication class
         org_id = org_id_or_none(request)
         if org_id is not None:
             user, token = answer
             setattr(request, VERIFIED_ORG_ATTR, (org_id, claimed_membership(org_id, user, token.token_key)))
         return answer
+
+
+def refuse_token_keyword(request) -> None:
+    """`Authorization: Token …` is DRF's own keyword, the one a newcomer tries first: say what to send
+    rather than "credentials were not provided" (other schemes stay free for other authentications)."""
+    scheme = get_authorization_header(request).split(maxsplit=1)[:1]
+    if scheme and scheme[0].lower() == b"token":
+        raise exceptions.AuthenticationFailed(
+            "Tokens go with the Bearer scheme here: send `Authorization: Bearer <token>`, not `Token <token>`."
+        )
 
 
 def _is_utf8(raw: bytes) -> bool:
