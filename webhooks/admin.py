@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from changes import feed
 from crm.errors import Conflict, InvalidInput
@@ -21,6 +22,9 @@ from webhooks import services, targets
 from webhooks.models import Delivery, Webhook
 
 RECENT_DELIVERIES = 10
+LOG_HEADER = mark_safe(
+    "<tr><th>id</th><th>status</th><th>attempts</th><th>code</th><th>created</th><th>error</th></tr>"
+)
 
 
 class WebhookForm(forms.ModelForm):
@@ -72,8 +76,7 @@ class WebhookAdmin(admin.ModelAdmin):
             "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             ((d.pk, d.status, d.attempts, d.response_code or "—", d.created_at, d.error or "") for d in recent),
         )
-        header = "<tr><th>id</th><th>status</th><th>attempts</th><th>code</th><th>created</th><th>error</th></tr>"
-        return format_html('<table>{}{}</table><a href="{}">All deliveries</a>', format_html(header), lines, link)
+        return format_html('<table>{}{}</table><a href="{}">All deliveries</a>', LOG_HEADER, lines, link)
 
     def save_model(self, request, obj, form, change):
         values = {name: form.cleaned_data[name] for name in form.changed_data}
