@@ -158,6 +158,7 @@ CHANGES_DAYS = min(int(os.environ.get("CHANGES_DAYS", "30")), HISTORY_DAYS)
 # refused unless WEBHOOK_ALLOW_PRIVATE=1 (development, tests); link-local ones always are.
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))  # per attempt, connect + answer
+WEBHOOK_CA_BUNDLE = os.environ.get("WEBHOOK_CA_BUNDLE") or None  # PEM of the CAs https targets may use; the system's
 WEBHOOK_BATCH_SIZE = int(os.environ.get("WEBHOOK_BATCH_SIZE", "100"))  # feed entries per request at most
 # Retries: WEBHOOK_RETRY_SECONDS after the first failure, 6 times longer after each next one, at most
 # WEBHOOK_RETRY_MAX_SECONDS; failing for WEBHOOK_DISABLE_AFTER_HOURS disables the webhook.

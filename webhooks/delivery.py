@@ -135,7 +135,7 @@ def _send(prepared: Prepared) -> transport.Outcome:
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": standardwebhooks.Webhook(prepared.secret).sign(prepared.message_id, now, data),
     }
-    return transport.post(target, data, headers, settings.WEBHOOK_TIMEOUT_SECONDS)
+    return transport.post(target, data, headers, settings.WEBHOOK_TIMEOUT_SECONDS, settings.WEBHOOK_CA_BUNDLE)
 
 
 def _record(org_id: int, prepared: Prepared, outcome: transport.Outcome) -> None:

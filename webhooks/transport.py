@@ -31,11 +31,12 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
-def post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
-    """POST `body` to `target`; never raises for what the network or the receiver does."""
+def post(target: Target, body: bytes, headers: dict[str, str], timeout: float, ca_certs: str | None = None) -> Outcome:
+    """POST `body` to `target` (`ca_certs`: a PEM bundle of trusted CAs, else the system's); never
+    raises for what the network or the receiver does."""
     started = time.monotonic()
     try:
-        with _pool(target, timeout) as pool:
+        with _pool(target, timeout, ca_certs) as pool:
             response = pool.urlopen(
                 "POST",
                 target.path,
@@ -59,7 +60,7 @@ def post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -
     return Outcome(response.status, latency, f"HTTP {response.status}" + (f": {text}" if text else ""))
 
 
-def _pool(target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
+def _pool(target: Target, timeout: float, ca_certs: str | None) -> urllib3.HTTPConnectionPool:
     options = {"timeout": urllib3.Timeout(connect=timeout, read=timeout, total=timeout), "maxsize": 1}
     if target.scheme == "http":
         return urllib3.HTTPConnectionPool(str(target.address), target.port, **options)
@@ -67,6 +68,7 @@ def _pool(target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
         str(target.address),
         target.port,
         cert_reqs="CERT_REQUIRED",
+        ca_certs=ca_certs,
         server_hostname=target.host,
         assert_hostname=target.host,
         **options,

@@ -4,6 +4,7 @@ request's signature with the `standardwebhooks` library, as an integrator would,
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,7 +51,9 @@ class Receiver:
     """`status`: what it answers; `down()` / `up()`: connections refused, then served again on the
     same port; `hold`: an Event that keeps each request waiting until set (with `held` set on arrival)."""
 
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
+        self.tls = tls
+        self.server_names: list[str | None] = []  # the TLS server name (SNI) of each handshake
         self.secrets: dict[str, str] = {}  # path -> the webhook's secret
         self.received: list[Received] = []
         self.status = 200
@@ -62,11 +65,14 @@ class Receiver:
         self.up()
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
 
     def up(self) -> None:
         self.server = Server(("127.0.0.1", self.port), Handler)
         self.server.receiver = self
+        if self.tls is not None:
+            self.tls.sni_callback = lambda sock, name, context: self.server_names.append(name)
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
