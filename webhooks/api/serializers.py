@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from changes import feed
-from crm.api.serializer_fields import ClosedSerializer, StrictCharField, StrictModelSerializer
+from crm.api.serializer_fields import ClosedSerializer, StrictCharField, StrictChoiceField, StrictModelSerializer
 from webhooks.events import MAX_EVENTS, NAMES
 from webhooks.models import URL_MAX_LENGTH, Delivery, Webhook
 
@@ -28,7 +28,7 @@ VIEW_HELP = (
 class WebhookWriteSerializer(ClosedSerializer):
     url = StrictCharField(max_length=URL_MAX_LENGTH, help_text=URL_HELP)
     events = serializers.ListField(
-        child=serializers.ChoiceField(NAMES), min_length=1, max_length=MAX_EVENTS, help_text=EVENTS_HELP
+        child=StrictChoiceField(NAMES), min_length=1, max_length=MAX_EVENTS, help_text=EVENTS_HELP
     )
     view = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=2**63 - 1, help_text=VIEW_HELP
@@ -41,7 +41,7 @@ class WebhookWriteSerializer(ClosedSerializer):
 
 
 class WebhookSerializer(StrictModelSerializer):
-    events = serializers.ListField(child=serializers.ChoiceField(NAMES), help_text=EVENTS_HELP)
+    events = serializers.ListField(child=StrictChoiceField(NAMES), help_text=EVENTS_HELP)
     view = serializers.IntegerField(source="view_id", allow_null=True, help_text=VIEW_HELP)
     disabled_reason = serializers.SerializerMethodField(
         help_text="Why deliveries stopped (failing for WEBHOOK_DISABLE_AFTER_HOURS, its view deleted, …); null "

@@ -57,6 +57,7 @@ class Receiver:
         self.secrets: dict[str, str] = {}  # path -> the webhook's secret
         self.received: list[Received] = []
         self.status = 200
+        self.script: list[int] = []  # statuses to answer first, in order, before `status`
         self.hold: threading.Event | None = None
         self.held = threading.Event()
         self.lock = threading.Lock()
@@ -87,8 +88,9 @@ class Receiver:
             payload = standardwebhooks.Webhook(self.secrets[path]).verify(body, headers)
         except (KeyError, standardwebhooks.webhooks.WebhookVerificationError):
             payload = None
-        received = Received(path, headers, body, payload, self.status if payload is not None else 401)
         with self.lock:
+            status = self.script.pop(0) if self.script else self.status
+            received = Received(path, headers, body, payload, status if payload is not None else 401)
             self.received.append(received)
         return received
 

@@ -15,6 +15,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from changes import feed
 from webhooks import delivery, targets, transport
 from webhooks.models import Delivery, Webhook
 from webhooks.tests.conftest import create_webhook
@@ -384,3 +385,45 @@ def test_succeeded_deliveries_expire_and_unsettled_ones_stay(alice, receiver, se
 def test_backoff_grows_six_fold_up_to_the_cap(settings):
     settings.WEBHOOK_RETRY_SECONDS, settings.WEBHOOK_RETRY_MAX_SECONDS = 5, 6 * 3600
     assert [delivery.backoff(n) for n in range(1, 8)] == [5, 30, 180, 1080, 6480, 21600, 21600]
+
+
+def test_one_commit_larger_than_a_batch_is_split_and_resumed_inside_it(alice, receiver, settings):
+    settings.WEBHOOK_BATCH_SIZE = 3
+    webhook = create_webhook(alice, receiver, events=["contact.created"])
+    rows = [{"name": f"Imported {i}", "email": f"i{i}@example.com"} for i in range(7)]
+    response = alice.client.post("/api/v1/contacts/import", {"contacts": rows}, format="json")
+    assert response.status_code == 200, response.content
+    receiver.script = [200, 500]  # the second batch fails: the position stays inside the import's commit
+    run(webhook, alice.org.id)
+    inside = alice.client.get(f"/api/v1/webhooks/{webhook['id']}").json()["cursor"]
+    assert inside == receiver.requests()[0].payload["next_cursor"]
+    assert feed.decode_cursor(alice.org.id, inside).part < 2  # after an entry, not after the commit
+    make_due(webhook)
+    run(webhook, alice.org.id)
+    requests = receiver.requests()
+    assert [(len(r.payload["data"]), r.answered) for r in requests] == [(3, 200), (3, 500), (3, 200), (1, 200)]
+    assert requests[1].headers["webhook-id"] == requests[2].headers["webhook-id"]
+    entries = receiver.entries()
+    assert entries == changes_after(alice, webhook["cursor"]) and len(entries) == 7
+    assert len({e["at"] for e in entries}) == 1  # one commit
+
+    # The dispatcher sees what is left of a commit after a position inside it.
+    Webhook.objects.filter(pk=webhook["id"]).update(queued_at=None)
+    position = feed.decode_cursor(alice.org.id, inside)
+    Webhook.objects.filter(pk=webhook["id"]).update(
+        position_seq=position.seq, position_part=position.part, position_id=position.id
+    )
+    assert delivery.due_webhooks() == [(alice.org.id, webhook["id"])]
+
+
+def test_a_position_the_feed_no_longer_keeps_disables_the_webhook(alice, receiver):
+    from changes.models import FeedState
+
+    webhook = create_webhook(alice, receiver)
+    make_changes(alice, 2)
+    state = FeedState.objects.get(org_id=alice.org.id)
+    FeedState.objects.filter(org_id=alice.org.id).update(expired_through=state.last_seq)  # retention passed
+    run(webhook, alice.org.id)
+    assert receiver.requests() == []
+    shown = alice.client.get(f"/api/v1/webhooks/{webhook['id']}").json()
+    assert shown["active"] is False and "were deleted (older than 30 days)" in shown["disabled_reason"]
