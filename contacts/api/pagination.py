@@ -71,6 +71,7 @@ class ContactPagination(LimitOffsetPagination):
             "description": "Pass as `cursor` to get the next page (keyset paging; fast at any depth); "
             "null when this page is not full.",
         }
+        envelope["required"].append("next_cursor")
         return envelope
 
     def get_schema_operation_parameters(self, view):

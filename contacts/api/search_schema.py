@@ -90,6 +90,8 @@ class ConditionSerializer(serializers.Serializer):
     op = serializers.ChoiceField(choices=ALL_OPERATORS, help_text="Must be valid for the field's type.")
     value = ConditionValueField(required=False)
 
+    absent_in_responses = ("value",)  # is_empty, is_not_empty and today take none
+
 
 class GroupSerializer(serializers.Serializer):
     conditions = ConditionSerializer(many=True, min_length=1, max_length=MAX_CONDITIONS, help_text="AND-ed together.")
@@ -104,6 +106,8 @@ class QuerySerializer(serializers.Serializer):
         help_text=f"OR-ed together; none (absent or null) = every contact. At most {MAX_GROUPS} groups and "
         f"{MAX_CONDITIONS} conditions in all.",
     )
+
+    null_only_in_requests = ("groups",)
 
 
 class SortSerializer(serializers.Serializer):
@@ -175,6 +179,8 @@ class FieldCatalogEntrySerializer(serializers.Serializer):
     sortable = serializers.BooleanField()
     options = serializers.ListField(child=StrictCharField(), required=False, help_text="Select types only.")
 
+    absent_in_responses = ("options",)
+
 
 class FieldCatalogSerializer(serializers.Serializer):
     fields = FieldCatalogEntrySerializer(many=True)
@@ -196,6 +202,8 @@ class SavedViewSerializer(serializers.Serializer):
         help_text="Field names to display (see GET /contacts/fields), or `id`.",
     )
     position = serializers.IntegerField(required=False, min_value=0, help_text="Defaults to the list index.")
+
+    null_only_in_requests = ("id", "query", "q", "sort", "columns")  # null: the default, stored as such
 
 
 class SavedViewsSerializer(serializers.Serializer):

@@ -126,6 +126,8 @@ class RestoreRequestSerializer(ClosedSerializer):
 class RestoredContactSerializer(ContactSerializer):
     merge_id = serializers.IntegerField(required=False, help_text="Only with `merge_into`: the merge's id.")
 
+    absent_in_responses = ("merge_id",)
+
     def to_representation(self, instance):
         body = super().to_representation(instance)
         if getattr(instance, "merge_id", None) is not None:

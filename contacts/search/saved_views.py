@@ -33,7 +33,7 @@ def view_to_json(view: SmartListView) -> dict:
     return {
         "id": view.id,
         "name": view.name,
-        "query": view.query,
+        "query": {"groups": [], **(view.query or {})},  # a view saved as {} still answers its (no) groups
         "q": view.q,
         "sort": view.sort,
         "columns": view.columns,

@@ -41,6 +41,11 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
             raise InvalidInput(errors)
         return value
 
+    def get_paginated_response_schema(self, schema):
+        envelope = super().get_paginated_response_schema(schema)
+        envelope["required"] = list(envelope["properties"])  # every page carries each key (null when none)
+        return envelope
+
     def get_schema_operation_parameters(self, view):
         params = super().get_schema_operation_parameters(view)
         for param in params:

@@ -1,4 +1,12 @@
-"""OpenAPI generation: the org header and every error response, added once for all operations."""
+"""OpenAPI generation: the org header and every error response, added once for all operations.
+
+Responses are described as the API sends them, so a generated client is typed by what it gets
+(`Contact.name: str`, not `None | str | Unset`): a response field is required, unless its serializer
+lists it in `absent_in_responses` (sent only in some answers), and nullable only if it can be null
+in an answer: fields listed in `null_only_in_requests` take null on write (it clears the field) and
+are never null in an answer. A serializer already named for requests (`RenderRequestSerializer`)
+names its component once (`RenderRequest`, not `RenderRequestRequest`).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +42,8 @@ class ProblemSerializer(serializers.Serializer):
     existing_id = serializers.IntegerField(
         required=False, help_text="On a 409 for a duplicate contact: the id of the existing one, when visible."
     )
+
+    absent_in_responses = ("existing_id",)
 
 
 ERROR_DESCRIPTIONS = {
@@ -130,18 +140,17 @@ class AutoSchema(openapi.AutoSchema):
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
-        # DRF trims text before its "may not be blank" check, so a non-blank field needs a
-        # non-space character: say so, or a client (and Schemathesis) may send "\u000b".
+        # DRF refuses NUL in text, and trims text before its "may not be blank" check, so a
+        # non-blank field needs a non-space character: say so, or a client (and Schemathesis)
+        # may send "a\u0000b" or "\u000b".
         if (
             direction == "request"
             and isinstance(field, serializers.CharField)
-            and field.trim_whitespace
-            and not field.allow_blank
             and schema.get("type") == "string"
-            and "pattern" not in schema
-            and "enum" not in schema
+            and not {"pattern", "enum"} & set(schema)
         ):
-            schema["pattern"] = r"\S"
+            non_blank = field.trim_whitespace and not field.allow_blank
+            schema["pattern"] = r"^[^\u0000]*[^\s\u0000][^\u0000]*$" if non_blank else r"^[^\u0000]*$"
         if direction == "request" and getattr(field, "accepts_json_number", False):
             # A decimal field written as a string or a JSON number within its digits.
             top = {key: schema.pop(key) for key in ("nullable", "description") if key in schema}
@@ -155,7 +164,21 @@ class AutoSchema(openapi.AutoSchema):
         # A body whose view refuses unknown keys (422 `unknown_key`) says so: `closed = True`.
         if direction == "request" and getattr(serializer, "closed", False):
             schema["additionalProperties"] = False
+        if direction == "response":
+            properties = schema.get("properties", {})
+            absent = set(getattr(serializer, "absent_in_responses", ()))
+            required = [name for name in properties if name not in absent]
+            schema.pop("required", None)
+            if required:
+                schema["required"] = sorted(required)
+            for name in getattr(serializer, "null_only_in_requests", ()):
+                if name in properties:
+                    properties[name] = not_null(properties[name])
         return schema
+
+    def _get_serializer_name(self, serializer, direction, bypass_extensions=False):
+        name = super()._get_serializer_name(serializer, direction, bypass_extensions)
+        return name.removesuffix("Request") if name.endswith("RequestRequest") else name
 
     def _get_request_body(self, direction="request"):
         body = super()._get_request_body(direction)
@@ -180,6 +203,19 @@ class AutoSchema(openapi.AutoSchema):
         for response in responses.values():
             response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
         return responses
+
+
+def not_null(schema: dict) -> dict:
+    """A property's schema without null: `nullable` dropped, a `NullEnum` branch removed, and a
+    lone `allOf` reference left bare when nothing else qualifies it."""
+    schema = {key: value for key, value in schema.items() if key != "nullable"}
+    if "oneOf" in schema:
+        schema["oneOf"] = [s for s in schema["oneOf"] if s.get("$ref") != "#/components/schemas/NullEnum"]
+        if len(schema["oneOf"]) == 1:
+            schema = {**{k: v for k, v in schema.items() if k != "oneOf"}, "allOf": schema["oneOf"]}
+    if list(schema) == ["allOf"] and len(schema["allOf"]) == 1:
+        return schema["allOf"][0]
+    return schema
 
 
 def _problem_examples(status: str) -> dict:

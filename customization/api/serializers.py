@@ -75,10 +75,11 @@ class TagNameField(StrictCharField):
 
 class TagSerializer(StrictModelSerializer):
     name = TagNameField()
-    # Not read-only only so the schema marks it optional: it is present with `?with_counts=true` alone.
     contact_count = serializers.IntegerField(
         required=False, help_text="Only with `?with_counts=true`: contacts (visible to the caller) carrying this tag."
     )
+
+    absent_in_responses = ("contact_count",)  # present with `?with_counts=true` alone
 
     class Meta:
         model = Tag
