@@ -20,23 +20,17 @@ from contacts.services import add_tags, remove_tag, set_custom_values, touch
 from crm.api.serializer_fields import StrictCharField
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput
+from customization.api.field_values import FIELD_VALUE_SCHEMAS
 from customization.api.serializers import KEY_RE, TagNameField
 from customization.catalog import ensure_tags, normalize_tag
-from customization.field_types import FIELD_TYPES, FieldValueError
+from customization.field_types import FieldValueError
 from customization.models import CustomField
 
-# Every JSON type a canonical custom value can take, from the field-type registry (strings of
-# several formats collapse into one `string`, so `anyOf` stays unambiguous).
-_VALUE_SCHEMAS = list(
-    {
-        t.json_schema["type"]: {k: v for k, v in t.json_schema.items() if k != "format"} for t in FIELD_TYPES.values()
-    }.values()
-)
 _ID_PARAM = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Contact id.")
 
 
 @extend_schema_field(
-    {"anyOf": _VALUE_SCHEMAS, "nullable": True, "description": "Typed by the field's data_type; null clears it."}
+    {"anyOf": FIELD_VALUE_SCHEMAS, "nullable": True, "description": "Typed by the field's data_type; null clears it."}
 )
 class CustomValueField(serializers.JSONField):
     pass

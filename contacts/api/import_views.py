@@ -1,4 +1,5 @@
-"""`POST /contacts/import`: JSON, `text/csv` or multipart (`file`) bodies, one transaction each."""
+"""`POST /contacts/import`: JSON, raw CSV (`text/csv`, or `application/octet-stream` for clients that
+send any file as bytes) or multipart (`file`) bodies, one transaction each."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from crm.api.serializer_fields import StrictCharField
 from crm.api.throttling import ImportRateThrottle, ProcessSlots, TokenRateThrottle
 from crm.api.viewsets import OrgScopedViewMixin
 from crm.errors import FieldError, InvalidInput, TooLarge
+from customization.api.field_values import CustomFieldValuesField
 from jobs.api.serializers import JobSerializer
 
 
@@ -44,6 +46,21 @@ class CSVParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         return stream.read() if stream is not None else b""
+
+
+class OctetStreamCSVParser(CSVParser):
+    """The same CSV as raw bytes: what generated clients send for a binary body (openapi-python-client
+    has no `text/csv` body type)."""
+
+    media_type = "application/octet-stream"
+
+
+RAW_CSV_TYPES = (CSVParser.media_type, OctetStreamCSVParser.media_type)
+RAW_CSV_SCHEMA = {
+    "type": "string",
+    "format": "binary",
+    "description": "The CSV file's bytes: UTF-8 with or without BOM, a header row, `,` `;` or tab separated.",
+}
 
 
 # --- schema-only serializers ---------------------------------------------------------------------------
@@ -94,7 +111,7 @@ class ImportOptionsSerializer(serializers.Serializer):
 class ImportContactSerializer(ContactSerializer):
     """One row of a JSON import: a contact's writable fields, as in `POST /contacts`."""
 
-    custom = serializers.DictField(required=False, help_text="Values keyed by custom-field key.")
+    custom = CustomFieldValuesField(required=False, help_text="Values keyed by custom-field key.")
 
 
 class ImportJSONSerializer(serializers.Serializer):
@@ -147,6 +164,8 @@ class ImportResultSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(help_text="True when nothing was written.")
     rows = ImportRowOutcomeSerializer(many=True, required=False, help_text="Each row's outcome, with `report=rows`.")
 
+    absent_in_responses = ("errors_truncated", "rows")
+
 
 CSV_EXAMPLE = (
     "name,email,phone,company,tags,custom.plan\r\n"
@@ -187,7 +206,7 @@ QUERY_OPTION = "Applies to every body; a JSON body's `options`, when given, take
 class ContactImportView(OrgScopedViewMixin, GenericAPIView):
     queryset_model = Contact
     throttle_classes = [TokenRateThrottle, ImportRateThrottle]
-    parser_classes = [JSONParser, CSVParser, MultiPartParser]
+    parser_classes = [JSONParser, CSVParser, OctetStreamCSVParser, MultiPartParser]
     serializer_class = ImportResultSerializer
     error_statuses = ("409", "413")
     request_body_required = True
@@ -202,11 +221,14 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
             f"Limits: {settings.IMPORT_MAX_ROWS:,} rows and {settings.IMPORT_MAX_BODY_BYTES // (1024 * 1024)} MiB "
             f"per request (413 otherwise, nothing written); at most {MAX_REPORTED_ERRORS} errors are listed "
             "(`errors_truncated` counts the rest). CSV: UTF-8 with or without BOM, header row of "
-            f"{', '.join(CONTACT_COLUMNS)} and `custom.<key>` columns; `tags` cells split on `;` or `,`."
+            f"{', '.join(CONTACT_COLUMNS)} and `custom.<key>` columns; `tags` cells split on `;` or `,`. "
+            "A raw CSV body is `text/csv`, or `application/octet-stream` (the same bytes; what generated clients "
+            "send for a binary body); a CSV upload is the multipart field `file`."
         ),
         request={
             "application/json": ImportJSONSerializer,
-            "text/csv": OpenApiTypes.STR,
+            "text/csv": RAW_CSV_SCHEMA,
+            "application/octet-stream": RAW_CSV_SCHEMA,
             "multipart/form-data": ImportFileSerializer,
         },
         parameters=[
@@ -252,13 +274,14 @@ class ContactImportView(OrgScopedViewMixin, GenericAPIView):
         examples=[
             OpenApiExample("json", value=JSON_EXAMPLE, request_only=True, media_type="application/json"),
             OpenApiExample("csv", value=CSV_EXAMPLE, request_only=True, media_type="text/csv"),
+            OpenApiExample("csv bytes", value=CSV_EXAMPLE, request_only=True, media_type="application/octet-stream"),
         ],
         filters=False,
     )
     @idempotent
     def post(self, request):
         options = parse_options(request.query_params, also_accepted={"format"})  # whatever the body; JSON's win
-        if request.content_type.startswith("text/csv"):
+        if request.content_type.startswith(RAW_CSV_TYPES):
             # A job reads the body in parts (a large one is spooled on disk: crm.api.middleware); an
             # import now takes the bytes the middleware read, not a parser's copy.
             return self._csv(options, (request.stream or io.BytesIO()) if options.run_async else request.body, None)

@@ -14,6 +14,7 @@ from contacts.models import Contact, Opportunity, attach_tags_and_custom
 from contacts.normalize import ContactNormalizer
 from crm.api.serializer_fields import StrictCharField, StrictDecimalField, StrictModelSerializer, StrictRegexField
 from crm.errors import FieldError, InvalidInput
+from customization.api.field_values import CustomFieldValuesField
 from customization.api.serializers import TagNameField
 
 
@@ -52,12 +53,15 @@ class ContactSerializer(BuiltinContactFields):
     `custom`. Writes are validated as a whole by ContactNormalizer (so API, admin and import agree).
     """
 
-    custom = serializers.DictField(
+    custom = CustomFieldValuesField(
         required=False,
         allow_null=True,
-        help_text="Values keyed by custom-field key, typed by its "
-        "definition (see GET /custom-fields). `null` clears a value.",
+        help_text="Values keyed by custom-field key; a key not given is left as it is.",
     )
+
+    # Writing null empties a field; an answer holds "", [], false or {} then, never null, except in
+    # the columns that store an empty value as NULL (email, phone, assigned_to).
+    null_only_in_requests = tuple(spec.name for spec in CONTACT_FIELDS if not spec.nullable) + ("custom",)
 
     class Meta:
         list_serializer_class = ContactListSerializer  # a page's tags and custom values in two queries
