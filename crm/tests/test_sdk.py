@@ -1,12 +1,16 @@
 """A generated SDK works (DESIGN §1: "precisely enough that a generated client works").
 
-The test fetches `/api/v1/schema/?format=json` from a live server on the test database, generates a Python
-client with `openapi-python-client` (pinned in requirements-dev.txt), imports it and drives the API with its
-typed functions and models: custom fields, tags, contacts with custom values, smart-list search with OR-ed
-groups, saved views with their ETag, a JSON import and its report, and keyset paging with `next_cursor`.
+The tests fetch `/api/v1/schema/?format=json` from a live server on the test database and generate a Python
+client with `openapi-python-client` (pinned in requirements-dev.txt). One imports it and drives the API with
+its typed functions and models: custom fields, tags, contacts with custom values, smart-list search with
+OR-ed groups, saved views with their ETag, a JSON import and its report, and keyset paging with
+`next_cursor`. The other type-checks an integrator's script (crm/tests/sdk_client_script.py) and the client
+with `mypy --strict`, 0 errors, shows that mypy still catches a nullable or optional field used unchecked,
+and runs the script against the server (issue 22: the client is typed as the API answers).
 
-The generator must report nothing but the one known limitation: it has no body type for `text/csv`, so the
-CSV variant of `POST /contacts/import` is left out of the client (JSON and multipart remain). Any other
+The generator must report nothing but the one known limitation: it has no body type for `text/csv`, so that
+content type is left out of `POST /contacts/import`; the same raw CSV is published as
+`application/octet-stream`, which it generates as a `File` body (JSON and multipart remain). Any other
 warning (an untypeable oneOf, a missing operationId, a bad enum) fails the test.
 """
 
@@ -29,7 +33,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PACKAGE = "crm_sdk"
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
-# The generator's only expected complaint: it cannot type a `text/csv` request body (CSV import).
+# The generator's only expected complaint: it cannot type a `text/csv` request body (the CSV import's
+# `application/octet-stream` twin is generated).
 KNOWN_WARNINGS = [
     re.compile(r"WARNING parsing POST /api/v1/contacts/import within contacts\.\s+Unsupported content type text/csv")
 ]
@@ -37,8 +42,8 @@ KNOWN_WARNINGS = [
 GENERATOR_CONFIG = "post_hooks: []\n"
 
 
-def generate_sdk(base_url: str, folder: Path):
-    """Fetch the live schema, generate the client into `folder`, import and return the package."""
+def generate_sdk_files(base_url: str, folder: Path) -> None:
+    """Fetch the live schema and generate the client into `folder`, with no warning but the known one."""
     with urllib.request.urlopen(f"{base_url}/api/v1/schema/?format=json", timeout=30) as answer:
         schema = json.load(answer)
     (folder / "schema.json").write_text(json.dumps(schema))
@@ -69,6 +74,11 @@ def generate_sdk(base_url: str, folder: Path):
     for known in KNOWN_WARNINGS:
         leftover = known.sub("", leftover)
     assert "WARNING" not in leftover.upper().replace("WARNING(S) ENCOUNTERED", ""), output
+
+
+def generate_sdk(base_url: str, folder: Path):
+    """Generate the client into `folder`, import and return the package."""
+    generate_sdk_files(base_url, folder)
     sys.path.insert(0, str(folder))
     try:
         return importlib.import_module(PACKAGE)
@@ -297,10 +307,10 @@ def test_generated_client_drives_the_api(sdk, live_server, closing):
         m.ImportContactRequest(
             name="Katherine Johnson",
             email="katherine@sdk.test",
-            custom=m.ImportContactRequestCustom.from_dict({"score": 99, "plan": "enterprise"}),
+            custom=m.CustomFieldValuesRequest.from_dict({"score": 99, "plan": "enterprise"}),
         ),
         m.ImportContactRequest(email="ada@sdk.test", company="Analytical Engines", tags=["lead"]),
-        m.ImportContactRequest(name="Broken", custom=m.ImportContactRequestCustom.from_dict({"score": "lots"})),
+        m.ImportContactRequest(name="Broken", custom=m.CustomFieldValuesRequest.from_dict({"score": "lots"})),
     ]
     for dry_run in (True, False):
         report = contacts_import.sync_detailed(
@@ -340,3 +350,87 @@ def test_generated_client_drives_the_api(sdk, live_server, closing):
     assert [len(p) for p in pages] == [2, 2, 2, 0]
     assert pages[0][0] == "Katherine Johnson"
     assert sorted(sum(pages, [])) == sorted([p[0] for p in people] + ["Katherine Johnson"])
+
+
+SCRIPT = Path(__file__).with_name("sdk_client_script.py")
+# What an integrator gets wrong when a field's type says "maybe absent" or "maybe null": each line must be a
+# mypy error, or the types are too loose (Any) for the check of the script above to mean anything.
+MISUSE = """
+from crm_sdk.models import Contact, ImportResult, SearchResponse, Tag
+
+
+def email_domain(contact: Contact) -> str:
+    return contact.email.split("@")[1]  # E1: null when the contact has no email
+
+
+def next_page(page: SearchResponse) -> str:
+    return page.next_cursor.strip()  # E2: null on the last page
+
+
+def outcomes(result: ImportResult) -> int:
+    return len(result.rows)  # E3: only with report=rows
+
+
+def count(tag: Tag) -> int:
+    return tag.contact_count + 1  # E4: only with ?with_counts=true
+"""
+
+
+def mypy(folder: Path, *files: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "mypy", "--strict", "--no-color-output", "--cache-dir", ".mypy_cache", *files]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+
+
+def test_generated_client_types_an_integration_that_mypy_passes_and_that_runs(live_server, tmp_path):
+    boot = create_org("Typed Co", "owner@typed.test")
+    generate_sdk_files(live_server.url, tmp_path)
+    (tmp_path / SCRIPT.name).write_text(SCRIPT.read_text())
+    (tmp_path / "misuse.py").write_text(MISUSE)
+
+    checked = mypy(tmp_path, PACKAGE, SCRIPT.name)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert re.search(r"^Success: no issues found in \d+ source files$", checked.stdout, re.M), checked.stdout
+
+    caught = mypy(tmp_path, "misuse.py")
+    lines = MISUSE.splitlines()
+    numbers = re.findall(r"^misuse\.py:(\d+): error:", caught.stdout, re.M)
+    flagged = {lines[int(n) - 1].split("# ")[-1][:2] for n in numbers}
+    assert flagged == {"E1", "E2", "E3", "E4"}, caught.stdout
+
+    run = subprocess.run(
+        [sys.executable, SCRIPT.name, live_server.url, boot["token"], str(boot["org_id"])],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["keys"] == ["score", "plan", "renewal", "calendar_link"]
+    assert seen["ada"] == {
+        "name": "ADA LOVELACE",
+        "first": "Ada",
+        "email": "ada@sdk.test",
+        "tags": "vip",
+        "dnc": False,
+        "score": 90,
+        "created_year": seen["ada"]["created_year"],
+    }
+    # The CSV body went as application/octet-stream: three rows in, the fourth reported and skipped.
+    assert seen["import"] == {
+        "created": 3,
+        "failed": 1,
+        "errors": ["4:email", "4:custom.score"],
+        "outcomes": ["created", "created", "created", "failed"],
+        "failed_rows": 1,
+    }
+    assert [(c["name"], c["score"]) for c in seen["hot"]] == [
+        ("ADA LOVELACE", 90),
+        ("LINUS TORVALDS", 75),
+        ("GRACE HOPPER", 40),
+    ]
+    assert seen["hot"][1]["email"] == "linus@sdk.test" and seen["hot"][2]["tags"] == "imported,lead,speaker"
+    assert seen["imported"]["count"] == 3
+    assert sorted(sum(seen["imported"]["pages"], [])) == ["Grace Hopper", "Linus Torvalds", "Margaret Hamilton"]
+    assert seen["rendered"] == "Hi Ada (pro) of : https://cal.example/ada"
+    assert seen["missing"] == ["contact.company"]
