@@ -1,4 +1,6 @@
-"""Django admin for jobs: staff follow, cancel and undo any org's jobs and download error files.
+"""Django admin for jobs: staff follow, cancel and undo jobs and download error files. Superusers see
+every org's jobs; other staff those of their organizations a member would see through the API (their
+own; every job where they are owner or admin: JobQuerySet.for_member), through orgs.admin's scope.
 
 A job's fields are written only by its worker and by jobs.services, so the change page is
 read-only; its Cancel and Undo buttons post to views of their own, which lock the job's row
@@ -22,7 +24,7 @@ from jobs import services
 from jobs.files import error_file_response
 from jobs.kinds import KINDS
 from jobs.models import Job
-from orgs.admin import OrgFilter
+from orgs.admin import OrgFilter, OrgScopedAdminMixin, staff_scope
 
 
 def progress_text(job: Job) -> str:
@@ -42,7 +44,7 @@ def pretty_json(value) -> str:
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     list_display = ["id", "org", "kind", "status", "progress", "created_by", "created_at", "finished_at"]
     list_filter = ["kind", "status", OrgFilter]
     list_select_related = ["org", "created_by"]
@@ -67,8 +69,10 @@ class JobAdmin(admin.ModelAdmin):
         return False
 
     def has_manage_permission(self, request, obj=None) -> bool:
-        """Cancel and undo: for staff who hold the model's change permission."""
-        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+        """Cancel and undo: for staff who hold the model's change permission, or (as in the API)
+        whoever sees the job: a member of its org (the queryset keeps the jobs they see)."""
+        granted = request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+        return granted or bool(staff_scope(request).memberships)
 
     # --- columns and fields ----------------------------------------------------------------------
 
@@ -139,14 +143,14 @@ class JobAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         if not self.has_manage_permission(request):
             raise PermissionDenied
-        get_object_or_404(Job, pk=job_id)
+        get_object_or_404(self.get_queryset(request), pk=job_id)
         self._apply(request, [job_id], action)
         return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job_id]))
 
     def _apply(self, request, job_ids, action: str) -> None:
         """Cancel or undo each job, its row locked first (a worker's step or another click may be on
         it); locked in id order, so two staff acting on overlapping selections cannot deadlock."""
-        for job in Job.objects.select_for_update().filter(pk__in=list(job_ids)).order_by("pk"):
+        for job in self.get_queryset(request).select_for_update().filter(pk__in=list(job_ids)).order_by("pk"):
             try:
                 with transaction.atomic():  # a conflict on one job leaves the others' outcome
                     message = self._act(request, job, action)
@@ -166,7 +170,7 @@ class JobAdmin(admin.ModelAdmin):
         return f"Job #{job.pk} stops at the end of its current step (what its finished steps wrote stays)."
 
     def errors_view(self, request, job_id: int):
-        job = get_object_or_404(Job, pk=job_id)
+        job = get_object_or_404(self.get_queryset(request), pk=job_id)
         if not self.has_view_permission(request, job):
             raise PermissionDenied
         response = error_file_response(job)

@@ -122,7 +122,7 @@ def test_history_lists_api_and_admin_changes_with_before_and_after(staff, alice)
 
 
 def test_history_of_a_trashed_contact_pages_with_the_more_link(staff, ada, org_a, monkeypatch):
-    monkeypatch.setattr("contacts.admin.HISTORY_PAGE", 1)
+    monkeypatch.setattr("contacts.admin.nothing_lost.HISTORY_PAGE", 1)
     staff.post(TRASH, {"action": "restore", "ids": [ada.id]})  # nothing to restore: no entry
     move_to_trash(org_a.id, [ada.id], deleted_by=None)
     page = staff.get(f"{CHANGELIST}{ada.id}/history/")
