@@ -7,12 +7,14 @@ Feed entries are numbered as their transaction commits, so these tests commit: `
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import json
 
 import pytest
-from django.db import connection
+from asgiref.sync import sync_to_async
+from django.db import connection, connections
 from django.utils import timezone
 
 from changes import feed
@@ -427,3 +429,19 @@ def test_a_position_the_feed_no_longer_keeps_disables_the_webhook(alice, receive
     assert receiver.requests() == []
     shown = alice.client.get(f"/api/v1/webhooks/{webhook['id']}").json()
     assert shown["active"] is False and "were deleted (older than 30 days)" in shown["disabled_reason"]
+
+
+def test_the_clean_up_task_expires_succeeded_deliveries(alice, receiver, settings):
+    from webhooks.tasks import clean_up
+
+    webhook = create_webhook(alice, receiver)
+    make_changes(alice, 1)
+    run(webhook, alice.org.id)
+    Delivery.objects.update(created_at=timezone.now() - dt.timedelta(days=settings.WEBHOOK_DELIVERY_DAYS + 1))
+
+    async def clean_up_then_close():
+        await clean_up(timestamp=0)
+        await sync_to_async(connections.close_all)()  # the connection of the thread that ran the ORM part
+
+    asyncio.run(clean_up_then_close())
+    assert not Delivery.objects.exists()
