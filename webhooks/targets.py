@@ -8,7 +8,7 @@ the very address it checked (webhooks.transport), never resolving the name a sec
 Refused: private, loopback, shared, reserved, multicast and unspecified addresses, unless
 WEBHOOK_ALLOW_PRIVATE=1, which allows private and loopback ones (tests, development); link-local
 addresses (169.254.0.0/16, fe80::/10: where cloud metadata endpoints answer) always, whatever
-the setting, and so are the IPv6 forms that carry an IPv4 address (mapped, 6to4).
+the setting. IPv6 forms that carry an IPv4 address (mapped, 6to4, NAT64) are judged as that address.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from crm.errors import FieldError, InvalidInput
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Metadata endpoints outside the link-local ranges (AWS's IPv6 one is a unique-local address).
 METADATA = frozenset({ipaddress.ip_address("fd00:ec2::254")})
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: the last 32 bits are an IPv4 address
 
 
 class RefusedTarget(Exception):
@@ -79,9 +80,11 @@ def refusal(address: IPAddress, allow_private: bool) -> tuple[str, str] | None:
 
 
 def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    if isinstance(address, ipaddress.IPv6Address):
-        return address.ipv4_mapped or address.sixtofour
-    return None
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.ipv4_mapped or address.sixtofour
 
 
 def parse(url: str) -> tuple[str, str, int, str]:

@@ -218,6 +218,8 @@ def test_a_webhook_on_a_view_takes_contact_and_opportunity_events_only(alice, dn
         ("http://metadata.example/", "link_local_address"),
         ("http://[fe80::1]/hook", "link_local_address"),
         ("http://[::ffff:169.254.169.254]/hook", "link_local_address"),
+        ("http://[64:ff9b::a9fe:a9fe]/hook", "link_local_address"),  # NAT64 of 169.254.169.254
+        ("http://[2002:a00:1::]/hook", "private_address"),  # 6to4 of 10.0.0.1
         ("http://0.0.0.0/hook", "not_unicast_address"),
         ("http://224.0.0.1/hook", "not_unicast_address"),
         ("http://100.64.0.1/hook", "private_address"),  # shared address space (carrier-grade NAT)
