@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 
 from changes import feed
 from crm.errors import Conflict, InvalidInput
-from orgs.admin import OrgFilter
+from orgs.admin import OrgFilter, OrgScopedAdminMixin, staff_scope
 from webhooks import services, targets
 from webhooks.models import Delivery, Webhook
 
@@ -42,8 +42,22 @@ class WebhookForm(forms.ModelForm):
         return url
 
 
+class OwnersAndAdminsOnly(OrgScopedAdminMixin):
+    """Staff reach the webhooks of the orgs where they are an owner or admin (a superuser: every
+    org's), as in the API; the querysets' `for_member` keeps a member's none."""
+
+    catalog_writes = True
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or staff_scope(request).may_write(catalog=True)
+
+    def has_view_permission(self, request, obj=None):
+        org_id = getattr(obj, "org_id", None)
+        return super().has_view_permission(request, obj) and staff_scope(request).may_write(org_id, catalog=True)
+
+
 @admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(OwnersAndAdminsOnly, admin.ModelAdmin):
     form = WebhookForm
     list_display = ["id", "org", "url", "active", "disabled_reason", "failing_since", "created_at"]
     list_filter = ["active", OrgFilter]
@@ -85,7 +99,7 @@ class WebhookAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(OwnersAndAdminsOnly, admin.ModelAdmin):
     list_display = [
         "id", "org", "webhook_id", "status", "entry_count", "attempts", "response_code", "latency_ms", "error",
         "next_attempt_at", "created_at",
@@ -103,8 +117,13 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm("webhooks.change_webhook")
+        """Staff with Django's change permission on webhooks, or an owner or admin of an org (the
+        queryset keeps the deliveries they reach)."""
+        return request.user.has_perm("webhooks.change_webhook") or staff_scope(request).may_write(catalog=True)
 
     def lookup_allowed(self, lookup, value, request=None):
         return lookup == "webhook__id__exact" or super().lookup_allowed(lookup, value, request)

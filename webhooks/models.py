@@ -16,9 +16,16 @@ from django.db import models
 
 from changes.feed import Position
 from contacts.models import SmartListView
-from orgs.models import Organization, TenantModel
+from orgs.models import Membership, Organization, TenantModel, TenantQuerySet
 
 URL_MAX_LENGTH = 2000
+
+
+class AdminOnlyQuerySet(TenantQuerySet):
+    def for_member(self, membership: Membership) -> AdminOnlyQuerySet:
+        """An owner or admin sees the org's webhooks and deliveries; a member none (DESIGN §4)."""
+        qs = self.for_org(membership.org_id)
+        return qs if membership.is_admin else qs.none()
 
 
 class Webhook(TenantModel):
@@ -49,6 +56,8 @@ class Webhook(TenantModel):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AdminOnlyQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "id"], name="webhook_org_id_uniq")]
@@ -102,6 +111,8 @@ class Delivery(TenantModel):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AdminOnlyQuerySet.as_manager()
 
     class Meta:
         indexes = [

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from orgs.models import Membership
 from webhooks.models import Delivery, Webhook
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +70,24 @@ def test_the_retry_action_queues_a_delivery_again(staff, disabled):
     assert f"Delivery #{delivery.pk} is queued again." in response.content.decode()
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.RETRYING and Webhook.objects.get(pk=disabled.pk).active
+
+
+def staff_client(org, role) -> Client:
+    """A logged-in staff user who is not a superuser, with `role` in `org`."""
+    user = get_user_model().objects.create_user(f"{role}@staff.test", f"{role}@staff.test", "pw", is_staff=True)
+    Membership.objects.create(org=org, user=user, role=role)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_staff_who_are_not_superusers_reach_their_own_orgs_webhooks_as_owners_or_admins(org_a, org_b, disabled):
+    theirs = Webhook.objects.create(org=org_b, url="https://93.184.215.15/b", events=["*"], secret="whsec_eA==")
+    owner = staff_client(org_a, Membership.Role.OWNER)
+    listing = owner.get("/admin/webhooks/webhook/").content.decode()
+    assert "93.184.215.14" in listing and "93.184.215.15" not in listing
+    assert owner.get(f"/admin/webhooks/webhook/{theirs.pk}/change/").status_code in (302, 403, 404)
+    member = staff_client(org_a, Membership.Role.MEMBER)
+    assert member.get("/admin/webhooks/webhook/").status_code == 403
+    assert member.get(f"/admin/webhooks/webhook/{disabled.pk}/change/").status_code in (302, 403, 404)
+    assert member.get("/admin/webhooks/delivery/").status_code == 403
