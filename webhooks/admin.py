@@ -1,4 +1,4 @@
-"""Django admin for webhooks and their delivery log (staff, across orgs).
+"""Django admin for webhooks and their delivery log (superusers: every org; other staff: theirs).
 
 A webhook's URL and `active` can be changed here, through webhooks.services as the API does (the
 URL checked as a target, `active` resuming it where it stopped); its secret is never shown, and
