@@ -15,6 +15,7 @@ from contacts.admin.forms import CUSTOM_FIELD, AssigneeSelect, ContactAdminForm,
 from contacts.admin.importing import ImportPageMixin
 from contacts.admin.listing import LIST_FILTERS, ContactChangeList, contact_list, custom_filters
 from contacts.admin.nothing_lost import NothingLostAdminMixin, recent_history
+from contacts.contact_fields import WRITABLE_FIELDS
 from contacts.models import Contact, Opportunity
 from contacts.search.free_text import q_rows
 from contacts.services import create_contact, update_contact
@@ -22,16 +23,18 @@ from crm.limits import MAX_Q_LENGTH
 from orgs.admin import OrgScopedAdminMixin, staff_scope
 
 ASSIGNEES_PAGE = 20
+NAME_PARTS = ("first_name", "last_name")
+# The built-in fields of the table (contacts.contact_fields), the display name first, its parts side by side.
 MAIN_FIELDS = [
-    "org", "name", ("first_name", "last_name"), "email", "phone", "company", "source", "assigned_to", "dnc", "tags",
-    "notes",
+    "org", "name", NAME_PARTS,
+    *(spec.name for spec in WRITABLE_FIELDS if spec.name not in ("name", *NAME_PARTS)),
 ]  # fmt: skip
 
 
 def custom_column(key: str, label: str):
     """A list column showing one custom value of each contact."""
 
-    @admin.display(description=label)
+    @admin.display(description=label, empty_value="")
     def column(contact: Contact) -> str:
         value = contact.custom.get(key)
         return "" if value is None else shown(value)
@@ -73,8 +76,8 @@ class ContactAdmin(
 ):
     form = ContactAdminForm
     list_display = [
-        "display_name", "email", "phone_number", "company", "tag_list", "dnc_flag", "assigned_to", "organization",
-        "created_at",
+        "display_name", "email", "phone_number", "company", "tag_list", "dnc_flag", "assignee", "organization",
+        "created",
     ]  # fmt: skip
     list_display_links = ["display_name"]
     list_filter = LIST_FILTERS
@@ -84,7 +87,7 @@ class ContactAdmin(
     autocomplete_fields = ["org"]
     readonly_fields = ["created_at", "updated_at"]
     ordering = ["-id"]
-    sortable_by = ["created_at", "email", "company"]
+    sortable_by = ["created", "email", "company"]
     inlines = [OpportunityInline]
     change_list_template = "admin/contacts/contact/change_list.html"
     change_form_template = "admin/contacts/contact/change_form.html"
@@ -106,26 +109,31 @@ class ContactAdmin(
     def tag_list(self, obj: Contact) -> str:
         return ", ".join(obj.tags)
 
-    @admin.display(description="DNC")
+    @admin.display(description="DNC", empty_value="")
     def dnc_flag(self, obj: Contact) -> str:
         return dnc_badge(obj.dnc)
+
+    @admin.display(description="assigned to", empty_value="")
+    def assignee(self, obj: Contact) -> str:
+        return person(obj.assigned_to) if obj.assigned_to_id else ""
 
     @admin.display(description="organization")
     def organization(self, obj: Contact) -> str:
         return obj.org.name
 
-    def __getattr__(self, name: str):
-        """A custom value shown read-only (a staff user who may view, not change, the contact)."""
-        if name.startswith(CUSTOM_FIELD):
-            key = name[len(CUSTOM_FIELD) :]
-            return admin.display(description=key)(lambda contact: shown(contact.custom.get(key)))
-        raise AttributeError(name)
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: Contact) -> str:
+        return obj.created_at.strftime("%Y-%m-%d")
 
     def get_list_display(self, request):
         state = contact_list(request)
         columns = [c for c in self.list_display if c != "organization" or state.spans_orgs]
         custom = [custom_column(d.key, d.name) for d in state.columns]
         return [*columns[:-1], *custom, columns[-1]]
+
+    def get_ordering(self, request):
+        # Newest first: of one org by its (org, created_at, id) index; across orgs by the primary key.
+        return ["-created_at", "-id"] if contact_list(request).org is not None else ["-id"]
 
     def get_list_filter(self, request):
         return [*LIST_FILTERS, *custom_filters(contact_list(request))]
@@ -164,7 +172,7 @@ class ContactAdmin(
 
     def get_fieldsets(self, request, obj=None):
         org = self.form_org(request, obj)
-        main = {"fields": MAIN_FIELDS}
+        main = {"fields": MAIN_FIELDS if obj is None else ["organization", *MAIN_FIELDS[1:]]}
         if org is None:
             main["description"] = "Choose the organization: the form then shows its custom fields."
         record = [("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]})] if obj else []
@@ -172,7 +180,7 @@ class ContactAdmin(
 
     def get_readonly_fields(self, request, obj=None):
         # A contact stays in its organization: its tags and values are rows of that organization.
-        return ["org", *self.readonly_fields] if obj is not None else self.readonly_fields
+        return ["organization", *self.readonly_fields] if obj is not None else self.readonly_fields
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         org = self.form_org(request, obj)
@@ -186,6 +194,14 @@ class ContactAdmin(
         if db_field.name == "assigned_to":
             kwargs["widget"] = AssigneeSelect(db_field, self.admin_site, getattr(request, "_contact_form_org_id", None))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in ("org", "assigned_to") and field is not None:
+            # No links to add, change or delete users or organizations from a contact's form.
+            for link in ("can_add_related", "can_change_related", "can_delete_related", "can_view_related"):
+                setattr(field.widget, link, False)
+        return field
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         contact = self.get_object(request, object_id)

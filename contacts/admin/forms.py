@@ -61,6 +61,8 @@ class ContactAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["tags"] = ", ".join(self.instance.tags)
+        if "org" in self.fields:
+            self.fields["org"].label = "Organization"
         for field in self.fields.values():
             # The form carries the values it was opened with, so "changed" means changed by this
             # staff user, not by another writer since: only those are written.

@@ -314,7 +314,8 @@ class SourceFilter(ConditionFilter):
     sample = 5000
 
     def options(self, request, state):
-        recent = Contact.objects.for_org(state.org.pk).order_by("-id").values_list("source", flat=True)[: self.sample]
+        recent = Contact.objects.for_org(state.org.pk).order_by("-created_at", "-id").values_list("source", flat=True)
+        recent = recent[: self.sample]
         sources = sorted({source for source in recent if source})
         if self.value() and self.value() not in sources:
             sources.append(self.value())

@@ -3,7 +3,7 @@ part of the product that lists built-in fields reads it."""
 
 import pytest
 
-from contacts.admin import ContactAdminForm
+from contacts.admin.forms import ContactAdminForm
 from contacts.api.serializers import ContactSerializer
 from contacts.contact_fields import CONTACT_FIELDS, TOKEN_FIELDS, WRITABLE_FIELDS
 from contacts.importing.columns import COLUMN_SPEC
