@@ -4,9 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+DEMO_CONTACTS ?= 1000
 export DEBUG ?= 1
 
-.PHONY: run worker test lint format install install-dev migrate demo schema clean-db
+.PHONY: run stop worker test lint format install install-dev migrate demo schema clean-db
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -25,15 +26,22 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+## The demo org, once: DEMO_CONTACTS contacts with custom fields, tags, opportunities, two saved views;
+## prints its token (the same on every run), a curl and the admin login.
 demo: migrate
-	$(BIN)/python manage.py bootstrap_demo --port $(PORT)
+	$(BIN)/python manage.py bootstrap_demo --host $(HOST) --port $(PORT) --contacts $(DEMO_CONTACTS)
 
-## Install, start embedded PostgreSQL (unless DATABASE_URL is set), migrate, create the demo org, then
-## serve, with one worker of the task queue beside the server (stopped with it).
+## Install, start embedded PostgreSQL (unless DATABASE_URL is set), migrate, seed the demo org, then
+## serve on HOST:PORT, with one worker of the task queue beside the server. Ctrl-C stops all three:
+## the embedded PostgreSQL stops once no process uses it any more (`make stop` stops it regardless).
 run: demo
 	@$(BIN)/python manage.py worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker; $(BIN)/python -m crm.embedded_db stop --if-unused >/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## Stop the embedded PostgreSQL (EMBEDDED_PGDATA, default .pgdata), even under processes still using it.
+stop: install
+	@$(BIN)/python -m crm.embedded_db stop
 
 ## One more worker of the task queue (jobs: async imports, undo); run as many as you like.
 worker: install
@@ -54,8 +62,9 @@ format: install-dev
 schema: install
 	$(BIN)/python manage.py spectacular --file openapi.yaml --validate
 
-clean-db:
-	rm -rf .pgdata
+## Delete the embedded PostgreSQL's data; refused while the server runs (`make stop` first).
+clean-db: install
+	@$(BIN)/python -m crm.embedded_db clean
 
 # --- Benchmarks (DESIGN §5): their own database `crm_bench` (embedded in .pgdata-bench/ unless DATABASE_URL is set).
 $(VENV)/.installed-bench: requirements.txt requirements-bench.txt $(BIN)/activate

@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 from orgs.models import Membership
 from orgs.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
+pytest_plugins = ["crm.tests.pytest_progress"]  # a test that runs long says so
+
 
 @dataclass
 class Actor:
