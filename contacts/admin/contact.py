@@ -89,6 +89,8 @@ class ContactAdmin(
     ordering = ["-id"]
     sortable_by = ["created", "email", "company"]
     inlines = [OpportunityInline]
+    # No per-choice counts: one count per tag or option over a million contacts is not a sidebar.
+    show_facets = admin.ShowFacets.NEVER
     change_list_template = "admin/contacts/contact/change_list.html"
     change_form_template = "admin/contacts/contact/change_form.html"
 

@@ -402,9 +402,25 @@ class ContactChangeList(ChangeList):
     a saved view's sort applies unless a column header was clicked."""
 
     def get_filters_params(self, params=None):
+        """The filters' parameters; `columns` is none, and any other one no filter takes (a
+        misspelled or stale filter, a raw field lookup) is set aside to be named, not applied."""
         lookup = super().get_filters_params(params)
         lookup.pop(COLUMNS, None)
+        known = {getattr(list_filter, "parameter_name", None) for list_filter in self.list_filter}
+        self.unknown_params = sorted(key for key in lookup if key not in known)
+        for key in self.unknown_params:
+            del lookup[key]
         return lookup
+
+    def get_queryset(self, request, exclude_parameters=None):
+        """Nothing is listed while a parameter no filter takes is in the URL: a filter that does not
+        apply must never look as if it worked (Django would answer a database error page)."""
+        rows = super().get_queryset(request, exclude_parameters)
+        if self.unknown_params:
+            names = ", ".join(f"“{name}”" for name in self.unknown_params)
+            contact_list(request).problems.append(f"No filter takes {names}: remove it to see the list.")
+            return rows.none()
+        return rows
 
     def get_ordering(self, request, queryset):
         plan = contact_list(request).view_plan

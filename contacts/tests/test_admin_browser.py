@@ -4,6 +4,7 @@ at 1440 × 900, against a live server:
 1. a superuser opens an org's contact list: it fits the window; a saved view filters it in one click;
    a custom-field column is added from the column chooser;
 2. edits a contact's custom values in their typed editors (a date picker, a select, a number) and saves;
+   adds a contact: choosing its organization brings its custom fields, the assignee is an autocomplete;
 3. filters the list by source, selects all N matching contacts and tags them: the bulk job's page opens
    (the job runs after the browser, as a worker would run it);
 4. a staff member who is not a superuser logs in and sees only their organization's contacts.
@@ -143,6 +144,28 @@ def typed_edit(page, base: str) -> str:
     return name
 
 
+def choose(page, select_id: str, term: str, option: str) -> None:
+    """Pick `option` in the select2 autocomplete of `select_id`, typing `term`."""
+    page.click(f"#{select_id} + .select2 .select2-selection")
+    page.fill(".select2-container--open .select2-search__field", term)
+    page.click(f".select2-results__option:text-is('{option}')")
+
+
+def new_contact(page, base: str) -> None:
+    """Step 2b: a new contact: choosing its organization brings that org's custom fields; the assignee
+    is chosen among the org's members."""
+    page.goto(f"{base}/admin/contacts/contact/add/")
+    assert page.locator("[name=custom__plan]").count() == 0  # two orgs: none chosen yet
+    choose(page, "id_org", "Acme", "Acme (#1)")
+    page.wait_for_url(re.compile(r"add/\?org=\d+"))
+    page.fill("#id_name", "Grace Hopper")
+    page.select_option("select[name=custom__plan]", "Gold")
+    choose(page, "id_assigned_to", "sam", "Sam")
+    shoot(page, "5b-new-contact")
+    page.click("input[name=_save]")
+    page.wait_for_selector("ul.messagelist li.success")
+
+
 def bulk_tag(page, base: str, data: dict) -> None:
     """Step 3: filter by source, select all matching contacts, tag them: a job."""
     page.goto(f"{base}/admin/contacts/contact/?org={data['acme'].pk}")
@@ -172,7 +195,7 @@ def member_view(page, base: str) -> None:
     assert len(names) == 50 and "Secret Person" not in names
     assert "Secret Person" not in page.content()
     assert page.locator("#saved-views").inner_text().startswith("Acme")
-    assert re.search(r"\b120 contacts\b", page.locator(".paginator").inner_text())
+    assert re.search(r"\b121 contacts\b", page.locator(".paginator").inner_text())  # with Grace
     shoot(page, "9-member-sees-their-org")
     page.goto(f"{base}/admin/contacts/contact/?q=secret")
     assert page.locator("#result_list").count() == 0 or list_names(page) == []
@@ -196,6 +219,7 @@ def test_staff_admin_in_a_browser(live_server):
             log_in(root, base, "root@browser.test")
             views_and_columns(root, base, data)
             edited = typed_edit(root, base)
+            new_contact(root, base)
             bulk_tag(root, base, data)
             member = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
             member.set_default_timeout(20_000)
@@ -207,6 +231,8 @@ def test_staff_admin_in_a_browser(live_server):
     assert {k: contact.custom.get(k) for k in ("plan", "renewal", "seats")} == {
         "plan": "Silver", "renewal": "2026-09-01", "seats": 25
     }  # fmt: skip
+    grace = Contact.objects.get(name="Grace Hopper")
+    assert (grace.org, grace.custom, grace.assigned_to.username) == (data["acme"], {"plan": "Gold"}, "sam@acme.test")
     job = Job.objects.get()
     assert (job.kind, job.params["expected_count"]) == ("bulk", WEBINAR)
     run_jobs()

@@ -577,3 +577,10 @@ def test_a_staff_members_import_page_offers_only_their_orgs(org_a, org_b):
     member = staff_client("sam@a.test", org_a)
     choices = member.get("/admin/contacts/contact/import/").context["form"].fields["org"].queryset
     assert list(choices) == [org_a]
+
+
+def test_a_parameter_no_filter_takes_lists_nothing_and_says_so(staff, ada, org_a):
+    for query in ["foo=1", "custom.nope=1", "dnc__exact=1"]:
+        response = staff.get(f"{CHANGELIST}?org={org_a.pk}&{query}")
+        assert response.status_code == 200 and listed(response) == [], query  # not a redirect to ?e=1
+        assert any(f"“{query.split('=')[0]}”" in text for text in texts(response)), query
