@@ -126,10 +126,10 @@ def read(org_id: int, after: Position | None, limit: int, *, assignee_id: int | 
 
     `assignee_id`: only what an assigned-only member with this user id may see.
     """
-    horizon = _horizon(org_id)
+    oldest = horizon(org_id)
     if after is None:
-        after = horizon
-    elif after < horizon:
+        after = oldest
+    elif after < oldest:
         raise Gone(
             f"This cursor is older than the feed keeps ({settings.CHANGES_DAYS} days): changes after it were "
             "deleted. Start again without a cursor and reconcile from the objects themselves."
@@ -186,8 +186,9 @@ def head(org_id: int) -> Position:
     return Position(row[0], 2, 0) if row else START
 
 
-def _horizon(org_id: int) -> Position:
-    """The first position still complete: after the last commit retention deleted."""
+def horizon(org_id: int) -> Position:
+    """The oldest position whose later entries are all kept: after the last commit retention
+    deleted (a consumer resuming from an older one would miss entries)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT expired_through FROM changes_feedstate WHERE org_id = %s", [org_id])
         row = cursor.fetchone()

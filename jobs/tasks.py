@@ -7,8 +7,9 @@ A job is deferred with the lock `job:<id>`, so one worker at a time runs it.
 from __future__ import annotations
 
 from django.conf import settings
-from procrastinate import RetryStrategy
+from procrastinate import RetryStrategy, exceptions
 from procrastinate.contrib.django import app
+from procrastinate.jobs import Status
 
 from jobs import runner
 
@@ -38,5 +39,10 @@ def expire_undo_data(timestamp: int) -> None:
 async def retry_stalled_jobs() -> int:
     stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.JOB_STALLED_SECONDS)
     for job in stalled:
-        await app.job_manager.retry_job(job)
+        try:
+            await app.job_manager.retry_job(job)
+        except exceptions.UniqueViolation:
+            # A copy with the same queueing lock already waits (a periodic task deferred again
+            # while this one was stalled): that copy does the work; this one ends.
+            await app.job_manager.finish_job(job, status=Status.ABORTED, delete_job=False)
     return len(stalled)

@@ -18,7 +18,9 @@ class Command(BaseCommand):
     help = "Run a worker of the task queue (jobs: async imports, undo)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--concurrency", type=int, default=1, help="Jobs run at once by this process.")
+        # Two by default: a long job (a 1M-row import) in one slot leaves the other to the periodic
+        # tasks and webhook deliveries, which would otherwise wait for it (docs/webhooks.md).
+        parser.add_argument("--concurrency", type=int, default=2, help="Jobs run at once by this process.")
         parser.add_argument(
             "--once", action="store_true", help="Run the jobs that are waiting, then exit (tests, cron)."
         )
