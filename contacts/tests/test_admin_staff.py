@@ -569,6 +569,9 @@ def test_staff_act_as_their_membership_and_superusers_as_owners(staff, ada, org_
     by_member, by_root = Job.objects.order_by("id")
     assert (by_member.created_by, by_member.params["staff"]) == (member.user, False)
     assert by_root.params["staff"] is True
+    job_page = member.get(reverse("admin:jobs_job_change", args=[by_member.pk]))
+    assert job_page.status_code == 200 and "Cancel" in page_of(job_page)  # their job: followed and cancelled
+    assert member.get(reverse("admin:jobs_job_change", args=[by_root.pk]), follow=True).redirect_chain  # not theirs
     run_jobs()
     assert "x" in Contact.objects.get(pk=ada.pk).tags
 
@@ -584,3 +587,20 @@ def test_a_parameter_no_filter_takes_lists_nothing_and_says_so(staff, ada, org_a
         response = staff.get(f"{CHANGELIST}?org={org_a.pk}&{query}")
         assert response.status_code == 200 and listed(response) == [], query  # not a redirect to ?e=1
         assert any(f"“{query.split('=')[0]}”" in text for text in texts(response)), query
+
+
+def test_no_admin_page_shows_an_internal_column(staff, ada, org_a, gold_view):
+    from django.apps import apps
+    from django.contrib import admin as django_admin
+
+    pages = [f"{CHANGELIST}{ada.pk}/change/", f"/admin/contacts/smartlistview/{gold_view.pk}/change/"]
+    for model in (m for m in apps.get_models() if django_admin.site.is_registered(m)):
+        opts = model._meta
+        pages += [f"/admin/{opts.app_label}/{opts.model_name}/", f"/admin/{opts.app_label}/{opts.model_name}/add/"]
+    for url in pages:
+        response = staff.get(url)
+        if response.status_code != 200:
+            continue  # no add page (jobs, webhooks)
+        page = page_of(response)
+        for internal in ("search_text", "Search text", "email_key", "Email key", "name_key", "Name key", "Folded"):
+            assert internal not in page, (url, internal)
