@@ -151,12 +151,12 @@ def choose(page, select_id: str, term: str, option: str) -> None:
     page.click(f".select2-results__option:text-is('{option}')")
 
 
-def new_contact(page, base: str) -> None:
+def new_contact(page, base: str, data: dict) -> None:
     """Step 2b: a new contact: choosing its organization brings that org's custom fields; the assignee
     is chosen among the org's members."""
     page.goto(f"{base}/admin/contacts/contact/add/")
     assert page.locator("[name=custom__plan]").count() == 0  # two orgs: none chosen yet
-    choose(page, "id_org", "Acme", "Acme (#1)")
+    choose(page, "id_org", "Acme", str(data["acme"]))
     page.wait_for_url(re.compile(r"add/\?org=\d+"))
     page.fill("#id_name", "Grace Hopper")
     page.select_option("select[name=custom__plan]", "Gold")
@@ -219,7 +219,7 @@ def test_staff_admin_in_a_browser(live_server):
             log_in(root, base, "root@browser.test")
             views_and_columns(root, base, data)
             edited = typed_edit(root, base)
-            new_contact(root, base)
+            new_contact(root, base, data)
             bulk_tag(root, base, data)
             member = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
             member.set_default_timeout(20_000)
