@@ -81,3 +81,15 @@ def charlie(org_b):
 @pytest.fixture
 def anon():
     return APIClient()
+
+
+@pytest.fixture
+def staff(db):
+    """A logged-in superuser's client for the admin."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser("root", "root@example.test", "pw-for-tests")
+    client = Client()
+    client.force_login(user)
+    return client

@@ -24,7 +24,7 @@ from jobs import services
 from jobs.files import error_file_response
 from jobs.kinds import KINDS
 from jobs.models import Job
-from orgs.admin import OrgFilter, OrgScopedAdminMixin, staff_scope
+from orgs.admin import OrgFilter, OrgScopedAdminMixin, ReadOnlyAdminMixin, staff_scope
 
 
 def progress_text(job: Job) -> str:
@@ -44,7 +44,7 @@ def pretty_json(value) -> str:
 
 
 @admin.register(Job)
-class JobAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     list_display = ["id", "org", "kind", "status", "progress", "created_by", "created_at", "finished_at"]
     list_filter = ["kind", "status", OrgFilter]
     list_select_related = ["org", "created_by"]
@@ -57,16 +57,7 @@ class JobAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     ]  # fmt: skip
     readonly_fields = fields
 
-    # --- read-only: no add, no edit, no delete (the journal and error file hang on the job) --------
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    # --- read-only (ReadOnlyAdminMixin): the journal and error file hang on the job; cancel and undo -
 
     def has_manage_permission(self, request, obj=None) -> bool:
         """Cancel and undo: for staff who hold the model's change permission, or (as in the API)

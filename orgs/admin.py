@@ -152,6 +152,21 @@ class OrgScopedAdminMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ReadOnlyAdminMixin:
+    """A log the admin shows but never adds to, edits or deletes (jobs, webhook deliveries): what
+    it records is changed by its own actions and services only. First among the bases: it
+    overrides the org scope's permissions."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class OrgFilter(admin.SimpleListFilter):
     """The organization switcher of every tenant admin: the staff user's orgs by id, from their own
     (small) table, not a DISTINCT over the filtered one."""

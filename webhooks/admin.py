@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 
 from changes import feed
 from crm.errors import Conflict, InvalidInput
-from orgs.admin import OrgFilter, OrgScopedAdminMixin, staff_scope
+from orgs.admin import OrgFilter, OrgScopedAdminMixin, ReadOnlyAdminMixin, staff_scope
 from webhooks import services, targets
 from webhooks.models import Delivery, Webhook
 
@@ -99,7 +99,7 @@ class WebhookAdmin(OwnersAndAdminsOnly, admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(OwnersAndAdminsOnly, admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdminMixin, OwnersAndAdminsOnly, admin.ModelAdmin):
     list_display = [
         "id", "org", "webhook_id", "status", "entry_count", "attempts", "response_code", "latency_ms", "error",
         "next_attempt_at", "created_at",
@@ -110,15 +110,6 @@ class DeliveryAdmin(OwnersAndAdminsOnly, admin.ModelAdmin):
     show_full_result_count = False
     actions = ["retry_selected"]
     exclude = ["body"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_retry_permission(self, request) -> bool:
         """Staff with Django's change permission on webhooks, or an owner or admin of an org (the

@@ -23,11 +23,12 @@ def feed(actor, cursor=None, limit=200):
     return response.json()
 
 
-def drain(actor, cursor=None):
-    """Every entry after `cursor`, following `next_cursor` while `has_more`; (entries, last cursor)."""
+def drain(actor, cursor=None, limit=7):
+    """Every entry after `cursor`, following `next_cursor` while `has_more`; (entries, last cursor).
+    A small page by default, so paging is crossed inside and between transactions."""
     entries = []
     while True:
-        page = feed(actor, cursor, limit=7)
+        page = feed(actor, cursor, limit=limit)
         entries += page["results"]
         cursor = page["next_cursor"]
         if not page["has_more"]:
@@ -97,7 +98,7 @@ def test_a_set_based_import_writes_one_entry_per_contact(alice):
     rows = [{"email": f"p{n}@x.test", "tags": ["imported"]} for n in range(10_000)]
     response = alice.client.post("/api/v1/contacts/import", {"contacts": rows}, format="json")
     assert response.status_code == 200, response.content
-    everything, _ = drain_fast(alice)
+    everything, _ = drain(alice, limit=200)
     assert [(e["object"], e["event"]) for e in everything if e["object"] != "contact"] == [("tag", "created")]
     entries = [e for e in everything if e["object"] == "contact"]
     assert len(entries) == 10_000
@@ -106,20 +107,10 @@ def test_a_set_based_import_writes_one_entry_per_contact(alice):
     assert entries[0]["changes"]["tags"] == [[], ["imported"]]
 
 
-def drain_fast(actor, cursor=None):
-    entries = []
-    while True:
-        page = feed(actor, cursor, limit=200)
-        entries += page["results"]
-        cursor = page["next_cursor"]
-        if not page["has_more"]:
-            return entries, cursor
-
-
 def test_a_bulk_action_writes_one_entry_per_contact_with_its_job(alice):
     rows = [{"email": f"p{n}@x.test", "company": "Acme"} for n in range(300)]
     alice.client.post("/api/v1/contacts/import", {"contacts": rows}, format="json")
-    _, start = drain_fast(alice)
+    _, start = drain(alice, limit=200)
     query = {"groups": [{"conditions": [{"field": "company", "op": "eq", "value": "Acme"}]}]}
     response = alice.client.post(
         "/api/v1/contacts/bulk",
@@ -128,7 +119,7 @@ def test_a_bulk_action_writes_one_entry_per_contact_with_its_job(alice):
     )
     assert response.status_code == 202, response.content
     run_jobs()
-    everything, _ = drain_fast(alice, start)
+    everything, _ = drain(alice, start, limit=200)
     assert [(e["object"], e["event"]) for e in everything if e["object"] != "contact"] == [("tag", "created")]
     entries = [e for e in everything if e["object"] == "contact"]
     assert len(entries) == 300 and {e["job"] for e in entries} == {response.json()["job"]["id"]}

@@ -14,14 +14,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff(db):
-    user = get_user_model().objects.create_superuser("root", "root@example.test", "pw-for-tests")
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def disabled(org_a):
     webhook = Webhook.objects.create(
         org=org_a, url="https://93.184.215.14/hook", events=["*"], secret="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
