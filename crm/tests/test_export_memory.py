@@ -28,6 +28,11 @@ def seed(org_id: int) -> None:
             "now() - g * interval '1 second', now() FROM generate_series(1, %s) g",
             [org_id, ROWS],
         )
+        # Fresh statistics (and so fresh plans) before the tag rows: this connection's cached
+        # foreign-key checks may have been planned while a test had the table empty, and one that
+        # scans the org's index for each of 200,000 rows ran past the test's timeout.
+        cursor.execute("ANALYZE contacts_contact")
+        cursor.execute("DISCARD PLANS")
         cursor.execute("INSERT INTO customization_tag (org_id, name, created_at) VALUES (%s, 'seeded', now()) "
                        "RETURNING id", [org_id])  # fmt: skip
         (tag_id,) = cursor.fetchone()
