@@ -148,7 +148,7 @@ def test_stop_stops_it_under_a_holder_and_clean_refuses_until_then(data):
     assert cli("status", "--data", str(data)).returncode == 3
 
     first.send_signal(signal.SIGTERM)  # the holder exits cleanly: the server is no longer its to stop
-    assert first.wait(timeout=30) == 0
+    assert first.wait(timeout=120) == 0
     assert cli("stop", "--data", str(data)).stdout.startswith("not running")
 
     cleaned = cli("clean", "--data", str(data))
@@ -159,7 +159,7 @@ def test_ctrl_c_of_the_last_user_stops_the_server(data):
     first = holder(data)
     server = embedded_db.running_pid(data.resolve())
     first.send_signal(signal.SIGINT)  # what Ctrl-C of `make run` sends to each of its processes
-    first.wait(timeout=30)
+    first.wait(timeout=120)
     assert gone(server)
 
 
