@@ -128,9 +128,12 @@ SHAPES = {
     "custom number range, rare": ("owner", search(cond("custom.deal_size", "gte", 9995))),
     "custom date range, common": ("owner", search(cond("custom.renewal", "between", ["2023-01-01", "2026-12-31"]))),
     "custom date range, rare": ("owner", search(cond("custom.renewal", "eq", "2022-03-01"))),
-    "custom datetime within last 30 days": (
+    # 7 days: about 2% of the org (its values spread over a year). At 30 days (8%) the count is a
+    # share of this small org for which reading the table is a fair plan, chosen or not by ANALYZE's
+    # sample (it was, once, in a full run); 1M-contact figures are the benchmark's.
+    "custom datetime within last 7 days": (
         "owner",
-        search(cond("custom.last_seen", "within_last", {"amount": 30, "unit": "days"})),
+        search(cond("custom.last_seen", "within_last", {"amount": 7, "unit": "days"})),
     ),
     "q selective": ("owner", search(q="first2345")),
     "q common": ("owner", search(q="son")),

@@ -21,8 +21,11 @@ from crm import embedded_db
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# SIGINT restored: a process started in the background by a non-interactive shell (as CI may run
+# the suite) inherits it ignored, and Ctrl-C of `make run` comes from a terminal.
 HOLD = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from crm import embedded_db
 embedded_db.start(sys.argv[1])
 print("up", flush=True)
