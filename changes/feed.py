@@ -81,14 +81,14 @@ class Page:
     has_more: bool
 
 
-# The commits after the position (the position's own first: its later entries), read first; then
-# their entries in position order, at most `limit` of each (the entry tables' indexes lead with
-# (org_id, txid, id)). Two statements, but one answer: a numbered commit's entries never change.
-# `scope` is an SQL condition on e.contact_id: an assigned-only member's contacts.
+# The next commits from the position's (its later entries first), read first; then their entries
+# in position order, at most `take` of each (the entry tables' indexes lead with (org_id, txid, id)).
+# Two statements, but one answer: a numbered commit's entries never change, and commits numbered
+# later come after every commit read. `scope` is an SQL condition on e.contact_id.
 COMMITS = """
 SELECT seq, txid, committed_at FROM changes_commit
 WHERE org_id = %(org)s AND seq >= %(seq)s AND seq IS NOT NULL
-ORDER BY seq LIMIT %(limit)s + 1
+ORDER BY seq LIMIT %(commits)s
 """
 ENTRIES = """
 SELECT c.seq, e.part, e.id, c.committed_at, e.object, e.object_id, e.contact_id, e.event, e.changes,
@@ -99,17 +99,18 @@ CROSS JOIN LATERAL (
             h.user_id, h.token, h.source, h.job_id
      FROM history_contactchange h
      WHERE h.org_id = %(org)s AND h.txid = c.txid AND (c.seq > %(seq)s OR (0, h.id) > (%(part)s, %(id)s))
-     ORDER BY h.id LIMIT %(limit)s + 1)
+     ORDER BY h.id LIMIT %(take)s)
     UNION ALL
     (SELECT 1, o.id, o.object, o.object_id, o.contact_id, o.event, o.changes, o.user_id, o.token, o.source, o.job_id
      FROM changes_objectchange o
      WHERE o.org_id = %(org)s AND o.txid = c.txid AND (c.seq > %(seq)s OR (1, o.id) > (%(part)s, %(id)s))
-     ORDER BY o.id LIMIT %(limit)s + 1)
+     ORDER BY o.id LIMIT %(take)s)
 ) e
 WHERE {scope}
 ORDER BY c.seq, e.part, e.id
-LIMIT %(limit)s + 1
+LIMIT %(take)s
 """
+FIRST_COMMITS = 4  # commits read in the first round; each further round reads four times more
 
 # An assigned-only member sees the entries of contacts assigned to them now (alive, or in the
 # trash with them as its assignee) and the entries about no contact (tags, fields, views).
@@ -134,24 +135,37 @@ def read(org_id: int, after: Position | None, limit: int, *, assignee_id: int | 
             f"This cursor is older than the feed keeps ({settings.CHANGES_DAYS} days): changes after it were "
             "deleted. Start again without a cursor and reconcile from the objects themselves."
         )
-    params = {"org": org_id, "seq": after.seq, "part": after.part, "id": after.id, "limit": limit}
-    scope = "true"
-    if assignee_id is not None:
-        scope, params["user"] = ASSIGNED_SCOPE, assignee_id
+    params = {"org": org_id, "user": assignee_id}
+    sql = ENTRIES.format(scope="true" if assignee_id is None else ASSIGNED_SCOPE)
+    entries: list[Entry] = []
+    position, commits = after, FIRST_COMMITS
+    # Rounds of commits, few first: a commit can hold thousands of entries (an import's step) or one
+    # (a PATCH), and reading a page's worth of large commits would read many pages of entries.
+    while len(entries) <= limit:
+        read_seqs, rows = _round(sql, params, position, commits, take=limit + 1 - len(entries))
+        entries += rows
+        if not read_seqs:
+            break
+        position = Position(read_seqs[-1], 2, 0)  # past every entry of the last commit read
+        if len(read_seqs) < commits:
+            break  # no commit after these yet
+        commits *= 4
+    if len(entries) > limit:
+        return Page(entries[:limit], entries[limit - 1].position, has_more=True)
+    return Page(entries, max(position, after), has_more=False)
+
+
+def _round(sql: str, params: dict, after: Position, commits: int, take: int) -> tuple[list[int], list[Entry]]:
+    """The next `commits` commits after `after`, and at most `take` of their entries."""
+    params = {**params, "seq": after.seq, "part": after.part, "id": after.id, "commits": commits, "take": take}
     with connection.cursor() as cursor:
         cursor.execute(COMMITS, params)
-        commits = cursor.fetchall()
-        if not commits:
-            return Page([], after, has_more=False)
-        params["seqs"], params["txids"], params["ats"] = (list(column) for column in zip(*commits, strict=True))
-        cursor.execute(ENTRIES.format(scope=scope), params)
-        rows = cursor.fetchall()
-    entries = [_entry(row) for row in rows[:limit]]
-    if len(rows) > limit:
-        return Page(entries, entries[-1].position, has_more=True)
-    # Every entry of the commits read is in the page: continue after the last of them (so commits
-    # whose entries this caller may not see are not read again).
-    return Page(entries, Position(commits[-1][0], 2, 0), has_more=len(commits) > limit)
+        found = cursor.fetchall()
+        if not found:
+            return [], []
+        params["seqs"], params["txids"], params["ats"] = (list(column) for column in zip(*found, strict=True))
+        cursor.execute(sql, params)
+        return params["seqs"], [_entry(row) for row in cursor.fetchall()]
 
 
 def entry_payload(org_id: int, entry: Entry) -> dict:
