@@ -1,4 +1,4 @@
-"""The bearer token is checked by knox; the caller's membership in `X-Org-Id` is then read in the
+"""The bearer token is checked as knox checks it, reading only that token; the caller's membership in `X-Org-Id` is then read in the
 same round trip that sets the claimed org, and the claim is dropped unless a membership was found."""
 
 import contextlib
@@ -114,9 +114,9 @@ def test_a_token_without_expiry_is_never_expired_nor_renewed(alice):
 
 
 def test_a_contact_detail_claims_the_org_after_the_token_with_its_membership_lookup(alice):
-    """Role switch; knox's token + user lookup and its sweep of the user's expired tokens; the org
-    claim sent together with the membership lookup; the contact; its tags and custom values
-    (contacts.models.TAGS_AND_VALUES). Six round trips, once the fixed statements are prepared
+    """Role switch; the token with its user (no other token of the user); the org claim sent
+    together with the membership lookup; the contact; its tags and custom values
+    (contacts.models.TAGS_AND_VALUES). Five round trips, once the fixed statements are prepared
     (the first run of each on a connection adds one round trip to prepare it)."""
     contact = alice.client.post("/api/v1/contacts", {"name": "Ada"}, format="json").json()
     assert alice.client.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
@@ -125,13 +125,41 @@ def test_a_contact_detail_claims_the_org_after_the_token_with_its_membership_loo
     sql = [q["sql"] for q in captured.captured_queries]
     test_only = [s for s in sql if s.startswith(("SAVEPOINT", "RELEASE")) or "set_config('role', 'none'" in s]
     statements = [s for s in sql if s not in test_only]
-    assert len(statements) == 7, statements
+    assert len(statements) == 6, statements
     assert "set_config('role'" in statements[0]
-    assert all("knox_authtoken" in s for s in statements[1:3])
-    assert "app.org_id" in statements[3] and "orgs_membership" in statements[4]  # claimed only after the token
-    assert statements[5].startswith('SELECT "contacts_contact"."id"')
-    assert "contacts_contacttag" in statements[6] and "contacts_fieldvalue" in statements[6]
-    assert trace.count("ReadyForQuery") == 6 + len(test_only), trace
+    assert "knox_authtoken" in statements[1] and '"knox_authtoken"."token_key" =' in statements[1]
+    assert "app.org_id" in statements[2] and "orgs_membership" in statements[3]  # claimed only after the token
+    assert statements[4].startswith('SELECT "contacts_contact"."id"')
+    assert "contacts_contacttag" in statements[5] and "contacts_fieldvalue" in statements[5]
+    assert trace.count("ReadyForQuery") == 5 + len(test_only), trace
+
+
+def test_a_request_reads_only_the_token_presented_however_many_the_user_has(alice):
+    """Knox's own check loads every token of the user on each request (to sweep expired ones): a
+    user who signed in a thousand times paid for each. Here the expired ones wait for the daily
+    purge, and the presented one is the only token row read."""
+    AuthToken.objects.bulk_create(
+        [AuthToken(user=alice.user, digest=f"{n:0128x}", token_key=f"{n:015x}") for n in range(300)]
+    )
+    stale_row, _ = AuthToken.objects.create(user=alice.user, expiry=timedelta(seconds=-1))
+    with CaptureQueriesContext(connection) as captured:
+        assert alice.client.get("/api/v1/org").status_code == 200
+    token_reads = [q["sql"] for q in captured.captured_queries if "knox_authtoken" in q["sql"]]
+    assert len(token_reads) == 1 and '"knox_authtoken"."token_key" =' in token_reads[0], token_reads
+    assert AuthToken.objects.filter(pk=stale_row.pk).exists()  # not swept by the request
+
+
+def test_the_daily_purge_deletes_expired_tokens_only(alice, bob):
+    from orgs.tasks import purge_expired_tokens
+
+    stale_row, stale = AuthToken.objects.create(user=alice.user, expiry=timedelta(seconds=-1))
+    live_row, live = AuthToken.objects.create(user=bob.user, expiry=timedelta(days=1))
+    assert purge_expired_tokens(0) == 1  # the scheduled task's body, as a worker runs it
+    assert not AuthToken.objects.filter(pk=stale_row.pk).exists()
+    assert AuthToken.objects.filter(pk=live_row.pk).exists()
+    assert AuthToken.objects.filter(user=alice.user).count() == 1  # the fixture's, without expiry
+    bob.client.credentials(HTTP_AUTHORIZATION=f"Bearer {live}", HTTP_X_ORG_ID=str(bob.org.id))
+    assert bob.client.get("/api/v1/org").status_code == 200
 
 
 @contextlib.contextmanager
