@@ -1,5 +1,6 @@
-"""The bearer token is checked as knox checks it, reading only that token; the caller's membership in `X-Org-Id` is then read in the
-same round trip that sets the claimed org, and the claim is dropped unless a membership was found."""
+"""The bearer token is checked as knox checks it, reading only that token; the caller's membership
+in `X-Org-Id` is then read in the same round trip that sets the claimed org, and the claim is
+dropped unless a membership was found."""
 
 import contextlib
 import tempfile
