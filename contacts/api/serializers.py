@@ -48,6 +48,10 @@ BuiltinContactFields = type(
 )
 
 
+# What a write may set: the writable built-in fields and `custom` (the rest is ignored, as DRF does).
+WRITABLE_KEYS = frozenset(spec.name for spec in CONTACT_FIELDS if spec.writable) | {"custom"}
+
+
 class ContactSerializer(BuiltinContactFields):
     """Read and write shape of a contact: `id`, the built-in fields (contacts.contact_fields) and
     `custom`. Writes are validated as a whole by ContactNormalizer (so API, admin and import agree).
@@ -66,18 +70,20 @@ class ContactSerializer(BuiltinContactFields):
     class Meta:
         list_serializer_class = ContactListSerializer  # a page's tags and custom values in two queries
 
+    def run_validation(self, data=serializers.empty):
+        # The whole of validation is the normalizer's: no per-field validators or read-only
+        # defaults to merge, so the declared fields (a deep copy per request) are not built.
+        return self.to_internal_value(data)
+
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise InvalidInput([FieldError(None, "wrong_type", "Expected a JSON object.")])
         normalizer: ContactNormalizer = self.context["normalizer"]
-        writable = {k: v for k, v in data.items() if k in self.writable_keys()}
+        writable = {k: v for k, v in data.items() if k in WRITABLE_KEYS}
         values, errors = normalizer.clean(writable, existing=self.instance)
         if errors:
             raise InvalidInput(errors)
         return values
-
-    def writable_keys(self) -> set[str]:
-        return {name for name, f in self.fields.items() if not f.read_only}
 
     def to_representation(self, instance):
         body = {"id": instance.id}

@@ -85,15 +85,13 @@ class ContactViewSet(OrgScopedModelViewSet):
         trash.move_to_trash(instance.org_id, [instance.pk], deleted_by=self.request.user.pk)
 
     def perform_create(self, serializer):
-        normalizer = serializer.context["normalizer"]
         serializer.instance = create_contact(
-            self.membership.org_id, serializer.validated_data, self.membership, normalizer.custom_fields
+            self.membership.org_id, serializer.validated_data, self.membership, custom_fields_of(serializer)
         )
 
     def perform_update(self, serializer):
-        normalizer = serializer.context["normalizer"]
         serializer.instance = update_contact(
-            serializer.instance, serializer.validated_data, self.membership, normalizer.custom_fields
+            serializer.instance, serializer.validated_data, self.membership, custom_fields_of(serializer)
         )
 
     @extend_schema(summary="A contact's opportunities", responses=OpportunitySerializer(many=True), filters=False)
@@ -109,6 +107,14 @@ class ContactViewSet(OrgScopedModelViewSet):
         opportunities = Opportunity.objects.for_member(self.membership).filter(contact=contact)
         page = self.paginate_queryset(opportunities)
         return self.get_paginated_response(OpportunitySerializer(page, many=True).data)
+
+
+def custom_fields_of(serializer) -> dict:
+    """The field definitions the write needs: the org's catalog when the body sets custom values,
+    none read otherwise (a PATCH of a company does not load every field of the org)."""
+    if "custom" not in serializer.validated_data:
+        return {}
+    return serializer.context["normalizer"].custom_fields
 
 
 @extend_schema_view(
