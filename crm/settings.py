@@ -160,6 +160,9 @@ WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))  # per attempt, connect + answer
 WEBHOOK_CA_BUNDLE = os.environ.get("WEBHOOK_CA_BUNDLE") or None  # PEM of the CAs https targets may use; the system's
 WEBHOOK_BATCH_SIZE = int(os.environ.get("WEBHOOK_BATCH_SIZE", "100"))  # feed entries per request at most
+# A webhook that has caught up gets its next batch this long after the last one started, at the
+# earliest: under a steady load, one request per interval rather than one per few entries.
+WEBHOOK_BATCH_INTERVAL_SECONDS = float(os.environ.get("WEBHOOK_BATCH_INTERVAL_SECONDS", "0.25"))
 # Retries: WEBHOOK_RETRY_SECONDS after the first failure, 6 times longer after each next one, at most
 # WEBHOOK_RETRY_MAX_SECONDS; failing for WEBHOOK_DISABLE_AFTER_HOURS disables the webhook.
 WEBHOOK_RETRY_SECONDS = float(os.environ.get("WEBHOOK_RETRY_SECONDS", "5"))

@@ -9,6 +9,8 @@ serial), repeats while there is something due and its time lasts:
 3. `_record`, one transaction: the attempt; on a 2xx the delivery succeeds and the webhook's
    position moves past it; otherwise it is retried later, as it was, or after
    WEBHOOK_DISABLE_AFTER_HOURS of failures the webhook is disabled.
+4. A batch that took everything due is followed by the next one WEBHOOK_BATCH_INTERVAL_SECONDS
+   after it started at the earliest (a backlog goes at once, batch after batch).
 A worker killed anywhere in between leaves either no delivery or an unsettled one, sent again by
 the next run (at least once; receivers dedupe on `webhook-id`).
 """
@@ -59,6 +61,7 @@ def run(org_id: int, webhook_id: int, seconds: float = RUN_SECONDS) -> None:
     with as_org(org_id):  # from here on a new change queues another run (it waits for this one)
         Webhook.objects.filter(org_id=org_id, pk=webhook_id).update(queued_at=None)
     while time.monotonic() < deadline:
+        started = time.monotonic()
         prepared, more = _prepare(org_id, webhook_id)
         if prepared is None:
             if more:
@@ -68,10 +71,15 @@ def run(org_id: int, webhook_id: int, seconds: float = RUN_SECONDS) -> None:
         _record(org_id, prepared, outcome)
         if not outcome.ok:
             return  # later entries wait behind the failed batch
+        if not more:
+            # Caught up: what changes next gathers for the interval, then goes as one batch. Sent
+            # at once, a steady write load became a request per few entries (a worker's CPU).
+            next_batch = min(started + settings.WEBHOOK_BATCH_INTERVAL_SECONDS, deadline)
+            time.sleep(max(0.0, next_batch - time.monotonic()))
 
 
 def _prepare(org_id: int, webhook_id: int) -> tuple[Prepared | None, bool]:
-    """(the delivery to attempt now or None, whether more may be due right away)."""
+    """(the delivery to attempt now or None, whether more entries than it holds are due already)."""
     now = timezone.now()
     with as_org(org_id):
         webhook = Webhook.objects.select_for_update().filter(org_id=org_id, pk=webhook_id, active=True).first()
@@ -113,7 +121,7 @@ def _new_delivery(webhook: Webhook, now: dt.datetime) -> tuple[Prepared | None, 
     )  # fmt: skip
     webhook.next_attempt_at = now
     webhook.save(update_fields=["next_attempt_at", "updated_at"])
-    return _prepared(webhook, delivery), False
+    return _prepared(webhook, delivery), batch.more
 
 
 def _prepared(webhook: Webhook, delivery: Delivery) -> Prepared:

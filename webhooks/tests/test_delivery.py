@@ -11,6 +11,8 @@ import asyncio
 import datetime as dt
 import ipaddress
 import json
+import threading
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -97,6 +99,40 @@ def test_many_pending_changes_go_in_batches_in_order(alice, receiver, settings):
     assert [len(r.payload["data"]) for r in receiver.requests()] == [3, 3, 2]
     assert receiver.entries() == changes_after(alice, webhook["cursor"])
     assert len({r.headers["webhook-id"] for r in receiver.requests()}) == 3
+
+
+def test_a_backlog_goes_batch_after_batch_without_waiting_for_the_interval(alice, receiver, settings):
+    settings.WEBHOOK_BATCH_SIZE, settings.WEBHOOK_BATCH_INTERVAL_SECONDS = 2, 60
+    webhook = create_webhook(alice, receiver)
+    make_changes(alice, 5)
+    delivery.run(alice.org.id, webhook["id"], seconds=3)  # waiting 60 s after a full batch: one batch
+    assert [len(r.payload["data"]) for r in receiver.requests()] == [2, 2, 1]
+
+
+def test_changes_made_while_a_caught_up_webhook_waits_go_as_one_batch(alice, receiver, settings):
+    """Under a steady load, a request per interval with what gathered, not a request per change."""
+    settings.WEBHOOK_BATCH_INTERVAL_SECONDS = 1.5
+    webhook = create_webhook(alice, receiver)
+    make_changes(alice, 1, "First")
+
+    def deliver() -> None:  # as a worker would, on its own connection
+        try:
+            delivery.run(alice.org.id, webhook["id"], seconds=10)
+        finally:
+            connection.close()
+
+    running = threading.Thread(target=deliver)
+    running.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not receiver.requests() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(receiver.requests()) == 1  # the first change, sent at once
+        make_changes(alice, 4, "During")  # within the interval after that batch started
+    finally:
+        running.join(20)
+    assert [len(r.payload["data"]) for r in receiver.requests()] == [1, 4]
+    assert receiver.entries() == changes_after(alice, webhook["cursor"])
 
 
 def test_only_the_events_subscribed_are_sent(alice, receiver):
