@@ -172,6 +172,8 @@ WEBHOOK_DELIVERY_DAYS = int(os.environ.get("WEBHOOK_DELIVERY_DAYS", "30"))  # th
 # The task queue (Procrastinate, in this database; docs/decisions.md "Background jobs"). A worker
 # silent for JOB_STALLED_SECONDS is taken for dead and its jobs are resumed by another.
 JOB_STALLED_SECONDS = float(os.environ.get("JOB_STALLED_SECONDS", "30"))
+# The task queue's one queue, which `manage.py worker` serves (jobs/tasks.py and each app's tasks.py).
+TASK_QUEUE = "jobs"
 PROCRASTINATE_WORKER_DEFAULTS = {
     "update_heartbeat_interval": JOB_STALLED_SECONDS / 3,
     "stalled_worker_timeout": JOB_STALLED_SECONDS,

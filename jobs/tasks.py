@@ -13,7 +13,7 @@ from procrastinate.jobs import Status
 
 from jobs import runner
 
-QUEUE = "jobs"
+QUEUE = settings.TASK_QUEUE
 
 
 @app.task(name="jobs.run", queue=QUEUE, retry=RetryStrategy(max_attempts=10, exponential_wait=2))
