@@ -88,7 +88,9 @@ def _prepare(org_id: int, webhook_id: int) -> tuple[Prepared | None, bool]:
         head = unsettled(webhook)
         if head is not None:
             due = head.status != Delivery.Status.FAILED and head.next_attempt_at <= now
-            return (_prepared(webhook, head) if due else None), False
+            # A batch sent again: what gathered behind it while it failed is a backlog, not worth
+            # the interval's wait.
+            return (_prepared(webhook, head), True) if due else (None, False)
         return _new_delivery(webhook, now)
 
 

@@ -109,6 +109,22 @@ def test_a_backlog_goes_batch_after_batch_without_waiting_for_the_interval(alice
     assert [len(r.payload["data"]) for r in receiver.requests()] == [2, 2, 1]
 
 
+def test_what_waited_behind_a_failed_batch_goes_at_once_after_it(alice, receiver, settings):
+    settings.WEBHOOK_BATCH_SIZE, settings.WEBHOOK_BATCH_INTERVAL_SECONDS = 2, 60
+    webhook = create_webhook(alice, receiver)
+    make_changes(alice, 5)
+    receiver.script = [500]
+    delivery.run(alice.org.id, webhook["id"], seconds=3)  # the first batch fails: the run ends
+    make_due(webhook)
+    delivery.run(alice.org.id, webhook["id"], seconds=3)  # waiting 60 s after the retry: one batch
+    assert [(r.answered, len(r.payload["data"])) for r in receiver.requests()] == [
+        (500, 2),
+        (200, 2),
+        (200, 2),
+        (200, 1),
+    ]
+
+
 def test_changes_made_while_a_caught_up_webhook_waits_go_as_one_batch(alice, receiver, settings):
     """Under a steady load, a request per interval with what gathered, not a request per change."""
     settings.WEBHOOK_BATCH_INTERVAL_SECONDS = 1.5
