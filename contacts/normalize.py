@@ -10,12 +10,13 @@ company reads neither the field catalog nor the members.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
 from contacts.contact_fields import FIELDS_BY_NAME, TEXT_FIELDS, WRITABLE_FIELDS, ContactField
 from crm.errors import FieldError
-from customization.catalog import custom_fields_by_key, normalize_tag
+from customization.catalog import FieldCatalog, normalize_tag
 from customization.field_types import BooleanType, FieldValueError, normalize_email, normalize_phone
 from customization.models import CustomField
 from customization.text import fold, fold_unaccented
@@ -78,11 +79,10 @@ class ContactNormalizer:
         self,
         org: Organization,
         membership: Membership | None = None,  # None: a staff/system write (admin, management command)
-        custom_fields: dict[str, CustomField] | None = None,  # None: the org's, read when first needed
+        custom_fields: Mapping[str, CustomField] | None = None,  # None: the org's, read when first needed
     ):
         self.org, self.membership = org, membership
-        if custom_fields is not None:
-            self.custom_fields = custom_fields
+        self.custom_fields = custom_fields if custom_fields is not None else FieldCatalog(org.id)
 
     @classmethod
     def for_member(cls, membership: Membership) -> ContactNormalizer:
@@ -91,10 +91,6 @@ class ContactNormalizer:
     @classmethod
     def for_org(cls, org: Organization, membership: Membership | None = None) -> ContactNormalizer:
         return cls(org, membership)
-
-    @cached_property
-    def custom_fields(self) -> dict[str, CustomField]:
-        return custom_fields_by_key(self.org.id)
 
     @cached_property
     def member_ids(self) -> set[int]:

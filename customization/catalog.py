@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cached_property
 
 from django.db import connection
 
@@ -12,6 +13,27 @@ from customization.text import fold
 
 def custom_fields_by_key(org_id: int) -> dict[str, CustomField]:
     return {field.key: field for field in CustomField.objects.for_org(org_id)}
+
+
+class FieldCatalog(Mapping[str, CustomField]):
+    """An org's custom fields by key, read when first looked into: a write that sets no custom
+    value (a PATCH of a company) never reads the org's catalog, however many fields it has."""
+
+    def __init__(self, org_id: int):
+        self.org_id = org_id
+
+    @cached_property
+    def _by_key(self) -> dict[str, CustomField]:
+        return custom_fields_by_key(self.org_id)
+
+    def __getitem__(self, key: str) -> CustomField:
+        return self._by_key[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_key)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
 
 
 def ensure_tags(org_id: int, names: Iterable[str]) -> dict[str, int]:

@@ -4,6 +4,8 @@ as the API and import validate, and its errors land on the field they are about.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django import forms
 from django.conf import settings
 from django.contrib.admin.widgets import AutocompleteSelect
@@ -68,7 +70,7 @@ class ContactAdminForm(forms.ModelForm):
             # staff user, not by another writer since: only those are written.
             field.show_hidden_initial = True
         self.normalized: dict = {}
-        self.custom_fields: dict = {}
+        self.custom_fields: Mapping = {}
         self.membership = None
 
     def clean_tags(self):

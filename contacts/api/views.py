@@ -86,12 +86,18 @@ class ContactViewSet(OrgScopedModelViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = create_contact(
-            self.membership.org_id, serializer.validated_data, self.membership, custom_fields_of(serializer)
+            self.membership.org_id,
+            serializer.validated_data,
+            self.membership,
+            serializer.context["normalizer"].custom_fields,
         )
 
     def perform_update(self, serializer):
         serializer.instance = update_contact(
-            serializer.instance, serializer.validated_data, self.membership, custom_fields_of(serializer)
+            serializer.instance,
+            serializer.validated_data,
+            self.membership,
+            serializer.context["normalizer"].custom_fields,
         )
 
     @extend_schema(summary="A contact's opportunities", responses=OpportunitySerializer(many=True), filters=False)
@@ -107,14 +113,6 @@ class ContactViewSet(OrgScopedModelViewSet):
         opportunities = Opportunity.objects.for_member(self.membership).filter(contact=contact)
         page = self.paginate_queryset(opportunities)
         return self.get_paginated_response(OpportunitySerializer(page, many=True).data)
-
-
-def custom_fields_of(serializer) -> dict:
-    """The field definitions the write needs: the org's catalog when the body sets custom values,
-    none read otherwise (a PATCH of a company does not load every field of the org)."""
-    if "custom" not in serializer.validated_data:
-        return {}
-    return serializer.context["normalizer"].custom_fields
 
 
 @extend_schema_view(

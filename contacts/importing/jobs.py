@@ -28,9 +28,9 @@ from contacts.importing.report import ImportReport
 from contacts.job_scope import normalizer_for
 from contacts.journal import Journal
 from contacts.models import ImportIssue, ImportUpload
-from contacts.normalize import custom_fields_by_key
 from crm.db_security import as_org
 from crm.errors import FieldError, InvalidInput, TooLarge
+from customization.catalog import custom_fields_by_key
 from jobs.errors import JobFailed
 from jobs.models import Job
 from jobs.runner import step
