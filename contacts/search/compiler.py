@@ -23,7 +23,15 @@ from contacts.models import Contact, SmartListView
 from contacts.paging import Selection
 from contacts.search.fields import FieldRegistry, SearchField
 from contacts.search.free_text import QText, q_rows
-from contacts.search.operators import ALL_OPERATORS, UNKNOWN_VIEW, Context, ValueProblem, kind_of, side_of
+from contacts.search.operators import (
+    ALL_OPERATORS,
+    UNKNOWN_VIEW,
+    Context,
+    ValueProblem,
+    drivers_of,
+    kind_of,
+    side_of,
+)
 from contacts.search.query import (
     Query,
     SearchRequest,
@@ -94,6 +102,7 @@ class SearchPlan:
         arms = []
         for group in self.groups:
             arm = Selection.of(queryset.filter(group, self.text.rows), bool(group) or bool(self.q), self.text.index)
+            arm.drivers = drivers_of(group)
             if whole_org and not self.q and list(self.sort.order_by) == list(DEFAULT_ORDER):
                 arm.side = side_of(group)
             arms.append(arm)

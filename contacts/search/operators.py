@@ -140,6 +140,20 @@ def side_of(condition: Q):
     return child.side if isinstance(child, SideExists) else None  # ~SideExists is a NegatedExpression
 
 
+def drivers_of(group: Q) -> list[QuerySet]:
+    """The tag or value rows of each positive SideExists AND-ed in `group`: the contacts of any one
+    of them hold every contact of the group."""
+    if group.negated or (group.connector != Q.AND and len(group.children) > 1):
+        return []
+    drivers = []
+    for child in group.children:
+        if isinstance(child, Q):
+            drivers += drivers_of(child)
+        elif isinstance(child, SideExists):  # ~SideExists is a NegatedExpression
+            drivers.append(child.side)
+    return drivers
+
+
 def custom_sort_value(field: SearchField, column: str):
     """The first stored item's typed column, for ORDER BY (NULL when absent)."""
     rows = FieldValue.objects.filter(

@@ -10,12 +10,13 @@ import datetime as dt
 
 import pytest
 from django.db import transaction
+from django.db.models import Q
 
 from contacts.models import Contact, SmartListView
 from contacts.normalize import build_search_text
 from contacts.search import FieldRegistry, SearchCompiler
 from contacts.search.fields import PSEUDO_FIELDS
-from contacts.search.operators import KINDS, OP_SHAPES, Context
+from contacts.search.operators import KINDS, OP_SHAPES, Context, drivers_of, tag_exists
 from contacts.testing import make_contact
 from crm.db_security import as_org
 from crm.errors import InvalidInput
@@ -514,3 +515,13 @@ def test_context_falls_back_to_utc_for_an_unknown_zone():
         default_region = "US"
 
     assert Context.for_org(Org()).tz.key == "UTC"
+
+
+def test_a_group_is_driven_by_its_positive_tag_and_value_conditions_only():
+    """Each driver holds every contact of its group: AND-ed, not negated, not inside an OR."""
+    common, rare = tag_exists(tag_id=1), tag_exists(tag_id=2)
+    assert [str(d.query) for d in drivers_of(common & Q(dnc=False))] == [str(common.children[0].side.query)]
+    assert len(drivers_of(common & (rare & Q(dnc=False)))) == 2
+    assert drivers_of(~common & Q(dnc=False)) == []
+    assert drivers_of(common | rare) == []
+    assert drivers_of(Q(dnc=False)) == []
