@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--only",
         nargs="+",
-        choices=["async-import", "smart-list", "duplicates", "feed"],
-        help="measure only these phases (with --reuse, against the database an earlier run seeded with the same sizes)",
+        choices=["main", "async-import", "smart-list", "duplicates", "feed"],
+        help="measure only these phases (with --reuse, against the database an earlier run seeded with the same "
+        "sizes); `main`: the list and search shapes, counts, wrk, the synchronous import and many tenants",
     )
     run.add_argument("--wrk-seconds", type=int, default=15)
     run.add_argument("--wrk-connections", type=int, default=8)

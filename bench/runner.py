@@ -252,7 +252,7 @@ def run(args) -> int:
     try:
         log(f"starting {server.command}")
         server.start(cast.owner.token, cast.main_org)
-        if not args.only:
+        if not args.only or "main" in args.only:
             measure_main(args, database, cast, server, clients, results)
         if not args.only or "smart-list" in args.only:
             log("smart list: export of the main org (CSV) against COPY (SELECT …) TO STDOUT, then a bulk add-tag "
