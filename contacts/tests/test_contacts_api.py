@@ -2,10 +2,11 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from contacts.models import Contact, Opportunity
-from customization.models import Tag
+from customization.models import CustomField, Tag
 
 pytestmark = pytest.mark.django_db
 
@@ -284,3 +285,23 @@ def test_assign_to_non_member_is_422(alice, charlie):
 def test_member_with_assigned_scope_sees_only_their_contacts(alice, carol, roster):
     create(alice, name="Carol's", assigned_to=carol.user.id)
     assert names(carol.client.get(URL)) == ["Carol's"]
+
+
+def test_a_write_reads_the_field_catalog_and_the_members_only_when_its_body_needs_them(alice):
+    """A PATCH of a company in an org of many fields reads neither (they were a fifth of its CPU)."""
+    CustomField.objects.create(org=alice.org, key="plan", name="Plan", data_type="text")
+    contact = alice.client.post("/api/v1/contacts", {"name": "Lazy"}, format="json").json()
+
+    def reads(body: dict) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as captured:
+            response = alice.client.patch(f"/api/v1/contacts/{contact['id']}", body, format="json")
+        assert response.status_code == 200, response.content
+        sql = [query["sql"] for query in captured.captured_queries]
+        catalog = sum(s.startswith('SELECT "customization_customfield"."id"') for s in sql)
+        members = sum(s.startswith('SELECT "orgs_membership"."user_id"') for s in sql)
+        return catalog, members
+
+    assert reads({"company": "Acme"}) == (0, 0)
+    assert reads({"custom": {"plan": "Pro"}}) == (1, 0)
+    assert reads({"assigned_to": alice.user.id}) == (0, 1)
+    assert reads({"custom": {"plan": "Team"}, "assigned_to": alice.user.id}) == (1, 1)
