@@ -89,7 +89,8 @@ class SearchPlan:
         ids narrowed through `q`'s index, and with several groups one query per group, UNIONed (each
         group is also a selection of its own, `arms`, paged alone).
         `whole_org`: the caller sees every contact of the org (then one tag or value condition in
-        list order can be paged from its own rows' index, `Selection.side`)."""
+        list order can be paged from its own rows' index, `Selection.side`, and a group's rare
+        condition counted, `Selection.drivers`)."""
         rows = self.filter(queryset)
         has_filter = bool(self.condition) or bool(self.q)
         if len(self.groups) < 2:
@@ -102,7 +103,8 @@ class SearchPlan:
         arms = []
         for group in self.groups:
             arm = Selection.of(queryset.filter(group, self.text.rows), bool(group) or bool(self.q), self.text.index)
-            arm.drivers = drivers_of(group)
+            if whole_org:  # counted over the org: for a member who sees less, its time would tell
+                arm.drivers = drivers_of(group)
             if whole_org and not self.q and list(self.sort.order_by) == list(DEFAULT_ORDER):
                 arm.side = side_of(group)
             arms.append(arm)

@@ -292,6 +292,9 @@ def test_a_page_deep_in_the_org_is_a_keyset_seek(world):
     assert contact_rows_read(entry["plan"]) <= 1_000  # its 50 contacts and their tags and values
 
 
+PROBE = 'SELECT COUNT(*) FROM (SELECT "contacts_'  # a condition's rows counted up to a cap
+
+
 def test_an_or_without_a_count_reads_a_rare_group_from_its_own_condition(world):
     """`count=none` pages an OR from each group's first rows. The group whose custom range holds 36 of
     the org's 40,000 contacts is read from those 36, found through the value index; walked in list
@@ -320,3 +323,11 @@ def test_an_or_without_a_count_reads_a_rare_group_from_its_own_condition(world):
         matches = Contact.objects.for_org(world["org"].id).filter(Q(pk__in=tagged) | Q(pk__in=large), dnc=False)
         expected = list(matches.order_by(*DEFAULT_ORDER).values_list("id", flat=True)[:50])
     assert [row["id"] for row in response.json()["results"]] == expected
+    assert any(q["sql"].startswith(PROBE) for q in queries.captured_queries)
+
+    # For an assigned-only member the groups walk their own contacts: a count over the org's rows
+    # would make the answer's time depend on contacts they cannot see.
+    with CaptureQueriesContext(connection) as queries:
+        response = world["member"].post("/api/v1/contacts/search", body, format="json")
+    assert response.status_code == 200, response.content
+    assert not any(q["sql"].startswith(PROBE) for q in queries.captured_queries)
