@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core import signing
 from django.db import connection
-from django.db.models import Exists, F, Lookup, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Lookup, OuterRef, Q, QuerySet, Value
 
 from contacts.models import SAMPLE_PERCENT, ContactSample
 from crm.errors import FieldError, InvalidInput
@@ -130,6 +130,15 @@ class AnyOf(Lookup):
 
 
 @dataclass
+class Driver:
+    """A tag or value condition AND-ed in a selection: `side`, its tag or value rows; `others`, the
+    selection's contacts under its other conditions (those of `side`'s contacts that are matches)."""
+
+    side: QuerySet
+    others: QuerySet
+
+
+@dataclass
 class Selection:
     """What a list or search selects, in the two forms PostgreSQL plans well.
 
@@ -152,9 +161,9 @@ class Selection:
     arms: list[Selection] | None = None
     # The exact count by a cheaper route than counting `ids`, when there is one (a `q` alone).
     counter: Callable[[], int] | None = None
-    # The tag or value rows of the selection's AND-ed conditions that have them (an arm's): each
-    # holds every match, so one holding few rows bounds the selection through its own index.
-    drivers: list[QuerySet] = field(default_factory=list)
+    # The selection's AND-ed conditions that have tag or value rows (an arm's): each holds every
+    # match, so one holding few rows bounds the selection through its own index.
+    drivers: list[Driver] = field(default_factory=list)
 
     @classmethod
     def of(cls, queryset, has_filter: bool = True, narrow: Q | None = None) -> Selection:
@@ -166,14 +175,6 @@ class Selection:
     def first_ids(self, cap: int) -> list[int]:
         """Up to `cap + 1` matching ids (so more than `cap` means there are more), in no order."""
         return list(self.ids[: cap + 1])
-
-    def rare_driver(self, cap: int) -> QuerySet | None:
-        """The contact ids (`values`) of the first driver holding at most `cap` rows, else None. Each
-        driver is counted up to `cap + 1` rows of its index (under `planner(PROBE)`)."""
-        for side in self.drivers:
-            if side.order_by()[: cap + 1].count() <= cap:
-                return side.order_by().values("contact_id")
-        return None
 
     def known_small(self, ordered, cap: int = 0):
         """`ordered` restricted to the first `cap + 1` matching ids, found within the same statement:
@@ -329,34 +330,58 @@ def fetch_page(
 
 
 def _union_page(selection: Selection, ordered, order: Callable[[QuerySet], QuerySet], page: slice, after) -> list:
-    """The page of an OR of groups: the rows up to the page's end of each group, each found by
-    walking the sort index under the group's own conditions (or from its tag or value rows), hold
-    the OR's page (the first N of a union are among the first N of its parts, in one order); the
-    page is then sorted from those alone. A group with a tag or value condition holding at most FEW
-    rows (counted through that condition's index) is read from those contacts; any other group is
-    walked rather than probed for its first ids: one group without an index to drive it made the
-    probe read 500 of its ids one by one (526 ms at 1M for the benchmark's OR of three groups, where
-    its walk takes ~12 ms)."""
+    """The page of an OR of groups: the rows up to the page's end of each group hold the OR's page
+    (the first N of a union are among the first N of its parts, in one order), which is then sorted
+    from those alone. Each group finds its rows in one of three ways:
+    - one tag or value condition in list order: from its own rows (`_side_page`);
+    - a tag or value condition holding at most FEW rows (its *driver*; every driver's first FEW + 1
+      rows are read through its index, in one statement): its contacts that meet the group's other
+      conditions, sorted, instead of a walk that meets them far apart (447 of 1M: 196 ms walked);
+    - else walking the sort index under the group's conditions, rather than probing for its first
+      ids: one group without an index to drive it made the probe read 500 of its ids one by one
+      (526 ms at 1M for the benchmark's OR of three groups, where its walk takes ~12 ms).
+    The walks go in one statement, the rare groups in another: the candidates are checked against
+    the whole selection again by the page's own query."""
     first = slice(0, page.stop)
+    arms = [arm for arm in selection.arms if arm.side is None]
     candidates: set[int] = set()
-    bounded = []  # groups read from a rare condition's contacts, after the block: they need a sort
     with planner({**WALK, **PROBE}):  # one setting for both: a probe neither sorts nor joins
-        for arm in selection.arms:
-            if arm.side is not None:
-                continue
-            rare = arm.rare_driver(FEW)
-            if rare is None:
-                candidates.update(order(arm.rows).values_list("pk", flat=True)[first])
-            else:
-                # Its few contacts, read through the condition's own index and sorted, instead of a
-                # walk that meets them far apart (447 of 1M: 196 ms walked).
-                bounded.append(order(arm.rows).filter(AnyOf(F("pk"), ArraySubquery(rare))))
-    for rows in bounded:
-        candidates.update(rows.values_list("pk", flat=True)[first])
+        rare = _rare_drivers(arms, FEW)
+        walks = [order(arm.rows).values_list("pk", flat=True)[first] for arm in arms if id(arm) not in rare]
+        candidates.update(_all_of(walks))
+    # Sorted, so outside the walks' setting (it forbids sorting).
+    bounded = [order(driver.others).filter(pk__in=ids) for driver, ids in rare.values()]
+    candidates.update(_all_of([rows.values_list("pk", flat=True)[first] for rows in bounded]))
     for arm in selection.arms:
         if arm.side is not None:
             candidates.update(row.pk for row in _side_page(arm.side, order(arm.rows), first, after))
     return list(ordered.filter(pk__in=candidates)[page])
+
+
+def _rare_drivers(arms: list[Selection], cap: int) -> dict[int, tuple[Driver, set[int]]]:
+    """For each arm (by `id()`) with a driver of at most `cap` rows, the first such driver and the
+    contact ids of its rows. One statement reads up to `cap + 1` rows of every driver, each through
+    its own index (under `planner(PROBE)`)."""
+    drivers = [(arm, driver) for arm in arms for driver in arm.drivers]
+    probes = [
+        driver.side.order_by().annotate(probe=Value(number)).values_list("probe", "contact_id")[: cap + 1]
+        for number, (_, driver) in enumerate(drivers)
+    ]
+    rows: list[list[int]] = [[] for _ in drivers]
+    for number, contact_id in _all_of(probes):
+        rows[number].append(contact_id)
+    rare: dict[int, tuple[Driver, set[int]]] = {}
+    for (arm, driver), ids in zip(drivers, rows, strict=True):
+        if id(arm) not in rare and len(ids) <= cap:  # rows, not contacts: `contains_any` has one per tag
+            rare[id(arm)] = (driver, set(ids))
+    return rare
+
+
+def _all_of(parts: list[QuerySet]) -> list:
+    """The rows of every part (each sliced, sorted or not), in one statement: UNION ALL."""
+    if not parts:
+        return []
+    return list(parts[0].union(*parts[1:], all=True)) if len(parts) > 1 else list(parts[0])
 
 
 def _side_page(side: QuerySet, ordered, page: slice, after: list | None) -> list:

@@ -20,7 +20,7 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.db.models.lookups import IsNull
 
 from contacts.models import Contact, SmartListView
-from contacts.paging import Selection
+from contacts.paging import Driver, Selection
 from contacts.search.fields import FieldRegistry, SearchField
 from contacts.search.free_text import QText, q_rows
 from contacts.search.operators import (
@@ -104,7 +104,7 @@ class SearchPlan:
         for group in self.groups:
             arm = Selection.of(queryset.filter(group, self.text.rows), bool(group) or bool(self.q), self.text.index)
             if whole_org:  # counted over the org: for a member who sees less, its time would tell
-                arm.drivers = drivers_of(group)
+                arm.drivers = [Driver(side, queryset.filter(rest, self.text.rows)) for side, rest in drivers_of(group)]
             if whole_org and not self.q and list(self.sort.order_by) == list(DEFAULT_ORDER):
                 arm.side = side_of(group)
             arms.append(arm)

@@ -140,17 +140,19 @@ def side_of(condition: Q):
     return child.side if isinstance(child, SideExists) else None  # ~SideExists is a NegatedExpression
 
 
-def drivers_of(group: Q) -> list[QuerySet]:
-    """The tag or value rows of each positive SideExists AND-ed in `group`: the contacts of any one
-    of them hold every contact of the group."""
+def drivers_of(group: Q) -> list[tuple[QuerySet, Q]]:
+    """`(side, rest)` for each positive SideExists AND-ed in `group`: the contacts of its tag or value
+    rows `side` hold every contact of the group, and those of them meeting `rest` (the group's
+    other conditions) are the group's."""
     if group.negated or (group.connector != Q.AND and len(group.children) > 1):
         return []
     drivers = []
-    for child in group.children:
+    for index, child in enumerate(group.children):
+        others = Q(*group.children[:index], *group.children[index + 1 :])
         if isinstance(child, Q):
-            drivers += drivers_of(child)
+            drivers += [(side, others & rest) for side, rest in drivers_of(child)]
         elif isinstance(child, SideExists):  # ~SideExists is a NegatedExpression
-            drivers.append(child.side)
+            drivers.append((child.side, others))
     return drivers
 
 
