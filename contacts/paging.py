@@ -347,10 +347,11 @@ def _union_page(selection: Selection, ordered, order: Callable[[QuerySet], Query
     candidates: set[int] = set()
     with planner({**WALK, **PROBE}):  # one setting for both: a probe neither sorts nor joins
         rare = _rare_drivers(arms, FEW)
-        walks = [order(arm.rows).values_list("pk", flat=True)[first] for arm in arms if id(arm) not in rare]
+        walked = [arm for arm, found in zip(arms, rare, strict=True) if not found]
+        walks = [order(arm.rows).values_list("pk", flat=True)[first] for arm in walked]
         candidates.update(_all_of(walks))
     # Sorted, so outside the walks' setting (it forbids sorting).
-    bounded = [order(driver.others).filter(pk__in=ids) for driver, ids in rare.values()]
+    bounded = [order(driver.others).filter(pk__in=ids) for driver, ids in filter(None, rare)]
     candidates.update(_all_of([rows.values_list("pk", flat=True)[first] for rows in bounded]))
     for arm in selection.arms:
         if arm.side is not None:
@@ -358,22 +359,22 @@ def _union_page(selection: Selection, ordered, order: Callable[[QuerySet], Query
     return list(ordered.filter(pk__in=candidates)[page])
 
 
-def _rare_drivers(arms: list[Selection], cap: int) -> dict[int, tuple[Driver, set[int]]]:
-    """For each arm (by `id()`) with a driver of at most `cap` rows, the first such driver and the
-    contact ids of its rows. One statement reads up to `cap + 1` rows of every driver, each through
-    its own index (under `planner(PROBE)`)."""
-    drivers = [(arm, driver) for arm in arms for driver in arm.drivers]
+def _rare_drivers(arms: list[Selection], cap: int) -> list[tuple[Driver, set[int]] | None]:
+    """Per arm, its first driver of at most `cap` rows with the contact ids of those rows, or None.
+    One statement reads up to `cap + 1` rows of every driver, each through its own index (under
+    `planner(PROBE)`)."""
+    drivers = [(number, driver) for number, arm in enumerate(arms) for driver in arm.drivers]
     probes = [
-        driver.side.order_by().annotate(probe=Value(number)).values_list("probe", "contact_id")[: cap + 1]
-        for number, (_, driver) in enumerate(drivers)
+        driver.side.order_by().annotate(probe=Value(probe)).values_list("probe", "contact_id")[: cap + 1]
+        for probe, (_, driver) in enumerate(drivers)
     ]
     rows: list[list[int]] = [[] for _ in drivers]
-    for number, contact_id in _all_of(probes):
-        rows[number].append(contact_id)
-    rare: dict[int, tuple[Driver, set[int]]] = {}
-    for (arm, driver), ids in zip(drivers, rows, strict=True):
-        if id(arm) not in rare and len(ids) <= cap:  # rows, not contacts: `contains_any` has one per tag
-            rare[id(arm)] = (driver, set(ids))
+    for probe, contact_id in _all_of(probes):
+        rows[probe].append(contact_id)
+    rare: list[tuple[Driver, set[int]] | None] = [None] * len(arms)
+    for (number, driver), ids in zip(drivers, rows, strict=True):
+        if rare[number] is None and len(ids) <= cap:  # rows, not contacts: `contains_any` has one per tag
+            rare[number] = (driver, set(ids))
     return rare
 
 
