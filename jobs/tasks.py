@@ -36,7 +36,8 @@ def expire_undo_data(timestamp: int) -> None:
     runner.expire_undo_data()
 
 
-async def retry_stalled_jobs() -> int:
+async def retry_stalled_jobs() -> list[str]:
+    """Run again the jobs of workers whose heartbeat stopped; returns their task names."""
     stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.JOB_STALLED_SECONDS)
     for job in stalled:
         try:
@@ -45,4 +46,4 @@ async def retry_stalled_jobs() -> int:
             # A copy with the same queueing lock already waits (a periodic task deferred again
             # while this one was stalled): that copy does the work; this one ends.
             await app.job_manager.finish_job(job, status=Status.ABORTED, delete_job=False)
-    return len(stalled)
+    return [job.task_name for job in stalled]

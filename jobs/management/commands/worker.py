@@ -35,5 +35,6 @@ class Command(BaseCommand):
         async with app.open_async():
             recovered = await retry_stalled_jobs()  # a worker that died while we were down
             if recovered:
-                self.stderr.write(f"Resuming {recovered} job(s) of workers that stopped.")
+                names = ", ".join(sorted(recovered))
+                self.stderr.write(f"Resuming {len(recovered)} job(s) of workers that stopped: {names}.")
             await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=not once)
