@@ -104,12 +104,12 @@ class SearchPlan:
         for group in self.groups:
             arm = Selection.of(queryset.filter(group, self.text.rows), bool(group) or bool(self.q), self.text.index)
             if whole_org:  # counted over the org: for a member who sees less, its time would tell
-                arm.drivers = [Driver(side, queryset.filter(rest, self.text.rows)) for side, rest in drivers_of(group)]
+                arm.drivers = [Driver(side, queryset, Q(rest, self.text.rows)) for side, rest in drivers_of(group)]
             if whole_org and not self.q and list(self.sort.order_by) == list(DEFAULT_ORDER):
                 arm.side = side_of(group)
             arms.append(arm)
         ids = arms[0].ids.union(*(arm.ids for arm in arms[1:]))
-        return Selection(rows, ids, has_filter, common=bool(self.text.index), arms=arms)
+        return Selection(rows, ids, has_filter, common=bool(self.text.index), arms=arms, scope=queryset)
 
 
 @dataclass
