@@ -147,8 +147,13 @@ class ImportRowOutcomeSerializer(serializers.Serializer):
 class ImportResultSerializer(serializers.Serializer):
     total = serializers.IntegerField(help_text="Rows read.")
     created = serializers.IntegerField()
-    updated = serializers.IntegerField(help_text="Rows merged into an existing contact or an earlier row.")
-    skipped = serializers.IntegerField(help_text="Duplicate rows left alone (`on_duplicate=skip`).")
+    updated = serializers.IntegerField(
+        help_text="Rows merged into an existing contact or an earlier row that changed something of it."
+    )
+    skipped = serializers.IntegerField(
+        help_text="Matched rows left alone: duplicates under `on_duplicate=skip`, and rows whose values the "
+        "contact holds already (nothing of it is written)."
+    )
     failed = serializers.IntegerField(help_text="Rows reported in `errors` and not imported.")
     conflicts = serializers.IntegerField(
         help_text="Rows whose phone found a contact with another email under `dedupe_on=phone`: another "

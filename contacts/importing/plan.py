@@ -4,10 +4,13 @@
    reported and skipped.
 2. Rows are resolved in file order, as if imported one at a time, against the contacts matching
    their emails/phones (read `FOR UPDATE` by `lookup`) and the rows before them: a row whose
-   dedupe key matches an existing contact or an earlier row updates (or skips) it, otherwise it
-   creates one. The email decides before the phone, and a phone never finds a contact with
-   another email (`Planner._match`). Emails stay unique per org whatever `dedupe_on` says; a row
-   that would duplicate one is an error.
+   dedupe key matches an existing contact or an earlier row updates it (`on_duplicate=skip`:
+   skips it), otherwise it creates one. A matched row that would change nothing (its values,
+   derived as written, are the contact's already: `Planner._changes`) is `skipped` and its
+   contact is not written, so importing a file again changes nothing, not even `updated_at`.
+   The email decides before the phone, and a phone never finds a contact with another email
+   (`Planner._match`). Emails stay unique per org whatever `dedupe_on` says; a row that would
+   duplicate one is an error.
 
 The run's maps (email → contact, phone → contact, id → contact) hold the contacts of the chunks
 not yet written; once a chunk is written its contacts are dropped from them (`forget_all_but`)
@@ -44,6 +47,7 @@ class Target:
     keys: set = field(default_factory=set)  # merged raw keys the rows gave (for derived values)
     created_id: int | None = None  # a new contact's id, reserved from the sequence when planned
     created_at: dt.datetime | None = None  # the contact's, once known (first staged, or read)
+    columns: dict | None = None  # every written column, once derived (`Planner.final_values`)
 
     serial: int = 0  # a new contact's place in the run's creation order
 
@@ -170,10 +174,15 @@ class Planner:
                 report.outcome(number, "skipped", target.contact_id, matched_on)
                 continue
             else:
-                error = self._merge(target, given, keys)
+                merged, error = self._merged(target, given)
                 if error:
                     report.fail(number, [error], given)
                     continue
+                columns = self._derive(merged, target.keys | keys, target.existing)
+                if not self._changes(target, merged, columns):
+                    report.outcome(number, "skipped", target.contact_id, matched_on)
+                    continue
+                target.given, target.keys, target.columns = merged, target.keys | keys, columns
                 report.outcome(number, "updated", target.contact_id, matched_on)
             written[id(target)] = target
             if email_key:
@@ -232,7 +241,8 @@ class Planner:
         self.by_id = {key: t for key, t in self.by_id.items() if id(t) in kept}
 
     @staticmethod
-    def _merge(target: Target, given: dict, keys: set) -> tuple[str, str] | None:
+    def _merged(target: Target, given: dict) -> tuple[dict, tuple[str, str] | None]:
+        """`target`'s given values with the row's merged on top, or the error that refuses the row."""
         merged = dict(target.given)
         current_email = merged.get("email") or (target.existing.email if target.existing else None)
         for key, value in given.items():
@@ -247,23 +257,40 @@ class Planner:
         if "tags" in merged:
             current = target.existing.tags if target.existing else []
             if len(set(current) | set(merged["tags"])) > MAX_TAGS_PER_CONTACT:
-                return "tags", f"At most {MAX_TAGS_PER_CONTACT} tags per contact."
-        target.given = merged
-        target.keys |= keys
-        return None
+                return merged, ("tags", f"At most {MAX_TAGS_PER_CONTACT} tags per contact.")
+        return merged, None
+
+    def _changes(self, target: Target, merged: dict, columns: dict) -> bool:
+        """Whether `merged` (with its derived `columns`) changes what `target` holds now: a column,
+        a tag it lacks, or a custom value (canonical forms compare equal when the values are)."""
+        if columns != self.final_values(target):
+            return True
+        existing = target.existing
+        held_tags = {*target.given.get("tags", ()), *(existing.tags if existing else ())}
+        if not held_tags.issuperset(merged.get("tags", ())):
+            return True
+        held_custom = {**(existing.custom if existing else {}), **target.given.get("custom", {})}
+        # A given value is never None (`prune` drops empty inputs), so a missing key differs.
+        return any(held_custom.get(key) != value for key, value in merged.get("custom", {}).items())
 
     def retarget(self, target: Target, contact: Existing) -> None:
         """A new contact of the plan is `contact` after all (a single create took its email, see
         `engine.ContactImporter._repoint`): from now on rows update it."""
         target.created_id, target.existing, target.created_at = None, contact, contact.created_at
+        target.columns = None  # derived again over the contact it is now
         target.visible = self.scope_user is None or contact.assigned_to_id == self.scope_user
         self.by_id[contact.id] = target
 
     def final_values(self, target: Target) -> dict:
-        """Every written column of `target`, derived exactly as ContactNormalizer derives them."""
-        existing = target.existing
-        values = {key: value for key, value in target.given.items() if key not in ("tags", "custom")}
-        self.normalizer.derive(values, target.keys, existing)
+        """Every written column of `target` (derived once per change of its values)."""
+        if target.columns is None:
+            target.columns = self._derive(target.given, target.keys, target.existing)
+        return target.columns
+
+    def _derive(self, given: dict, keys: set, existing: Existing | None) -> dict:
+        """Every written column of a contact given `given`, derived exactly as ContactNormalizer derives them."""
+        values = {key: value for key, value in given.items() if key not in ("tags", "custom")}
+        self.normalizer.derive(values, keys, existing)
         if existing is None and "assigned_to_id" not in values and self.scope_user is not None:
             values["assigned_to_id"] = self.scope_user
         base = {c: getattr(existing, c) for c in COLUMNS} if existing is not None else DEFAULTS

@@ -10,6 +10,7 @@ from django.test import override_settings
 from contacts.models import Contact
 from contacts.testing import make_contact
 from customization.models import CustomField, Tag
+from history.models import ContactChange
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/contacts/import"
@@ -552,10 +553,60 @@ def test_three_rows_with_one_phone_and_three_emails_are_three_people(alice):
 
 def test_reimporting_the_same_file_creates_nothing_and_changes_nothing(alice):
     post_json(alice, SHARED_PHONE_ROWS)
-    before = sorted(contacts_of(alice.org).values_list("id", "email", "name", "phone"))
+    before = sorted(contacts_of(alice.org).values_list("id", "email", "name", "phone", "updated_at"))
     again = post_json(alice, SHARED_PHONE_ROWS).json()
-    assert again["created"] == 0 and again["failed"] == 0
-    assert sorted(contacts_of(alice.org).values_list("id", "email", "name", "phone")) == before
+    assert (again["created"], again["updated"], again["skipped"], again["failed"]) == (0, 0, 3, 0)
+    assert sorted(contacts_of(alice.org).values_list("id", "email", "name", "phone", "updated_at")) == before
+
+
+REIMPORTED = (
+    "name,email,phone,tags,custom.seats,custom.colours,custom.since\r\n"
+    '"Hopper, Grace",grace@example.com,415-555-0101,Navy;cobol,3,"blue;red",2024-05-01\r\n'
+    "Ann One,ann@example.com,+1 415 555 0102,,,,\r\n"
+    "Ben Two,ben@example.com,,vip,1200,Red,\r\n"
+    "Ben Two,BEN@Example.com,,,1200,,\r\n"
+)
+
+
+def test_a_file_imported_again_in_other_spellings_changes_nothing_until_a_value_differs(alice, seats_field):
+    """Values compare as stored: a name given "Last, First", an email or a tag in another case, a
+    select option in lower case, the rows' own duplicates. A row that changes nothing is `skipped`
+    and its contact is not written (`updated_at` and the history stay as they were)."""
+    CustomField.objects.create(
+        org=alice.org, key="colours", name="Colours", data_type="multi_select", options=["Red", "Blue"]
+    )
+    CustomField.objects.create(org=alice.org, key="since", name="Since", data_type="date")
+    first = post_csv(alice, REIMPORTED, "?report=rows").json()
+    assert (first["created"], first["updated"], first["skipped"], first["failed"]) == (3, 0, 1, 0)
+    grace = contacts_of(alice.org).get(email="grace@example.com")
+    assert (grace.name, grace.tags, grace.custom) == (
+        "Grace Hopper",
+        ["cobol", "navy"],
+        {"seats": 3, "colours": ["Blue", "Red"], "since": "2024-05-01"},
+    )
+
+    def state():
+        contacts = contacts_of(alice.org).order_by("id")
+        changes = ContactChange.objects.filter(org_id=alice.org.id).count()
+        return [(c.id, c.name, c.email, c.phone, c.tags, c.custom, c.updated_at) for c in contacts], changes
+
+    before = state()
+    again = post_csv(alice, REIMPORTED, "?report=rows").json()
+    assert (again["created"], again["updated"], again["skipped"], again["failed"]) == (0, 0, 4, 0)
+    assert {row["outcome"] for row in again["rows"]} == {"skipped"}
+    assert state() == before
+    assert post_csv(alice, REIMPORTED, "?dry_run=true").json()["skipped"] == 4  # a dry run says the same
+
+    changed = post_csv(alice, REIMPORTED.replace('"blue;red"', "blue"), "?report=rows").json()
+    assert [row["outcome"] for row in changed["rows"]] == ["updated", "skipped", "skipped", "skipped"]
+    after, _ = state()
+    assert [contact[5] for contact in after] == [
+        {"seats": 3, "colours": ["Blue"], "since": "2024-05-01"},
+        *[contact[5] for contact in before[0][1:]],
+    ]
+    assert [contact[6] == old[6] for contact, old in zip(after, before[0], strict=True)] == [False, True, True]
+    added_tag = post_json(alice, [{"email": "ann@example.com", "tags": ["new"]}]).json()
+    assert (added_tag["updated"], added_tag["skipped"]) == (1, 0)
 
 
 def test_a_phone_finds_a_contact_without_an_email_or_a_row_without_one(alice):
@@ -601,7 +652,7 @@ def test_report_rows_gives_each_rows_outcome_contact_and_key(alice):
     ]
     assert "rows" not in post_json(alice, rows[:1]).json()  # only when asked
     csv_body = post_csv(alice, "email\nnew@example.com\n", "?report=rows").json()
-    assert csv_body["rows"] == [{"row": 1, "outcome": "updated", "contact_id": created.id, "matched_on": "email"}]
+    assert csv_body["rows"] == [{"row": 1, "outcome": "skipped", "contact_id": created.id, "matched_on": "email"}]
 
 
 def test_each_error_carries_the_value_that_failed(alice):

@@ -45,11 +45,15 @@ def test_dry_run_and_options(alice, csv_file):
     assert not Contact.objects.for_org(alice.org.id).exists()
 
 
-def test_rerun_updates_instead_of_duplicating(alice, csv_file):
+def test_rerun_changes_nothing_and_a_changed_file_updates_instead_of_duplicating(alice, csv_file):
     run(str(alice.org.id), str(csv_file), "--no-progress")
     report, _ = run(str(alice.org.id), str(csv_file), "--no-progress", "--dedupe-on", "email")
-    assert (report["created"], report["updated"]) == (0, 26)
+    assert (report["created"], report["updated"], report["skipped"]) == (0, 0, 26)
+    csv_file.write_text(csv_file.read_text(encoding="utf-8-sig").replace("Person 7", "Persona 7"))
+    report, _ = run(str(alice.org.id), str(csv_file), "--no-progress", "--dedupe-on", "email")
+    assert (report["created"], report["updated"], report["skipped"]) == (0, 1, 25)
     assert Contact.objects.for_org(alice.org.id).count() == 25
+    assert Contact.objects.for_org(alice.org.id).get(email="p7@example.com").name == "Persona 7"
 
 
 def test_refuses_unknown_org_missing_file_and_bad_encoding(alice, tmp_path):
