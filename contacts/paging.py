@@ -155,7 +155,9 @@ class Selection:
     when there are several, because an OR of semi-joins cannot drive an index, and each group can.
     """
 
-    rows: QuerySet
+    # Builds `rows`, when first asked for: an OR's page and count are read from its `arms`, and
+    # filtering by the whole OR (its semi-joins resolved and cloned) was ~1 ms of its CPU for nothing.
+    matching: Callable[[], QuerySet]
     ids: QuerySet  # values_list("pk", flat=True), unordered
     has_filter: bool = True
     common: bool = False  # known to hold many contacts (a common `q` term): no probe for a few
@@ -175,12 +177,16 @@ class Selection:
     # match, so one holding few rows bounds the selection through its own index.
     drivers: list[Driver] = field(default_factory=list)
 
+    @cached_property
+    def rows(self) -> QuerySet:
+        return self.matching()
+
     @classmethod
     def of(cls, queryset, has_filter: bool = True, narrow: Q | None = None) -> Selection:
         """`narrow`: a condition the rows already meet, in a form that drives an index (`q_index` of a
         common term, which also makes the selection `common`)."""
         ids = queryset.filter(narrow) if narrow else queryset
-        return cls(queryset, ids.order_by().values_list("pk", flat=True), has_filter, common=bool(narrow))
+        return cls(lambda: queryset, ids.order_by().values_list("pk", flat=True), has_filter, common=bool(narrow))
 
     def first_ids(self, cap: int) -> list[int]:
         """Up to `cap + 1` matching ids (so more than `cap` means there are more), in no order."""
@@ -294,23 +300,21 @@ def read_page(
         return rows.filter(rows_after(order_by, after)) if after is not None else rows
 
     count = count_rows(selection, count_mode)
-    rows = fetch_page(selection, ordered(selection.rows), count, offset, limit, after, ordered)
+    rows = fetch_page(selection, ordered, count, offset, limit, after)
     next_cursor = encode_cursor(rows[-1], order_by) if len(rows) == limit else None
     return Page(rows, count, next_cursor)
 
 
 def fetch_page(
     selection: Selection,
-    ordered,
+    order: Callable[[QuerySet], QuerySet],
     count: int | None,
     offset: int,
     limit: int,
     after: list | None = None,
-    order: Callable[[QuerySet], QuerySet] | None = None,
 ) -> list:
-    """The page's rows, in one query when the count is known. `ordered`: `selection.rows`, sorted
-    (and after the cursor, if any); `after`: the cursor's values; `order`: what makes `ordered` of
-    `selection.rows`, for the selection's `arms`.
+    """The page's rows, in one query when the count is known. `order` sorts rows of the selection
+    or of one of its arms (and keeps those after the cursor, if any); `after`: the cursor's values.
 
     The plan is chosen by a fixed rule, from the selection's shape and size (never from how fast a
     trial ran, which would depend on the machine's load):
@@ -321,11 +325,12 @@ def fetch_page(
     - with no count, the first FEW + 1 ids decide: at most FEW are the page's source, more a walk.
     """
     page = slice(offset, offset + limit)
+    known_small = count is not None and (count <= FEW or (count <= SMALL_RESULT and not selection.common))
+    if selection.arms and selection.has_filter and not known_small:
+        return _union_page(selection, order, page, after)
+    ordered = order(selection.rows)
     if not selection.has_filter:
         return list(ordered[page])
-    known_small = count is not None and (count <= FEW or (count <= SMALL_RESULT and not selection.common))
-    if selection.arms and order is not None and not known_small:
-        return _union_page(selection, order, page, after)
     if selection.side is not None:
         return _side_page(selection.side, ordered, page, after)
     if count is None and not selection.common:

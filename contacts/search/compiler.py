@@ -91,10 +91,9 @@ class SearchPlan:
         `whole_org`: the caller sees every contact of the org (then one tag or value condition in
         list order can be paged from its own rows' index, `Selection.side`, and a group's rare
         condition counted, `Selection.drivers`)."""
-        rows = self.filter(queryset)
         has_filter = bool(self.condition) or bool(self.q)
         if len(self.groups) < 2:
-            selection = Selection.of(rows, has_filter, narrow=self.text.index)
+            selection = Selection.of(self.filter(queryset), has_filter, narrow=self.text.index)
             if whole_org and not self.q and list(self.sort.order_by) == list(DEFAULT_ORDER):
                 selection.side = side_of(self.condition)
             if whole_org and not self.condition and self.text.patterns:
@@ -109,7 +108,9 @@ class SearchPlan:
                 arm.side = side_of(group)
             arms.append(arm)
         ids = arms[0].ids.union(*(arm.ids for arm in arms[1:]))
-        return Selection(rows, ids, has_filter, common=bool(self.text.index), arms=arms, scope=queryset)
+        return Selection(
+            lambda: self.filter(queryset), ids, has_filter, common=bool(self.text.index), arms=arms, scope=queryset
+        )
 
 
 @dataclass
