@@ -23,9 +23,11 @@ from functools import cached_property
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.fields import ArrayField
 from django.core import signing
 from django.db import connection
-from django.db.models import Exists, F, Lookup, OuterRef, Q, QuerySet, Value
+from django.db.models import BigIntegerField, Exists, F, Lookup, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast
 
 from contacts.models import SAMPLE_PERCENT, ContactSample
 from crm.errors import FieldError, InvalidInput
@@ -128,6 +130,13 @@ class AnyOf(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} = ANY({rhs})", (*lhs_params, *rhs_params)
+
+
+def id_in(ids) -> AnyOf:
+    """`id = ANY(CAST(<array> AS bigint[]))`: the ids as one array value, which psycopg formats in
+    one go. As `pk__in` (or a Value with an ArrayField), Django prepares each id and, as `pk__in`,
+    psycopg scans a query with a placeholder per id (~600 for an OR's page: ~2 ms of CPU)."""
+    return AnyOf(F("pk"), Cast(Value(sorted(ids)), ArrayField(BigIntegerField())))
 
 
 @dataclass
@@ -337,7 +346,7 @@ def fetch_page(
         with planner(STREAMING):
             ids = selection.first_ids(FEW)
         if len(ids) <= FEW:
-            return list(ordered.filter(pk__in=ids)[page])
+            return list(ordered.filter(id_in(ids))[page])
     elif known_small:
         return list(selection.known_small(ordered)[page])
     with planner(WALK):
@@ -362,32 +371,31 @@ def _union_page(selection: Selection, order: Callable[[QuerySet], QuerySet], pag
     arms = [arm for arm in selection.arms if arm.side is None]
     candidates: set[int] = set()
     with planner({**WALK, **PROBE}):  # one setting for both: a probe neither sorts nor joins
-        rare = _rare_drivers(arms, FEW)
+        rare = _rare_drivers(selection.scope, arms, FEW)
         walked = [arm for arm, found in zip(arms, rare, strict=True) if not found]
         walks = [order(arm.rows).values_list("pk", flat=True)[first] for arm in walked]
         candidates.update(_all_of(walks))
     # Sorted, so outside the walks' setting (it forbids sorting).
-    bounded = [order(driver.others).filter(pk__in=ids) for driver, ids in filter(None, rare)]
+    bounded = [order(driver.others).filter(id_in(ids)) for driver, ids in filter(None, rare)]
     candidates.update(_all_of([rows.values_list("pk", flat=True)[first] for rows in bounded]))
     for arm in selection.arms:
         if arm.side is not None:
             candidates.update(row.pk for row in _side_page(arm.side, order(arm.rows), first, after))
-    return list(order(selection.scope).filter(pk__in=candidates)[page])
+    return list(order(selection.scope).filter(id_in(candidates))[page])
 
 
-def _rare_drivers(arms: list[Selection], cap: int) -> list[tuple[Driver, set[int]] | None]:
+def _rare_drivers(scope: QuerySet, arms: list[Selection], cap: int) -> list[tuple[Driver, set[int]] | None]:
     """Per arm, its first driver of at most `cap` rows with the contact ids of those rows, or None.
     One statement reads up to `cap + 1` rows of every driver, each through its own index (under
-    `planner(PROBE)`)."""
+    `planner(PROBE)`), each driver's as one array: a row of arrays, carried by any one contact of
+    `scope` (with none, no driver has rows). As rows (~2,000) they took ~1 ms to read and sort out."""
     drivers = [(number, driver) for number, arm in enumerate(arms) for driver in arm.drivers]
-    # Labelled with text: an integer expression would give every row a Python int() converter.
-    probes = [
-        driver.side.order_by().annotate(probe=Value(str(probe))).values_list("probe", "contact_id")[: cap + 1]
-        for probe, (_, driver) in enumerate(drivers)
-    ]
-    rows: list[list[int]] = [[] for _ in drivers]
-    for probe, contact_id in _all_of(probes):
-        rows[int(probe)].append(contact_id)
+    firsts = {
+        f"driver_{n}": ArraySubquery(driver.side.order_by().values("contact_id")[: cap + 1])
+        for n, (_, driver) in enumerate(drivers)
+    }
+    found = list(scope.order_by().annotate(**firsts).values_list(*firsts)[:1]) if firsts else []
+    rows = found[0] if found else [[] for _ in drivers]
     rare: list[tuple[Driver, set[int]] | None] = [None] * len(arms)
     for (number, driver), ids in zip(drivers, rows, strict=True):
         if rare[number] is None and len(ids) <= cap:  # rows, not contacts: `contains_any` has one per tag
@@ -411,7 +419,7 @@ def _side_page(side: QuerySet, ordered, page: slice, after: list | None) -> list
         rows = rows.filter(rows_after(["-created_at", "-contact_id"], after))
     with planner(STREAMING):
         ids = list(rows[page])
-    by_id = {contact.pk: contact for contact in ordered.filter(pk__in=ids)}
+    by_id = {contact.pk: contact for contact in ordered.filter(id_in(ids))}
     return [by_id[contact_id] for contact_id in ids if contact_id in by_id]
 
 

@@ -292,7 +292,7 @@ def test_a_page_deep_in_the_org_is_a_keyset_seek(world):
     assert contact_rows_read(entry["plan"]) <= 1_000  # its 50 contacts and their tags and values
 
 
-PROBE = """SELECT '0' AS "probe", """  # the first rows of the groups' conditions, to find a rare one
+PROBE = 'AS "driver_0"'  # the first rows of the groups' conditions, to find a rare one
 
 
 def test_an_or_without_a_count_reads_a_rare_group_from_its_own_condition(world):
