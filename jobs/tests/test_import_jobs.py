@@ -85,6 +85,29 @@ def test_async_import_gives_what_a_synchronous_one_gives(alice, charlie, monkeyp
     assert state_of(alice.org) == state_of(charlie.org)
 
 
+def test_an_async_reimport_changes_nothing_and_its_undo_has_nothing_to_put_back(alice, monkeypatch):
+    """DESIGN §4: re-importing the same file creates nothing and changes nothing; as a job too,
+    across steps, so its undo (which puts back what the job wrote) finds nothing to undo."""
+    monkeypatch.setattr(importing, "STEP_ROWS", 4)
+    CustomField.objects.create(org=alice.org, key="plan", name="Plan", data_type="text")
+    text = people(9).replace("tags\r\n", "tags,custom.plan\r\n").replace("imported\r\n", "imported,pro\r\n")
+    first = post_csv(alice, text).json()["id"]
+    run_jobs()
+    assert get_job(alice, first)["result"]["created"] == 9
+    before = state_of(alice.org)
+    updated_at = sorted(Contact.objects.for_org(alice.org.id).values_list("id", "updated_at"))
+
+    again = post_csv(alice, text).json()["id"]
+    run_jobs()
+    result = get_job(alice, again)["result"]
+    assert (result["created"], result["updated"], result["skipped"], result["failed"]) == (0, 0, 9, 0)
+    assert sorted(Contact.objects.for_org(alice.org.id).values_list("id", "updated_at")) == updated_at
+    undo = alice.client.post(f"/api/v1/jobs/{again}/undo").json()["id"]
+    run_jobs()
+    assert get_job(alice, undo)["result"]["removed"] == 0 and get_job(alice, undo)["result"]["restored"] == 0
+    assert state_of(alice.org) == before
+
+
 def actor_import_sync(actor, text):
     return post_csv(actor, text, query="")
 
