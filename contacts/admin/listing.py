@@ -365,6 +365,21 @@ class CustomValueFilter(ConditionFilter):
         return {"field": name, "op": "contains" if data_type == "multi_select" else "eq", "value": value}
 
 
+class NumberRangeFilter(CustomValueFilter):
+    """A number field's filter, with a box for its range (`lo..hi`) under the choices: a GET form
+    that keeps the list's other parameters, back on page one."""
+
+    template = "admin/contacts/contact/number_range_filter.html"
+    kept: list[tuple[str, str]] = []  # the list's other parameters, as the form's hidden fields
+
+    def choices(self, changelist):
+        # By exact name: get_query_string(remove=…) drops every parameter that starts with one.
+        current = QueryDict(changelist.get_query_string()[1:])
+        dropped = {self.parameter_name, PAGE_VAR, "e"}
+        self.kept = [(name, value) for name, values in current.lists() if name not in dropped for value in values]
+        yield from super().choices(changelist)
+
+
 def number_range(name: str, value: str) -> dict | None:
     """`lo..hi`, `lo..`, `..hi` or a number, as a condition on a number field."""
     low, dots, high = value.partition("..")
@@ -387,7 +402,7 @@ def custom_filters(state: ContactList) -> list[type[CustomValueFilter]]:
     return [
         type(
             f"CustomValueFilter_{d.key}",
-            (CustomValueFilter,),
+            (NumberRangeFilter if d.data_type == "number" else CustomValueFilter,),
             {"title": d.name, "parameter_name": CUSTOM + d.key, "definition": d},
         )
         for d in filtered

@@ -229,6 +229,21 @@ def test_custom_fields_are_optional_columns_kept_in_the_list_links(staff, ada, o
     assert "Plan" not in re.findall(r"<th[^>]*>(.*?)</th>", page_of(staff.get(f"{CHANGELIST}?org={org_a.pk}")), re.S)
 
 
+def test_a_number_field_filter_has_a_range_box_that_keeps_the_other_filters(staff, ada, org_a):
+    make_contact(org=org_a, name="Grace", custom={"seats": 3})
+    url = f"{CHANGELIST}?org={org_a.pk}&custom.plan=Gold&columns=custom.seats&custom.seats=10..20&p=1"
+    page = page_of(staff.get(url))
+    form = re.search(r'<form method="get" class="number-range-filter">(.*?)</form>', page, re.S).group(1)
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+    # The list's other filters and columns ride along; the page number and the box's own value do not.
+    assert hidden == {"org": str(org_a.pk), "custom.plan": "Gold", "columns": "custom.seats"}
+    assert re.search(r'name="custom\.seats" value="10\.\.20"', form)
+    # What the box sends is the filter's own parameter; a value that is no range is named.
+    assert listed(staff.get(CHANGELIST, {**hidden, "custom.seats": "10..20"})) == [ada.pk]
+    response = staff.get(CHANGELIST, {**hidden, "custom.seats": "ten"})
+    assert listed(response) == [] and "Not a filter value of Seats." in page_of(response)
+
+
 def test_an_unknown_column_is_named_not_silently_dropped(staff, ada, org_a):
     response = staff.get(f"{CHANGELIST}?org={org_a.pk}&columns=custom.nope")
     assert response.status_code == 200
