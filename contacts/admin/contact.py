@@ -31,10 +31,10 @@ MAIN_FIELDS = [
 ]  # fmt: skip
 
 
-def custom_column(key: str, label: str):
-    """A list column showing one custom value of each contact."""
+def custom_column(key: str, label: str, ordering=None):
+    """A list column showing one custom value of each contact; sorted by `ordering` when given."""
 
-    @admin.display(description=label, empty_value="")
+    @admin.display(description=label, empty_value="", ordering=ordering)
     def column(contact: Contact) -> str:
         value = contact.custom.get(key)
         return "" if value is None else shown(value)
@@ -130,8 +130,20 @@ class ContactAdmin(
     def get_list_display(self, request):
         state = contact_list(request)
         columns = [c for c in self.list_display if c != "organization" or state.spans_orgs]
-        custom = [custom_column(d.key, d.name) for d in state.columns]
-        return [*columns[:-1], *custom, columns[-1]]
+        return [*columns[:-1], *self.custom_columns(request), columns[-1]]
+
+    def get_sortable_by(self, request):
+        columns = self.custom_columns(request)
+        return [*self.sortable_by, *(column for column in columns if getattr(column, "admin_order_field", None))]
+
+    @staticmethod
+    def custom_columns(request) -> list:
+        """The list's custom columns, made once per request: Django finds a sortable column by the
+        identity of its function."""
+        state = contact_list(request)
+        if state.column_functions is None:
+            state.column_functions = [custom_column(d.key, d.name, state.sort_of(d)) for d in state.columns]
+        return state.column_functions
 
     def get_ordering(self, request):
         # Newest first: of one org by its (org, created_at, id) index; across orgs by the primary key.

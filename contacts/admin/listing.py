@@ -55,10 +55,18 @@ class ContactList:
     problems: list[str] = field(default_factory=list)
     conditions: dict[str, dict] = field(default_factory=dict)  # filter parameter -> its condition
     view_plan: SearchPlan | None = None
+    column_functions: list | None = None  # the admin's custom columns (ContactAdmin.custom_columns)
 
     @cached_property
     def compiler(self) -> SearchCompiler:
         return SearchCompiler.for_org(self.org)
+
+    def sort_of(self, definition: CustomField):
+        """How a click on a custom column's header sorts the list: by the search compiler's sort
+        value of the field (the API's `sort`), contacts without one last; None if it does not sort.
+        Django reverses it for the descending click, the empty ones then coming first."""
+        value = self.compiler.sort_value(CUSTOM + definition.key)
+        return None if value is None else value.asc(nulls_last=True)
 
     @property
     def spans_orgs(self) -> bool:

@@ -289,6 +289,14 @@ class SearchCompiler:
             errors.append(FieldError(attr, problem.code, problem.detail))
             return None
 
+    def sort_value(self, name: str):
+        """What a list sorts by for the field `name`, as the API's `sort` does; None when the org has
+        no such field or it does not sort (the admin's sortable custom columns)."""
+        search_field = self.registry.get(name)
+        if search_field is None or not search_field.sortable:
+            return None
+        return kind_of(search_field).sort_expression(search_field)
+
     def compile_sort(self, keys: list[SortKey], errors: list[FieldError]) -> SortPlan:
         if not keys:
             return SortPlan()

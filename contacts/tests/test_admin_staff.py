@@ -221,7 +221,7 @@ def test_custom_fields_are_optional_columns_kept_in_the_list_links(staff, ada, o
     response = staff.get(f"{CHANGELIST}?org={org_a.pk}&columns=custom.plan,custom.seats")
     page = page_of(response)
     assert response.status_code == 200
-    assert re.search(r'<th scope="col" class="column-custom_plan">.*?Plan', page, re.S)
+    assert re.search(r'<th scope="col" class="sortable column-custom_plan">.*?Plan', page, re.S)
     assert ">Gold</td>" in page and ">Silver</td>" in page and ">12</td>" in page
     assert "columns=custom.plan%2Ccustom.seats" in page  # the filters' links keep the columns
     chooser = re.search(r'<div id="column-chooser".*?</div>', page, re.S).group(0)
@@ -242,6 +242,24 @@ def test_a_number_field_filter_has_a_range_box_that_keeps_the_other_filters(staf
     assert listed(staff.get(CHANGELIST, {**hidden, "custom.seats": "10..20"})) == [ada.pk]
     response = staff.get(CHANGELIST, {**hidden, "custom.seats": "ten"})
     assert listed(response) == [] and "Not a filter value of Seats." in page_of(response)
+
+
+def test_custom_columns_sort_by_their_values_as_the_api_sorts(staff, ada, org_a):
+    grace = make_contact(org=org_a, name="Grace", custom={"seats": 3, "plan": "Silver"})
+    linus = make_contact(org=org_a, name="Linus")  # no value: last when ascending
+    base = f"{CHANGELIST}?org={org_a.pk}&columns=custom.seats,custom.plan,custom.channels"
+    display = staff.get(base).context["cl"].list_display
+    index = {getattr(column, "__name__", column): number for number, column in enumerate(display)}
+
+    def order(sort: str) -> list[int]:
+        return [contact.pk for contact in staff.get(f"{base}&o={sort}").context["cl"].result_list]
+
+    assert order(str(index["custom_seats"])) == [grace.pk, ada.pk, linus.pk]
+    assert order(f"-{index['custom_seats']}") == [linus.pk, ada.pk, grace.pk]
+    assert order(str(index["custom_plan"])) == [ada.pk, grace.pk, linus.pk]  # Gold, Silver
+    # A multi-select does not sort (as in the API): its header is no link.
+    page = page_of(staff.get(base))
+    assert f"o={index['custom_seats']}" in page and f"o={index['custom_channels']}" not in page
 
 
 def test_an_unknown_column_is_named_not_silently_dropped(staff, ada, org_a):
