@@ -144,7 +144,13 @@ class ContactActionsMixin:
         target = self.target(request, queryset, verb)
         if target is None:
             return None
-        form = BulkChangeForm(target.org, request.POST if "apply" in request.POST else None, operation=operation)
+        # "pick": a field was chosen for "set": the form again, with that field's own value editor.
+        applying = "apply" in request.POST and "pick" not in request.POST
+        chosen = request.POST.get("field")
+        initial = {name: request.POST[name] for name in ("operation", "field", "tags") if request.POST.get(name)}
+        form = BulkChangeForm(
+            target.org, request.POST if applying else None, operation=operation, chosen=chosen, initial=initial
+        )
         if form.is_valid():
             job = self._start(request, target, form)
             if job is not None:

@@ -18,7 +18,7 @@ from contacts.contact_fields import WRITABLE_FIELDS
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, split_tags
 from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
-from customization.forms import editor_field, submitted_value
+from customization.forms import RegistryChoiceField, editor_field, submitted_value
 from customization.models import CustomField, CustomFieldFolder
 from orgs.models import Organization
 
@@ -197,17 +197,26 @@ class BulkChangeForm(forms.Form):
     operation = forms.ChoiceField(choices=OPERATIONS)
     tags = forms.CharField(required=False, help_text="Add or remove tags: names, comma-separated.")
     assignee = forms.ModelChoiceField(queryset=None, required=False, help_text="Assign to: empty unassigns.")
-    field = forms.ChoiceField(required=False, help_text="Set or clear: a built-in field or a custom one.")
+    field = forms.ChoiceField(
+        required=False,
+        help_text="Set or clear: a built-in field or a custom one. To set it, “Show its editor” (or choosing "
+        "it, with JavaScript) gives the value its field's own editor.",
+    )
     value = forms.CharField(required=False, help_text="Set: the value, as the API takes it (yes/no, a date…).")
 
-    def __init__(self, org: Organization, *args, operation: str | None = None, **kwargs):
+    def __init__(self, org: Organization, *args, operation: str | None = None, chosen: str | None = None, **kwargs):
+        """`chosen`: the field the form was last sent with; "set" edits its value with its own editor."""
         super().__init__(*args, **kwargs)
         members = get_user_model().objects.filter(memberships__org=org).order_by("email")
         self.fields["assignee"].queryset = members
         self.fields["assignee"].label_from_instance = person
         builtin = [(spec.name, spec.label) for spec in WRITABLE_FIELDS if spec.name != "tags"]
-        custom = [(f"custom.{d.key}", d.name) for d in CustomField.objects.for_org(org.pk).order_by("position", "id")]
-        self.fields["field"].choices = [("", "—"), *builtin, *custom]
+        definitions = {f"custom.{d.key}": d for d in CustomField.objects.for_org(org.pk).order_by("position", "id")}
+        self.fields["field"].choices = [("", "—"), *builtin, *((name, d.name) for name, d in definitions.items())]
+        label = dict(self.fields["field"].choices).get(chosen, "")
+        editor = _value_editor(definitions.get(chosen), chosen, label, org.timezone)
+        if editor is not None:
+            self.fields["value"] = editor
         if operation is not None:  # one action of the list: only its inputs
             self.fields["operation"].initial = operation
             self.fields["operation"].widget = forms.HiddenInput()
@@ -238,6 +247,20 @@ class BulkChangeForm(forms.Form):
         if operation == "trash":
             return {"trash": True}
         return {"clear": [data["field"]]}
+
+
+def _value_editor(definition: CustomField | None, chosen: str | None, label: str, tz: str) -> forms.Field | None:
+    """The value's editor for the chosen field: a custom field's own (customization.forms), yes/no
+    for `dnc`; None keeps the text box. The bulk job validates what it collects, as the API does."""
+    if definition is not None:
+        editor = editor_field(definition, None, tz)
+    elif chosen == "dnc":
+        editor = RegistryChoiceField(choices=[("", "—"), ("true", "Yes"), ("false", "No")], required=False)
+    else:
+        return None
+    editor.label = "Value"
+    editor.help_text = f"Set: the new value of {label}."
+    return editor
 
 
 class ImportForm(forms.Form):

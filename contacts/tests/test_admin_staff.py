@@ -364,6 +364,33 @@ def test_save_as_a_view_prefills_the_add_form_with_the_lists_filters(staff, ada,
     assert form.initial["query"] == {"groups": [{"conditions": [{"field": "tags", "op": "contains", "value": "vip"}]}]}
 
 
+def test_setting_a_field_in_bulk_edits_the_value_with_that_fields_own_editor(staff, ada, org_a):
+    grace = make_contact(org=org_a, name="Grace", custom={"plan": "Gold"})
+    ticked = {"action": "bulk_change", "_selected_action": [ada.pk, grace.pk], "apply": "1", "operation": "set"}
+
+    def editor(field: str) -> str:
+        """The value's editor once `field` is chosen ("Show its editor"): nothing is started."""
+        response = staff.post(CHANGELIST, {**ticked, "field": field, "pick": "1"})
+        assert response.status_code == 200 and not Job.objects.exists()
+        page = page_of(response)
+        assert re.search(rf'<option value="{re.escape(field)}" selected>', page)  # the choice is kept
+        return page
+
+    select = r'<select name="value"[^>]*>\s*<option value="" selected>—</option>\s*<option value="Gold">'
+    assert re.search(select, editor("custom.plan"))
+    assert 'type="checkbox" name="value" value="SMS"' in editor("custom.channels")
+    assert 'type="date" name="value"' in editor("custom.renewal")
+    assert '<option value="true">Yes</option>' in editor("dnc")
+    assert '<input type="text" name="value"' in editor("company")  # a text field keeps the text box
+
+    staff.post(CHANGELIST, {**ticked, "field": "custom.channels", "value": ["Email", "SMS"]})
+    staff.post(CHANGELIST, {**ticked, "field": "custom.plan", "value": "Silver"})
+    assert run_jobs() == 2
+    for contact in (ada, grace):
+        custom = Contact.objects.get(pk=contact.pk).custom
+        assert (custom["plan"], custom["channels"]) == ("Silver", ["Email", "SMS"])
+
+
 # --- actions on the ticked contacts or the whole filtered list ---------------------------------------
 
 
