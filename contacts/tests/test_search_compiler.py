@@ -363,6 +363,18 @@ def test_sort_by_custom_date_is_chronological_and_builtins_are_plain_columns(com
     assert plan.sort.order_by == ["-created_at", "-id"] and not plan.sort.annotations
 
 
+def test_a_fields_sort_value_is_what_sort_orders_by(compiler, world):
+    """`sort_value` (the admin's sortable columns): the expression `sort` orders by; None for a field
+    that does not sort (multi-select, long text) or that the org does not have."""
+    value = compiler.sort_value("custom.score")
+    rows = Contact.objects.for_org(world["org"].id).order_by(value.asc(nulls_last=True), "id")
+    plan = compiler.compile_request({"sort": [{"field": "custom.score"}]})
+    assert [c.first_name for c in rows] == [c.first_name for c in plan.sort.apply(plan.filter(rows))]
+    assert [c.first_name for c in rows] == ["Cy", "Bob", "Ada", "Dee"]
+    for name in ("custom.channels", "custom.bio", "custom.secret", "custom.nope"):
+        assert compiler.sort_value(name) is None
+
+
 def test_default_sort_is_newest_first_with_id_tiebreak(compiler):
     assert compiler.compile_request({}).sort.order_by == ["-created_at", "-id"]
 
