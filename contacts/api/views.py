@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from contacts import trash
 from contacts.api.filters import ContactFilterSet, OpportunityFilterSet
 from contacts.api.pagination import ContactPagination
 from contacts.api.serializers import ContactSerializer, OpportunitySerializer
-from contacts.models import Contact, Opportunity
+from contacts.models import Contact, Opportunity, visible_contact
 from contacts.normalize import ContactNormalizer
 from contacts.services import create_contact, update_contact
 from crm.api.idempotency import idempotent
@@ -71,15 +72,18 @@ class ContactViewSet(OrgScopedModelViewSet):
         description="The id of a contact merged into another (still in the trash) answers the survivor.",
     )
     def retrieve(self, request, *args, **kwargs):
-        try:
-            return super().retrieve(request, *args, **kwargs)
-        except Http404:
-            raw = str(self.kwargs["pk"])
-            survivor = trash.survivor_of(self.membership, int(raw)) if raw.isdigit() and len(raw) < 19 else None
-            if survivor is None:
-                raise
-            self.kwargs["pk"] = str(survivor)
-            return super().retrieve(request, *args, **kwargs)
+        # Not through get_object(): `visible_contact` is the scoped queryset's `get(pk=…)` as one
+        # prepared statement (this is the API's most frequent request; docs/decisions.md).
+        raw = str(self.kwargs["pk"])
+        contact_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+        contact = visible_contact(self.membership, contact_id) if contact_id else None
+        if contact is None and contact_id:
+            survivor = trash.survivor_of(self.membership, contact_id)
+            contact = visible_contact(self.membership, survivor) if survivor else None
+        if contact is None:
+            raise Http404
+        self.check_object_permissions(request, contact)
+        return Response(self.get_serializer(contact).data)
 
     def perform_destroy(self, instance):
         trash.move_to_trash(instance.org_id, [instance.pk], deleted_by=self.request.user.pk)

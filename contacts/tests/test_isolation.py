@@ -3,7 +3,8 @@ assigned-only member get 404 for data outside their scope and change nothing."""
 
 import pytest
 
-from contacts.models import Contact, Opportunity
+from contacts.models import Contact, Opportunity, visible_contact
+from crm.db_security import as_org
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +61,32 @@ def test_outsiders_cannot_attach_an_opportunity_to_an_invisible_contact(request,
     response = actor.client.post("/api/v1/opportunities", {"contact": target[0], "name": "X"}, format="json")
     assert response.status_code == 422 and response.json()["errors"][0]["attr"] == "contact"
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(("who", "sees"), [("alice", 3), ("carol", 1), ("charlie", 0)])
+def test_the_detail_read_finds_what_the_scoped_queryset_finds(request, alice, carol, who, sees):
+    """`GET /contacts/{id}` reads by `visible_contact`, a fixed statement: it must find exactly what
+    `Contact.objects.for_member(...)` finds, for the owner, an assigned-only member and another org's
+    owner, over contacts assigned to carol, to alice and to nobody, and an id no contact has."""
+    ids = [
+        alice.client.post("/api/v1/contacts", {"name": name, "assigned_to": user}, format="json").json()["id"]
+        for name, user in [
+            ("Carol's", carol.membership.user_id),
+            ("Alice's", alice.membership.user_id),
+            ("Nobody's", None),
+        ]
+    ]
+    membership = request.getfixturevalue(who).membership
+    found = 0
+    with as_org(membership.org_id):
+        for contact_id in [*ids, max(ids) + 1000]:
+            expected = Contact.objects.for_member(membership).filter(pk=contact_id).first()
+            contact = visible_contact(membership, contact_id)
+            assert (contact is None) == (expected is None), (who, contact_id)
+            if contact is not None:
+                found += 1
+                read = {f.attname for f in Contact._meta.concrete_fields} - contact.get_deferred_fields()
+                assert {name: getattr(contact, name) for name in read} == {
+                    name: getattr(expected, name) for name in read
+                }
+    assert found == sees
