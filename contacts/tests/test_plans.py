@@ -358,3 +358,21 @@ def test_a_rare_group_is_paged_under_its_other_conditions(world):
         assert any(contact.dnc for contact in newest[:5])  # else the test shows nothing
         expected = list(newest.filter(dnc=False).values_list("id", flat=True)[:5])
     assert [row["id"] for row in response.json()["results"]] == expected
+
+
+def test_a_contacts_read_is_planned_once_not_on_every_request(world):
+    """`GET /contacts/{id}` reads its contact, tags and values by one prepared statement
+    (contacts.models.visible_contact) bound to scalars, so PostgreSQL keeps a generic plan after the
+    first five runs. Bound to arrays of ids, at this size its generic plan was estimated for arrays
+    of unknown length and lost to a custom plan every time: the whole statement was planned again on
+    every request, most of PostgreSQL's share of the request."""
+    client = world["owner"]
+    contact_id = client.get("/api/v1/contacts?limit=1&count=none").json()["results"][0]["id"]
+    for _ in range(10):
+        assert client.get(f"/api/v1/contacts/{contact_id}").json()["id"] == contact_id
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            ' WHERE statement LIKE \'SELECT "id", "org_id", %%FROM contacts_contact WHERE org_id = $%%\''
+        )
+        assert cursor.fetchall() == [(5, 5)]
