@@ -67,8 +67,13 @@ def _multi_select(definition: CustomField, current: Any, tz: str) -> forms.Field
     return RegistryMultipleChoiceField(choices=_options(definition, current), widget=forms.CheckboxSelectMultiple)
 
 
+def yes_no_field() -> forms.Field:
+    """A boolean's editor: yes, no, or — (no value), sent as the API takes them."""
+    return RegistryChoiceField(choices=[("", "—"), ("true", "Yes"), ("false", "No")], required=False)
+
+
 def _boolean(definition: CustomField, current: Any, tz: str) -> forms.Field:
-    return RegistryChoiceField(choices=[("", "—"), ("true", "Yes"), ("false", "No")])
+    return yes_no_field()
 
 
 def _datetime(definition: CustomField, current: Any, tz: str) -> forms.Field:

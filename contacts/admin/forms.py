@@ -14,11 +14,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from contacts.admin.base import as_staff, person
-from contacts.contact_fields import WRITABLE_FIELDS
+from contacts.contact_fields import FIELDS_BY_NAME, WRITABLE_FIELDS
 from contacts.importing.options import DEDUPE_CHOICES, ON_DUPLICATE_CHOICES, split_tags
 from contacts.models import Contact
 from contacts.normalize import ContactNormalizer
-from customization.forms import RegistryChoiceField, editor_field, submitted_value
+from customization.forms import editor_field, submitted_value, yes_no_field
 from customization.models import CustomField, CustomFieldFolder
 from orgs.models import Organization
 
@@ -251,11 +251,13 @@ class BulkChangeForm(forms.Form):
 
 def _value_editor(definition: CustomField | None, chosen: str | None, label: str, tz: str) -> forms.Field | None:
     """The value's editor for the chosen field: a custom field's own (customization.forms), yes/no
-    for `dnc`; None keeps the text box. The bulk job validates what it collects, as the API does."""
+    for a built-in boolean (`dnc`); None keeps the text box. The bulk job validates what it collects,
+    as the API does."""
+    builtin = FIELDS_BY_NAME.get(chosen or "")
     if definition is not None:
         editor = editor_field(definition, None, tz)
-    elif chosen == "dnc":
-        editor = RegistryChoiceField(choices=[("", "—"), ("true", "Yes"), ("false", "No")], required=False)
+    elif builtin is not None and builtin.type == "boolean":
+        editor = yes_no_field()
     else:
         return None
     editor.label = "Value"
