@@ -133,17 +133,15 @@ def run_shapes(args, database, cast, client_for, caps, results) -> list:
 
 
 def tenant_phase(args, database, cast, client_for, shapes, run_tag: str) -> dict:
-    """Every targeted shape (API p50, its SQL replayed a few times) and the single-contact writes."""
+    """Every targeted shape (API p50, its SQL replayed a few times) and the single-contact writes,
+    after the tables the history's and the feed's triggers write are vacuumed (`tenants.settle`)."""
     rows, sql_runs = [], max(3, args.sql_runs // 3)
+    tenants.settle(database)
     with database.connect() as conn:
         for shape in shapes:
             if shape.targeted and shape.request is not None:
                 actor = cast.owner if shape.actor == "owner" else cast.assigned
                 rows.append(measure_shape(args, conn, shape, client_for(shape.actor), actor, sql_runs))
-        # The writes commit, so a checkpoint still writing out the bulk load before them (the
-        # import phase's, the tenants' COPY) would slow them whatever the number of orgs: each side
-        # starts after a checkpoint of its own.
-        conn.execute("CHECKPOINT")
     writes = tenants.time_writes(client_for("owner"), run_tag, args.write_requests, args.warmup)
     log(f"writes: create p50 {writes['create']['p50_ms']} ms, PATCH p50 {writes['patch']['p50_ms']} ms "
         f"{writes['errors'] or ''}")  # fmt: skip
