@@ -61,6 +61,8 @@ def _visible_contact_statement(assigned_only: bool) -> tuple[str, list[str]]:
     fields = [f for f in Contact._meta.concrete_fields if f.attname not in ("folded", "search_text")]
     columns = ", ".join(f'"{f.column}"' for f in fields)
     scope = "org_id = %s AND id = %s" + (" AND assigned_to_id = %s" if assigned_only else "")
+    # Bound to scalars, not to TAGS_AND_VALUES' arrays: PostgreSQL then keeps one generic plan;
+    # with arrays of unknown length it planned the whole statement again on every request.
     tags_and_values = _tags_and_values("org_id = %s AND contact_id = %s")
     sql = f"SELECT {columns}, ({tags_and_values}) FROM {Contact._meta.db_table} WHERE {scope}"
     return sql, [f.attname for f in fields]
