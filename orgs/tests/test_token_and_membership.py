@@ -116,9 +116,9 @@ def test_a_token_without_expiry_is_never_expired_nor_renewed(alice):
 
 def test_a_contact_detail_claims_the_org_after_the_token_with_its_membership_lookup(alice):
     """Role switch; the token with its user (no other token of the user); the org claim sent
-    together with the membership lookup; the contact; its tags and custom values
-    (contacts.models.TAGS_AND_VALUES). Five round trips, once the fixed statements are prepared
-    (the first run of each on a connection adds one round trip to prepare it)."""
+    together with the membership lookup; the contact with its tags and custom values in one
+    statement (contacts.models.visible_contact). Four round trips, once the fixed statements are
+    prepared (the first run of each on a connection adds one round trip to prepare it)."""
     contact = alice.client.post("/api/v1/contacts", {"name": "Ada"}, format="json").json()
     assert alice.client.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
     with CaptureQueriesContext(connection) as captured, libpq_trace() as trace:
@@ -126,13 +126,14 @@ def test_a_contact_detail_claims_the_org_after_the_token_with_its_membership_loo
     sql = [q["sql"] for q in captured.captured_queries]
     test_only = [s for s in sql if s.startswith(("SAVEPOINT", "RELEASE")) or "set_config('role', 'none'" in s]
     statements = [s for s in sql if s not in test_only]
-    assert len(statements) == 6, statements
+    assert len(statements) == 5, statements
     assert "set_config('role'" in statements[0]
     assert "knox_authtoken" in statements[1] and "t.token_key = " in statements[1]  # prepared, with its user
     assert "app.org_id" in statements[2] and "orgs_membership" in statements[3]  # claimed only after the token
-    assert statements[4].startswith('SELECT "contacts_contact"."id"')
-    assert "contacts_contacttag" in statements[5] and "contacts_fieldvalue" in statements[5]
-    assert trace.count("ReadyForQuery") == 5 + len(test_only), trace
+    contact_read = statements[4]
+    assert contact_read.startswith('SELECT "id", "org_id"') and "FROM contacts_contact WHERE org_id = " in contact_read
+    assert "contacts_contacttag" in contact_read and "contacts_fieldvalue" in contact_read
+    assert trace.count("ReadyForQuery") == 4 + len(test_only), trace
 
 
 def test_a_request_reads_only_the_token_presented_however_many_the_user_has(alice):
